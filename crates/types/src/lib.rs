@@ -1,0 +1,16 @@
+//! Value types shared by the bookstore domains.
+//!
+//! Only types that more than one domain crate needs live here: [`Isbn`], [`Money`] and
+//! [`Currency`], [`Quantity`] and [`OrderId`]. Each type can only hold a valid value: it is
+//! built with a `parse`/`new` function that returns a `Result`, and its fields are private.
+//! The crate has no knowledge of HTTP, storage or any one domain.
+
+mod ids;
+mod isbn;
+mod money;
+mod quantity;
+
+pub use ids::OrderId;
+pub use isbn::{Isbn, IsbnError};
+pub use money::{Currency, CurrencyError, Money, MoneyError};
+pub use quantity::{Quantity, QuantityError};
