@@ -1,1 +1,36 @@
-//! placeholder
+//! The bookshop's catalogue: which books exist, what they cost and how many copies are in stock.
+//!
+//! This crate is an API boundary for other teams. It knows nothing about HTTP or about the
+//! other domains; the gateway converts its types to wire types at the edge.
+//!
+//! - [`Book`], [`Title`], [`Author`] and [`BookPatch`] describe catalogue records
+//!   (`book` module).
+//! - [`BookQuery`], [`PageLimit`] and [`BookPage`] describe cursor paging (`query` module).
+//! - [`StockLine`] and [`ReservedLine`] are the input and output of reservations
+//!   (`stock` module).
+//! - [`CatalogueStore`] is the storage interface; [`InMemoryCatalogue`] implements it.
+//! - [`demo_catalogue`] is a small catalogue of real books for demos and tests.
+//!
+//! Invariants every store upholds:
+//! - stock is never negative and never oversold: [`CatalogueStore::reserve_all`] takes the
+//!   stock of every line or of none;
+//! - paging by ISBN cursor visits every book that existed when paging started exactly once.
+
+mod book;
+mod demo;
+mod error;
+mod in_memory;
+mod query;
+mod stock;
+mod store;
+
+#[cfg(test)]
+mod test_support;
+
+pub use book::{Author, Book, BookPatch, Title};
+pub use demo::demo_catalogue;
+pub use error::InventoryError;
+pub use in_memory::InMemoryCatalogue;
+pub use query::{BookPage, BookQuery, PageLimit};
+pub use stock::{ReservedLine, StockLine};
+pub use store::CatalogueStore;

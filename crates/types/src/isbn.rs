@@ -88,7 +88,7 @@ impl Isbn {
                 value * (10 - i as u32)
             })
             .sum();
-        if sum % 11 != 0 {
+        if !sum.is_multiple_of(11) {
             return Err(IsbnError::BadChecksum);
         }
         let mut digits = [0u8; 13];

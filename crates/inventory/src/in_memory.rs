@@ -1,0 +1,277 @@
+//! [`InMemoryCatalogue`]: a [`CatalogueStore`] kept in process memory, safe under real
+//! parallelism.
+//!
+//! # Design
+//!
+//! - Each book is a record `Arc<Mutex<Book>>` in a `DashMap` keyed by ISBN, so operations on
+//!   different books rarely contend. A second structure, an ordered index
+//!   `RwLock<BTreeSet<Isbn>>`, serves cursor paging.
+//! - A `DashMap` guard is never held while taking any other lock (its shard locks are not
+//!   reentrant): records are cloned out of the map first, then locked.
+//! - Operations that lock several records ([`reserve_all`](CatalogueStore::reserve_all),
+//!   [`release_all`](CatalogueStore::release_all)) lock them in ascending ISBN order, so two
+//!   of them can never wait for each other. They check every line before changing any, and
+//!   change nothing that can panic, so a poisoned lock still guards a consistent book and is
+//!   simply recovered.
+//! - A book enters the map before the index and is never removed, so every ISBN in the index
+//!   has a record.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use bookstore_types::Isbn;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use crate::query::BookFilter;
+use crate::stock::merge_lines;
+use crate::{
+    Book, BookPage, BookPatch, BookQuery, CatalogueStore, InventoryError, ReservedLine, StockLine,
+};
+
+/// How many ISBNs [`InMemoryCatalogue::list`](CatalogueStore::list) copies out of the index
+/// per read lock, so that writers are never blocked for a whole scan.
+const INDEX_BATCH: usize = 128;
+
+/// One book, shared between the map and any operation that has looked it up.
+type BookRecord = Arc<Mutex<Book>>;
+
+/// A catalogue held in memory; lost when the process ends.
+pub struct InMemoryCatalogue {
+    books: DashMap<Isbn, BookRecord>,
+    isbn_index: RwLock<BTreeSet<Isbn>>,
+}
+
+impl InMemoryCatalogue {
+    /// An empty catalogue.
+    pub fn new() -> Self {
+        Self {
+            books: DashMap::new(),
+            isbn_index: RwLock::new(BTreeSet::new()),
+        }
+    }
+
+    /// A catalogue holding `books`, e.g. [`demo_catalogue`](crate::demo_catalogue)`()`.
+    ///
+    /// Fails with [`InventoryError::AlreadyExists`] if two books share an ISBN.
+    pub fn with_books(books: impl IntoIterator<Item = Book>) -> Result<Self, InventoryError> {
+        let catalogue = Self::new();
+        for book in books {
+            catalogue.insert_book(book)?;
+        }
+        Ok(catalogue)
+    }
+
+    fn insert_book(&self, book: Book) -> Result<Book, InventoryError> {
+        let isbn = book.isbn;
+        match self.books.entry(isbn) {
+            Entry::Occupied(_) => return Err(InventoryError::AlreadyExists { isbn }),
+            Entry::Vacant(vacant) => {
+                vacant.insert(Arc::new(Mutex::new(book.clone())));
+            }
+        }
+        // The shard guard is gone: taking the index lock while holding it could deadlock
+        // with `list_books`, which reads the map while it walks the index.
+        self.isbn_index
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(isbn);
+        Ok(book)
+    }
+
+    /// The record of a book, cloned out of the map so that no map guard outlives this call.
+    fn record(&self, isbn: &Isbn) -> Option<BookRecord> {
+        self.books.get(isbn).map(|entry| Arc::clone(entry.value()))
+    }
+
+    fn get_book(&self, isbn: &Isbn) -> Result<Book, InventoryError> {
+        let record = self
+            .record(isbn)
+            .ok_or(InventoryError::NotFound { isbn: *isbn })?;
+        let book = lock_book(&record).clone();
+        Ok(book)
+    }
+
+    fn update_book(&self, isbn: &Isbn, patch: BookPatch) -> Result<Book, InventoryError> {
+        let record = self
+            .record(isbn)
+            .ok_or(InventoryError::NotFound { isbn: *isbn })?;
+        let mut book = lock_book(&record);
+        patch.apply_to(&mut book);
+        Ok(book.clone())
+    }
+
+    fn list_books(&self, query: &BookQuery) -> BookPage {
+        let filter = BookFilter::new(query);
+        let limit = query.limit.get() as usize;
+        // One more than a page, to learn whether another page follows.
+        let wanted = limit + 1;
+        let mut books: Vec<Book> = Vec::with_capacity(wanted);
+        let mut cursor = query.after;
+        'scan: loop {
+            let batch = self.isbns_after(cursor);
+            let Some(&last) = batch.last() else {
+                break;
+            };
+            cursor = Some(last);
+            for isbn in &batch {
+                let Some(record) = self.record(isbn) else {
+                    continue;
+                };
+                let book = lock_book(&record);
+                if filter.matches_everything() || filter.matches(&book) {
+                    books.push(book.clone());
+                    if books.len() == wanted {
+                        break 'scan;
+                    }
+                }
+            }
+        }
+        let next_after = if books.len() > limit {
+            books.truncate(limit);
+            books.last().map(|book| book.isbn)
+        } else {
+            None
+        };
+        BookPage { books, next_after }
+    }
+
+    /// Up to [`INDEX_BATCH`] ISBNs strictly after `cursor`, in order, copied out of the index.
+    fn isbns_after(&self, cursor: Option<Isbn>) -> Vec<Isbn> {
+        let index = self
+            .isbn_index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let lower = match cursor {
+            Some(isbn) => Bound::Excluded(isbn),
+            None => Bound::Unbounded,
+        };
+        index
+            .range((lower, Bound::Unbounded))
+            .take(INDEX_BATCH)
+            .copied()
+            .collect()
+    }
+
+    /// The records of `lines` (merged, so sorted by ISBN and distinct), or
+    /// [`InventoryError::UnknownBook`] for the first line without one.
+    fn records_for(&self, lines: &[StockLine]) -> Result<Vec<BookRecord>, InventoryError> {
+        lines
+            .iter()
+            .map(|line| {
+                self.record(&line.isbn)
+                    .ok_or(InventoryError::UnknownBook { isbn: line.isbn })
+            })
+            .collect()
+    }
+
+    fn reserve_lines(&self, lines: &[StockLine]) -> Result<Vec<ReservedLine>, InventoryError> {
+        let lines = merge_lines(lines)?;
+        let records = self.records_for(&lines)?;
+        // `lines` is sorted by ISBN, so the locks are taken in ascending ISBN order.
+        let mut books: Vec<MutexGuard<'_, Book>> = records.iter().map(|r| lock_book(r)).collect();
+        for (line, book) in lines.iter().zip(&books) {
+            let requested = line.quantity.get();
+            if book.stock < requested {
+                return Err(InventoryError::OutOfStock {
+                    isbn: line.isbn,
+                    requested,
+                    available: book.stock,
+                });
+            }
+        }
+        let reserved = lines
+            .iter()
+            .zip(&books)
+            .map(|(line, book)| ReservedLine {
+                isbn: line.isbn,
+                title: book.title.clone(),
+                unit_price: book.price,
+                quantity: line.quantity,
+            })
+            .collect();
+        // Nothing below can fail or panic: every line was checked above.
+        for (line, book) in lines.iter().zip(&mut books) {
+            book.stock -= line.quantity.get();
+        }
+        Ok(reserved)
+    }
+
+    fn release_lines(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
+        let lines = merge_lines(lines)?;
+        let records = self.records_for(&lines)?;
+        // `lines` is sorted by ISBN, so the locks are taken in ascending ISBN order.
+        let mut books: Vec<MutexGuard<'_, Book>> = records.iter().map(|r| lock_book(r)).collect();
+        let mut new_stocks = Vec::with_capacity(lines.len());
+        for (line, book) in lines.iter().zip(&books) {
+            let stock = book
+                .stock
+                .checked_add(line.quantity.get())
+                .ok_or(InventoryError::StockOverflow { isbn: line.isbn })?;
+            new_stocks.push(stock);
+        }
+        for (book, stock) in books.iter_mut().zip(new_stocks) {
+            book.stock = stock;
+        }
+        Ok(())
+    }
+}
+
+/// Locks a book, recovering it if a thread panicked while holding the lock: no code that
+/// holds this lock leaves a book half-changed, so the value is still consistent.
+fn lock_book(record: &Mutex<Book>) -> MutexGuard<'_, Book> {
+    record.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Default for InMemoryCatalogue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for InMemoryCatalogue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryCatalogue")
+            .field("books", &self.books.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl CatalogueStore for InMemoryCatalogue {
+    async fn insert(&self, book: Book) -> Result<Book, InventoryError> {
+        self.insert_book(book)
+    }
+
+    async fn get(&self, isbn: &Isbn) -> Result<Book, InventoryError> {
+        self.get_book(isbn)
+    }
+
+    async fn update(&self, isbn: &Isbn, patch: BookPatch) -> Result<Book, InventoryError> {
+        self.update_book(isbn, patch)
+    }
+
+    async fn list(&self, query: &BookQuery) -> Result<BookPage, InventoryError> {
+        Ok(self.list_books(query))
+    }
+
+    async fn reserve_all(&self, lines: &[StockLine]) -> Result<Vec<ReservedLine>, InventoryError> {
+        self.reserve_lines(lines)
+    }
+
+    async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
+        self.release_lines(lines)
+    }
+
+    async fn check_ready(&self) -> Result<(), InventoryError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod concurrency_tests;

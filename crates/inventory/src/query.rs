@@ -1,0 +1,237 @@
+//! Listing the catalogue a page at a time: [`BookQuery`] in, [`BookPage`] out.
+//!
+//! Paging uses the ISBN as a cursor: a page holds the first matching books whose ISBN is
+//! strictly greater than [`BookQuery::after`], in ISBN order. Because ISBNs never change and
+//! books are never removed, following [`BookPage::next_after`] visits every book that existed
+//! when paging started exactly once, whatever is inserted meanwhile.
+
+use bookstore_types::Isbn;
+
+use crate::{Book, InventoryError};
+
+/// How many books one page may hold: always within [`PageLimit::MIN`]..=[`PageLimit::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PageLimit(u32);
+
+impl PageLimit {
+    /// The smallest page.
+    pub const MIN: u32 = 1;
+    /// The largest page.
+    pub const MAX: u32 = 100;
+    /// The page size when the client does not ask for one.
+    pub const DEFAULT: u32 = 20;
+
+    /// Checks that `limit` is within `MIN..=MAX`.
+    pub fn new(limit: u64) -> Result<Self, InventoryError> {
+        match u32::try_from(limit) {
+            Ok(value) if (Self::MIN..=Self::MAX).contains(&value) => Ok(Self(value)),
+            _ => Err(InventoryError::InvalidPageLimit { got: limit }),
+        }
+    }
+
+    /// The number of books.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for PageLimit {
+    /// [`PageLimit::DEFAULT`] books.
+    fn default() -> Self {
+        Self(Self::DEFAULT)
+    }
+}
+
+/// Which books to list: a cursor, a page size and optional filters (all must match).
+#[derive(Debug, Clone, Default)]
+pub struct BookQuery {
+    /// Only books whose ISBN is strictly greater than this one (the previous page's
+    /// [`BookPage::next_after`]); `None` starts at the beginning.
+    pub after: Option<Isbn>,
+    /// At most this many books.
+    pub limit: PageLimit,
+    /// Only books whose author is exactly this, ignoring case and surrounding whitespace.
+    pub author: Option<String>,
+    /// Only books whose title or author contains this text, ignoring case.
+    pub text: Option<String>,
+}
+
+/// One page of books, in ISBN order.
+#[derive(Debug, Clone)]
+pub struct BookPage {
+    /// The matching books, at most [`BookQuery::limit`] of them.
+    pub books: Vec<Book>,
+    /// The ISBN of the last book on this page when more matching books follow it: pass it as
+    /// [`BookQuery::after`] to get the next page. `None` on the last page.
+    pub next_after: Option<Isbn>,
+}
+
+/// The filters of a [`BookQuery`], prepared once for checking many books.
+#[derive(Debug)]
+pub(crate) struct BookFilter {
+    author: Option<String>,
+    lowercase_text: Option<String>,
+}
+
+impl BookFilter {
+    pub(crate) fn new(query: &BookQuery) -> Self {
+        Self {
+            author: query
+                .author
+                .as_deref()
+                .map(|author| author.trim().to_owned()),
+            lowercase_text: query.text.as_deref().map(str::to_lowercase),
+        }
+    }
+
+    /// True when no filter is set, so every book matches.
+    pub(crate) fn matches_everything(&self) -> bool {
+        self.author.is_none() && self.lowercase_text.is_none()
+    }
+
+    /// True when `book` passes every filter.
+    pub(crate) fn matches(&self, book: &Book) -> bool {
+        if let Some(author) = &self.author
+            && !equal_ignoring_case(book.author.as_str(), author)
+        {
+            return false;
+        }
+        if let Some(text) = &self.lowercase_text
+            && !book.title.as_str().to_lowercase().contains(text.as_str())
+            && !book.author.as_str().to_lowercase().contains(text.as_str())
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// Unicode-aware case-insensitive equality, without allocating.
+fn equal_ignoring_case(left: &str, right: &str) -> bool {
+    left.chars()
+        .flat_map(char::to_lowercase)
+        .eq(right.chars().flat_map(char::to_lowercase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::book;
+
+    #[test]
+    fn page_limits_outside_one_to_one_hundred_are_rejected() {
+        for (limit, accepted) in [
+            (0, false),
+            (1, true),
+            (20, true),
+            (100, true),
+            (101, false),
+            (u64::from(u32::MAX) + 1, false),
+            (u64::MAX, false),
+        ] {
+            match PageLimit::new(limit) {
+                Ok(page_limit) => {
+                    assert!(accepted, "limit {limit} was accepted");
+                    assert_eq!(u64::from(page_limit.get()), limit);
+                }
+                Err(error) => {
+                    assert!(!accepted, "limit {limit} was rejected");
+                    assert!(
+                        matches!(error, InventoryError::InvalidPageLimit { got } if got == limit)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_page_limit_is_twenty() {
+        assert_eq!(PageLimit::default().get(), 20);
+        assert_eq!(BookQuery::default().limit.get(), 20);
+    }
+
+    #[test]
+    fn an_invalid_page_limit_names_the_allowed_range() {
+        assert_eq!(
+            PageLimit::new(0).unwrap_err().to_string(),
+            "page limit must be between 1 and 100, got 0"
+        );
+    }
+
+    #[test]
+    fn the_author_filter_matches_the_whole_author_ignoring_case() {
+        let rust_book = book(
+            1,
+            "The Rust Programming Language",
+            "Steve Klabnik and Carol Nichols",
+            3995,
+            1,
+        );
+        let filter = |author: &str| {
+            BookFilter::new(&BookQuery {
+                author: Some(author.to_owned()),
+                ..BookQuery::default()
+            })
+        };
+        assert!(filter("Steve Klabnik and Carol Nichols").matches(&rust_book));
+        assert!(filter("STEVE KLABNIK AND CAROL NICHOLS").matches(&rust_book));
+        assert!(filter("  steve klabnik and carol nichols ").matches(&rust_book));
+        assert!(!filter("Steve Klabnik").matches(&rust_book));
+        assert!(!filter("").matches(&rust_book));
+    }
+
+    #[test]
+    fn the_author_filter_ignores_case_beyond_ascii() {
+        let novel = book(1, "Преступление и наказание", "Фёдор Достоевский", 1500, 1);
+        let filter = BookFilter::new(&BookQuery {
+            author: Some("ФЁДОР ДОСТОЕВСКИЙ".to_owned()),
+            ..BookQuery::default()
+        });
+        assert!(filter.matches(&novel));
+    }
+
+    #[test]
+    fn the_text_filter_finds_a_substring_of_the_title_or_the_author() {
+        let rust_book = book(
+            1,
+            "The Rust Programming Language",
+            "Steve Klabnik and Carol Nichols",
+            3995,
+            1,
+        );
+        let filter = |text: &str| {
+            BookFilter::new(&BookQuery {
+                text: Some(text.to_owned()),
+                ..BookQuery::default()
+            })
+        };
+        assert!(filter("rust").matches(&rust_book));
+        assert!(filter("PROGRAMMING LANG").matches(&rust_book));
+        assert!(filter("nichols").matches(&rust_book));
+        assert!(filter("").matches(&rust_book));
+        assert!(!filter("java").matches(&rust_book));
+        assert!(!filter("language steve").matches(&rust_book));
+    }
+
+    #[test]
+    fn both_filters_must_match() {
+        let rust_book = book(
+            1,
+            "The Rust Programming Language",
+            "Steve Klabnik and Carol Nichols",
+            3995,
+            1,
+        );
+        let filter = |author: &str, text: &str| {
+            BookFilter::new(&BookQuery {
+                author: Some(author.to_owned()),
+                text: Some(text.to_owned()),
+                ..BookQuery::default()
+            })
+        };
+        assert!(filter("steve klabnik and carol nichols", "rust").matches(&rust_book));
+        assert!(!filter("steve klabnik and carol nichols", "java").matches(&rust_book));
+        assert!(!filter("joshua bloch", "rust").matches(&rust_book));
+        assert!(BookFilter::new(&BookQuery::default()).matches_everything());
+    }
+}

@@ -1,0 +1,42 @@
+//! Helpers shared by the unit tests: made-up but valid ISBNs and books.
+
+use bookstore_types::{Currency, Isbn, Money, Quantity};
+
+use crate::{Author, Book, StockLine, Title};
+
+/// A valid ISBN-13 made from `number`: `979` and nine digits of the number, plus the check
+/// digit. Distinct numbers give distinct ISBNs, and they sort as the numbers do.
+pub(crate) fn isbn(number: u32) -> Isbn {
+    let first_twelve = format!("979{number:09}");
+    let sum: u32 = first_twelve
+        .bytes()
+        .enumerate()
+        .map(|(i, c)| u32::from(c - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    let check = (10 - sum % 10) % 10;
+    Isbn::parse(&format!("{first_twelve}{check}")).unwrap()
+}
+
+/// An amount in US cents.
+pub(crate) fn usd(cents: i64) -> Money {
+    Money::from_cents(cents, Currency::USD).unwrap()
+}
+
+/// A book with the ISBN [`isbn`]`(number)`.
+pub(crate) fn book(number: u32, title: &str, author: &str, cents: i64, stock: u32) -> Book {
+    Book {
+        isbn: isbn(number),
+        title: Title::parse(title).unwrap(),
+        author: Author::parse(author).unwrap(),
+        price: usd(cents),
+        stock,
+    }
+}
+
+/// A line asking for `quantity` copies of the book [`isbn`]`(number)`.
+pub(crate) fn line(number: u32, quantity: u32) -> StockLine {
+    StockLine {
+        isbn: isbn(number),
+        quantity: Quantity::new(u64::from(quantity)).unwrap(),
+    }
+}
