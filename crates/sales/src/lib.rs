@@ -1,1 +1,30 @@
-//! placeholder
+//! The sales domain: taking payment for orders and keeping the record of them.
+//!
+//! - [`PaymentToken`], [`PaymentGateway`] and [`SimulatedPaymentGateway`]: capturing and
+//!   refunding payments. A payment token is a secret: it cannot be printed, and raw card
+//!   numbers are refused before they reach a processor.
+//! - [`Order`], [`OrderLine`] and [`order_total`]: an order is built already priced, in one
+//!   currency, with at least one line, and always carries the payment that paid for it
+//!   (captured while confirmed, refunded once cancelled).
+//! - [`OrderStore`] and [`InMemoryOrderStore`]: where orders are kept, listed per
+//!   [`CustomerId`] newest first, and cancelled exactly once.
+//!
+//! Deliberately absent: stock, delivery and HTTP. The workflow that reserves stock, captures
+//! payment and records the order lives in the gateway; this crate knows nothing of the
+//! other domains.
+
+mod customer;
+mod error;
+mod order;
+mod order_store;
+mod payment;
+mod simulated_payment_gateway;
+
+pub use customer::CustomerId;
+pub use error::SalesError;
+pub use order::{Order, OrderLine, OrderStatus, order_total};
+pub use order_store::{InMemoryOrderStore, OrderPage, OrderStore};
+pub use payment::{
+    Payment, PaymentError, PaymentGateway, PaymentStatus, PaymentToken, TransactionId,
+};
+pub use simulated_payment_gateway::SimulatedPaymentGateway;

@@ -1,0 +1,284 @@
+//! A payment processor in test mode: no network, fixed tokens, every transaction kept in
+//! memory where tests and operators can look at it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bookstore_types::Money;
+use dashmap::DashMap;
+
+use crate::payment::{PaymentError, PaymentGateway, PaymentStatus, PaymentToken, TransactionId};
+
+/// A test-mode processor, like a card processor's sandbox.
+///
+/// `tok_visa` and `tok_mastercard` approve, `tok_chargeDeclined` is declined, and any other
+/// token is [`PaymentError::InvalidToken`] (tokens are case-sensitive). Every captured
+/// transaction is recorded with its amount and status.
+#[derive(Debug, Default)]
+pub struct SimulatedPaymentGateway {
+    transactions: DashMap<TransactionId, SimulatedTransaction>,
+}
+
+/// One transaction as the simulated processor remembers it.
+#[derive(Debug, Clone, Copy)]
+struct SimulatedTransaction {
+    amount: Money,
+    status: PaymentStatus,
+}
+
+impl SimulatedPaymentGateway {
+    /// Tokens that always approve.
+    const APPROVING_TOKENS: [&'static str; 2] = ["tok_visa", "tok_mastercard"];
+    /// A token that is always declined.
+    const DECLINING_TOKEN: &'static str = "tok_chargeDeclined";
+
+    /// A processor with no transactions yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many transactions are currently captured (taken and not refunded).
+    pub fn captured_count(&self) -> usize {
+        self.count_with_status(PaymentStatus::Captured)
+    }
+
+    /// How many transactions have been refunded.
+    pub fn refunded_count(&self) -> usize {
+        self.count_with_status(PaymentStatus::Refunded)
+    }
+
+    /// The amount and status of one transaction, if this processor made it.
+    pub fn transaction(&self, transaction_id: TransactionId) -> Option<(Money, PaymentStatus)> {
+        self.transactions
+            .get(&transaction_id)
+            .map(|transaction| (transaction.amount, transaction.status))
+    }
+
+    fn count_with_status(&self, status: PaymentStatus) -> usize {
+        self.transactions
+            .iter()
+            .filter(|transaction| transaction.status == status)
+            .count()
+    }
+}
+
+#[async_trait::async_trait]
+impl PaymentGateway for SimulatedPaymentGateway {
+    async fn capture(
+        &self,
+        token: &PaymentToken,
+        amount: Money,
+    ) -> Result<TransactionId, PaymentError> {
+        // A real processor is a network round trip away; let concurrent tasks interleave.
+        YieldNow::default().await;
+        let token = token.expose_secret();
+        if token == Self::DECLINING_TOKEN {
+            return Err(PaymentError::Declined);
+        }
+        if !Self::APPROVING_TOKENS.contains(&token) {
+            return Err(PaymentError::InvalidToken);
+        }
+        let transaction_id = TransactionId::generate();
+        self.transactions.insert(
+            transaction_id,
+            SimulatedTransaction {
+                amount,
+                status: PaymentStatus::Captured,
+            },
+        );
+        Ok(transaction_id)
+    }
+
+    async fn refund(&self, transaction_id: TransactionId) -> Result<(), PaymentError> {
+        YieldNow::default().await;
+        let mut transaction = self
+            .transactions
+            .get_mut(&transaction_id)
+            .ok_or(PaymentError::UnknownTransaction { transaction_id })?;
+        match transaction.status {
+            PaymentStatus::Refunded => Err(PaymentError::AlreadyRefunded { transaction_id }),
+            PaymentStatus::Captured => {
+                transaction.status = PaymentStatus::Refunded;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A future that is pending once, asking to be polled again straight away, then ready.
+///
+/// Awaiting it hands control back to the executor for one turn, without depending on any
+/// particular runtime.
+#[derive(Debug, Default)]
+struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        context.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use bookstore_types::Currency;
+
+    use super::*;
+
+    fn usd(cents: i64) -> Money {
+        Money::from_cents(cents, Currency::USD).unwrap()
+    }
+
+    fn token(text: &str) -> PaymentToken {
+        PaymentToken::parse(text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn visa_and_mastercard_tokens_capture_and_record_the_amount() {
+        let gateway = SimulatedPaymentGateway::new();
+        for (text, cents) in [("tok_visa", 12_997), ("tok_mastercard", 4_499)] {
+            let transaction_id = gateway.capture(&token(text), usd(cents)).await.unwrap();
+            assert_eq!(
+                gateway.transaction(transaction_id),
+                Some((usd(cents), PaymentStatus::Captured)),
+                "token {text}"
+            );
+        }
+        assert_eq!(gateway.captured_count(), 2);
+        assert_eq!(gateway.refunded_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_declining_token_is_declined_and_nothing_is_captured() {
+        let gateway = SimulatedPaymentGateway::new();
+        let result = gateway
+            .capture(&token("tok_chargeDeclined"), usd(100))
+            .await;
+        assert_eq!(result, Err(PaymentError::Declined));
+        assert_eq!(gateway.captured_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn unknown_tokens_are_invalid_and_tokens_are_case_sensitive() {
+        let gateway = SimulatedPaymentGateway::new();
+        for text in ["tok_unknown", "TOK_VISA", "tok_Visa", " tok_visa"] {
+            let result = gateway.capture(&token(text), usd(100)).await;
+            assert_eq!(result, Err(PaymentError::InvalidToken), "token {text:?}");
+        }
+        assert_eq!(gateway.captured_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refund_marks_the_transaction_refunded() {
+        let gateway = SimulatedPaymentGateway::new();
+        let transaction_id = gateway
+            .capture(&token("tok_visa"), usd(4_499))
+            .await
+            .unwrap();
+        gateway.refund(transaction_id).await.unwrap();
+        assert_eq!(
+            gateway.transaction(transaction_id),
+            Some((usd(4_499), PaymentStatus::Refunded))
+        );
+        assert_eq!(gateway.captured_count(), 0);
+        assert_eq!(gateway.refunded_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn refunding_twice_is_already_refunded() {
+        let gateway = SimulatedPaymentGateway::new();
+        let transaction_id = gateway
+            .capture(&token("tok_visa"), usd(4_499))
+            .await
+            .unwrap();
+        gateway.refund(transaction_id).await.unwrap();
+        assert_eq!(
+            gateway.refund(transaction_id).await,
+            Err(PaymentError::AlreadyRefunded { transaction_id })
+        );
+        assert_eq!(gateway.refunded_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn refunding_an_unknown_transaction_is_unknown_transaction() {
+        let gateway = SimulatedPaymentGateway::new();
+        let transaction_id = TransactionId::generate();
+        assert_eq!(
+            gateway.refund(transaction_id).await,
+            Err(PaymentError::UnknownTransaction { transaction_id })
+        );
+        assert_eq!(gateway.transaction(transaction_id), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn of_many_concurrent_refunds_of_one_transaction_exactly_one_succeeds() {
+        let gateway = Arc::new(SimulatedPaymentGateway::new());
+        let transaction_id = gateway.capture(&token("tok_visa"), usd(100)).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let refunds: Vec<_> = (0..16)
+            .map(|_| {
+                let gateway = Arc::clone(&gateway);
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    gateway.refund(transaction_id).await
+                })
+            })
+            .collect();
+        let results = futures_util::future::join_all(refunds).await;
+        let successes = results
+            .into_iter()
+            .map(|joined| joined.unwrap())
+            .filter(|result| match result {
+                Ok(()) => true,
+                Err(error) => {
+                    assert_eq!(error, &PaymentError::AlreadyRefunded { transaction_id });
+                    false
+                }
+            })
+            .count();
+        assert_eq!(successes, 1);
+        assert_eq!(gateway.refunded_count(), 1);
+    }
+
+    /// Counts how often it is woken.
+    #[derive(Default)]
+    struct CountingWaker {
+        wakes: AtomicUsize,
+    }
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn yield_now_is_pending_once_after_asking_to_be_woken_then_ready() {
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut context = Context::from_waker(&waker);
+        let mut future = YieldNow::default();
+        assert_eq!(Pin::new(&mut future).poll(&mut context), Poll::Pending);
+        assert_eq!(counter.wakes.load(Ordering::SeqCst), 1);
+        assert_eq!(Pin::new(&mut future).poll(&mut context), Poll::Ready(()));
+        assert_eq!(counter.wakes.load(Ordering::SeqCst), 1);
+    }
+}
