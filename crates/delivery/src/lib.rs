@@ -1,1 +1,29 @@
-//! placeholder
+//! The delivery domain: where an order goes, when, and what happens to the parcel.
+//!
+//! - [`Address`] is a checked postal address made from a client's [`AddressInput`]; every
+//!   field problem is reported at once, and `Debug` never prints the address.
+//! - [`schedule_date`] is the scheduling rule: a business day after today, not before the
+//!   customer's requested date.
+//! - [`Delivery`] is one order's delivery; its status only changes through the transition
+//!   methods (`dispatched`, `delivered`, `cancelled`).
+//! - [`DeliveryStore`] keeps deliveries, at most one per order; [`InMemoryDeliveryStore`]
+//!   implements it in memory.
+//!
+//! This crate is an API boundary: it knows nothing of HTTP, of the gateway or of the other
+//! domains, and refers to orders only by [`bookstore_types::OrderId`].
+
+mod address;
+mod country;
+mod delivery;
+mod error;
+mod schedule;
+mod store;
+mod tracking;
+
+pub use address::{Address, AddressFieldError, AddressInput};
+pub use country::CountryCode;
+pub use delivery::{Delivery, DeliveryId, DeliveryStatus};
+pub use error::{AddressError, DeliveryError};
+pub use schedule::schedule_date;
+pub use store::{DeliveryStore, InMemoryDeliveryStore};
+pub use tracking::TrackingNumber;
