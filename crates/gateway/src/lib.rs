@@ -1,1 +1,19 @@
-//! placeholder
+//! The Bookstore HTTP API: an actix-web application that composes the inventory, sales and
+//! delivery domains.
+//!
+//! - [`app`] builds the application (used by `main`, the tests and the spec export);
+//! - [`routes`] holds the thin handlers, [`workflow`] the steps that span domains;
+//! - [`wire`] the JSON bodies, [`http`] errors, auth, extraction and middleware;
+//! - [`idempotency`] makes POSTs safe to retry;
+//! - [`config`] and [`server`] run the `bookstore` binary.
+
+pub mod app;
+pub mod config;
+pub mod docs_ui;
+pub mod http;
+pub mod idempotency;
+pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod wire;
+pub mod workflow;

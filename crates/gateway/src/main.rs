@@ -1,1 +1,47 @@
-fn main() {}
+//! The `bookstore` binary: serves the API, or prints its OpenAPI document.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use bookstore_gateway::config::{Cli, Command, LogFormat};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Openapi) => match bookstore_gateway::openapi::document_text().await {
+            Ok(text) => match std::io::stdout().write_all(text.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("bookstore: could not write the OpenAPI document: {error}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(error) => {
+                eprintln!("bookstore: could not produce the OpenAPI document: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Serve) | None => {
+            init_tracing(cli.log_format);
+            match bookstore_gateway::server::serve(cli).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("bookstore: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

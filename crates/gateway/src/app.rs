@@ -1,0 +1,141 @@
+//! The application: its state (stores and configuration) and the one function that
+//! builds the actix-web `App`, used by `main`, by the tests and by the spec export.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, web};
+use apistos::app::OpenApiWrapper;
+use apistos::info::Info;
+use apistos::server::Server;
+use apistos::spec::Spec;
+use apistos::tag::Tag;
+use apistos::web::{get, patch, post, resource, scope};
+use bookstore_delivery::{DeliveryStore, InMemoryDeliveryStore};
+use bookstore_inventory::{CatalogueStore, InMemoryCatalogue};
+use bookstore_sales::{InMemoryOrderStore, OrderStore, PaymentGateway, SimulatedPaymentGateway};
+
+use crate::docs_ui;
+use crate::http::auth::ApiKeys;
+use crate::http::extract::{DEFAULT_BODY_LIMIT_BYTES, json_config, path_config, query_config};
+use crate::http::middleware::request_context;
+use crate::http::problem::ApiError;
+use crate::idempotency::{IdempotencyStore, InMemoryIdempotencyStore};
+use crate::routes::{books, deliveries, health, orders};
+
+/// The path of the generated OpenAPI document.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// Everything a request handler may use.
+pub struct AppState {
+    /// Books and stock.
+    pub catalogue: Arc<dyn CatalogueStore>,
+    /// Orders.
+    pub orders: Arc<dyn OrderStore>,
+    /// Deliveries.
+    pub deliveries: Arc<dyn DeliveryStore>,
+    /// The card processor.
+    pub payments: Arc<dyn PaymentGateway>,
+    /// Idempotency records.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The API keys and their roles.
+    pub api_keys: ApiKeys,
+    /// The largest request body accepted.
+    pub body_limit_bytes: usize,
+}
+
+impl AppState {
+    /// State with empty in-memory stores, the simulated card processor and `api_keys`.
+    pub fn in_memory(api_keys: ApiKeys) -> Self {
+        Self {
+            catalogue: Arc::new(InMemoryCatalogue::new()),
+            orders: Arc::new(InMemoryOrderStore::new()),
+            deliveries: Arc::new(InMemoryDeliveryStore::new()),
+            payments: Arc::new(SimulatedPaymentGateway::new()),
+            idempotency: Arc::new(InMemoryIdempotencyStore::new()),
+            api_keys,
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+        }
+    }
+}
+
+fn spec() -> Spec {
+    let tag = |name: &str, description: &str| Tag {
+        name: name.to_owned(),
+        description: Some(description.to_owned()),
+        ..Default::default()
+    };
+    Spec {
+        info: Info {
+            title: "Bookstore API".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            description: Some(
+                "Sells books over HTTP: a catalogue with stock, orders that reserve stock and take payment as one unit, \
+                 and delivery scheduling. Every `/api` request carries an `X-API-Key`. Every error is \
+                 `application/problem+json` (RFC 9457). Money is integer minor units (`*_cents`)."
+                    .to_owned(),
+            ),
+            ..Default::default()
+        },
+        tags: vec![
+            tag("books", "The catalogue"),
+            tag("orders", "Orders and payment"),
+            tag("deliveries", "Delivery scheduling"),
+            tag("health", "Probes for load balancers (no API key)"),
+        ],
+        servers: vec![Server { url: "/".to_owned(), ..Default::default() }],
+        ..Default::default()
+    }
+}
+
+async fn no_such_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(crate::http::problem::ProblemKind::NotFound, "no resource at this path"))
+}
+
+/// Builds the application around `state`.
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let body_limit = state.body_limit_bytes;
+    App::new()
+        .document(spec())
+        .app_data(state)
+        .app_data(json_config(body_limit))
+        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(path_config())
+        .app_data(query_config())
+        .wrap(from_fn(request_context))
+        .service(
+            scope("/api")
+                .service(resource("/books").route(get().to(books::list_books)).route(post().to(books::create_book)))
+                .service(
+                    resource("/books/{isbn}").route(get().to(books::get_book)).route(patch().to(books::update_book)),
+                )
+                .service(
+                    resource("/orders").route(get().to(orders::list_orders)).route(post().to(orders::create_order)),
+                )
+                .service(resource("/orders/{id}").route(get().to(orders::get_order)))
+                .service(resource("/orders/{id}/cancel").route(post().to(orders::cancel_order)))
+                .service(resource("/orders/{id}/delivery").route(get().to(orders::get_order_delivery)))
+                .service(resource("/delivery").route(post().to(deliveries::create_delivery)))
+                .service(resource("/delivery/{id}").route(get().to(deliveries::get_delivery))),
+        )
+        .service(
+            scope("/health")
+                .service(resource("/live").route(get().to(health::live)))
+                .service(resource("/ready").route(get().to(health::ready))),
+        )
+        .build(OPENAPI_PATH)
+        .configure(docs_ui::configure)
+        .default_service(web::to(no_such_route))
+}

@@ -1,0 +1,88 @@
+//! The one place where domain errors become HTTP problems.
+//!
+//! Each domain crate reports failures in its own error enum, with no notion of HTTP. This
+//! module maps every variant to exactly one [`ProblemKind`], so a status code for a given
+//! failure is decided here and nowhere else.
+
+use bookstore_delivery::DeliveryError;
+use bookstore_inventory::InventoryError;
+use bookstore_sales::{PaymentError, SalesError};
+
+use crate::http::problem::{ApiError, FieldError, ProblemKind};
+
+impl From<InventoryError> for ApiError {
+    fn from(error: InventoryError) -> Self {
+        let detail = error.to_string();
+        match error {
+            InventoryError::NotFound { .. } => ApiError::not_found("book"),
+            InventoryError::AlreadyExists { isbn } => {
+                ApiError::new(ProblemKind::BookExists, detail).with_isbn(isbn, None, None)
+            }
+            InventoryError::UnknownBook { isbn } => ApiError::new(ProblemKind::ValidationFailed, detail)
+                .with_isbn(isbn, None, None)
+                .with_field_error(FieldError::new("items", format!("no book with isbn {isbn}"))),
+            InventoryError::OutOfStock { isbn, requested, available } => {
+                ApiError::new(ProblemKind::OutOfStock, detail).with_isbn(isbn, Some(requested), Some(available))
+            }
+            InventoryError::InvalidTitle { reason } => ApiError::validation(vec![FieldError::new("title", reason)]),
+            InventoryError::InvalidAuthor { reason } => {
+                ApiError::validation(vec![FieldError::new("author", reason)])
+            }
+            InventoryError::InvalidPageLimit { .. } => ApiError::malformed(detail),
+            InventoryError::QuantityTooLarge { isbn, error } => {
+                ApiError::validation(vec![FieldError::new("items", format!("isbn {isbn}: {error}"))])
+                    .with_isbn(isbn, None, None)
+            }
+            InventoryError::StockOverflow { isbn } => {
+                ApiError::validation(vec![FieldError::new("stock", detail)]).with_isbn(isbn, None, None)
+            }
+            InventoryError::Unavailable(source) => ApiError::unavailable(source),
+        }
+    }
+}
+
+impl From<SalesError> for ApiError {
+    fn from(error: SalesError) -> Self {
+        let detail = error.to_string();
+        match error {
+            SalesError::EmptyOrder => ApiError::validation(vec![FieldError::new("items", detail)]),
+            SalesError::MixedCurrencies | SalesError::TotalTooLarge => {
+                ApiError::validation(vec![FieldError::new("items", detail)])
+            }
+            SalesError::NotFound { .. } => ApiError::not_found("order"),
+            SalesError::AlreadyCancelled { .. } => ApiError::new(ProblemKind::OrderNotCancellable, detail),
+            SalesError::AlreadyExists { .. } => ApiError::internal(error),
+            SalesError::Unavailable(source) => ApiError::unavailable(source),
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(error: PaymentError) -> Self {
+        let detail = error.to_string();
+        match error {
+            PaymentError::Declined => ApiError::new(ProblemKind::PaymentDeclined, detail),
+            PaymentError::InvalidToken | PaymentError::CardNumberNotAccepted => {
+                ApiError::validation(vec![FieldError::new("payment.token", detail)])
+            }
+            PaymentError::UnknownTransaction { .. } | PaymentError::AlreadyRefunded { .. } => ApiError::internal(error),
+            PaymentError::Unavailable(_) => ApiError::unavailable(error),
+        }
+    }
+}
+
+impl From<DeliveryError> for ApiError {
+    fn from(error: DeliveryError) -> Self {
+        let detail = error.to_string();
+        match error {
+            DeliveryError::DateInPast { .. } => ApiError::validation(vec![FieldError::new("requested_date", detail)]),
+            DeliveryError::NotFound { .. } => ApiError::not_found("delivery"),
+            DeliveryError::AlreadyScheduled { .. } => ApiError::new(ProblemKind::DeliveryExists, detail),
+            DeliveryError::AlreadyDispatched { .. } => ApiError::new(ProblemKind::OrderNotCancellable, detail),
+            DeliveryError::InvalidTransition { .. } | DeliveryError::InvalidTrackingNumber => {
+                ApiError::internal(error)
+            }
+            DeliveryError::Unavailable(source) => ApiError::unavailable(source),
+        }
+    }
+}

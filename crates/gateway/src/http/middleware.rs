@@ -1,0 +1,206 @@
+//! The middleware around every request: request id, problem+json for every error, and one
+//! log line per request.
+//!
+//! - `X-Request-Id` is echoed when the client sent a sane one (1..=128 visible ASCII
+//!   characters) and generated otherwise; it is on every response and in every problem body.
+//! - Any error response that is not already problem+json (the framework's own 404, 405,
+//!   413 …) is rewritten as one, so clients meet a single error format.
+//! - A 5xx is logged once, here, with the request id and the underlying cause; the client
+//!   gets no detail.
+//! - One `tracing` event per request with the method, the route *template* (never the raw
+//!   path, which may hold ids), the status and `duration_ms`.
+
+use std::future::{Ready, ready};
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use apistos::reference_or::ReferenceOr;
+use apistos::{ApiComponent, ApistosSchema, OpenApiVersion};
+
+use crate::http::problem::{ApiError, PROBLEM_JSON, Problem, ProblemKind, problem_response};
+
+/// The request id header.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+
+/// The longest client-sent request id that is echoed.
+pub const MAX_REQUEST_ID_LENGTH: usize = 128;
+
+/// The id of the current request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// The client's id if it is sane, else a fresh one.
+    pub fn from_client(value: Option<&[u8]>) -> Self {
+        match value {
+            Some(bytes)
+                if !bytes.is_empty()
+                    && bytes.len() <= MAX_REQUEST_ID_LENGTH
+                    && bytes.iter().all(|b| (0x21..=0x7e).contains(b)) =>
+            {
+                Self(String::from_utf8_lossy(bytes).into_owned())
+            }
+            _ => Self(uuid::Uuid::new_v4().to_string()),
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromRequest for RequestId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(request
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId::from_client(None))))
+    }
+}
+
+impl ApiComponent for RequestId {
+    fn child_schemas(_: OpenApiVersion) -> Vec<(String, ReferenceOr<ApistosSchema>)> {
+        vec![]
+    }
+
+    fn schema(_: OpenApiVersion) -> Option<(String, ReferenceOr<ApistosSchema>)> {
+        None
+    }
+}
+
+/// Problem bodies are small; anything larger is not one of ours and is replaced.
+const MAX_PROBLEM_BODY_BYTES: usize = 64 * 1024;
+
+/// The middleware function; install with `actix_web::middleware::from_fn(request_context)`.
+pub async fn request_context(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = RequestId::from_client(request.headers().get(REQUEST_ID_HEADER).map(|v| v.as_bytes()));
+    request.extensions_mut().insert(request_id.clone());
+    let method = request.method().clone();
+
+    let response = next.call(request).await?.map_into_boxed_body();
+    let status = response.status();
+    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+
+    if status.is_server_error() {
+        log_server_error(&response, &request_id, &route);
+    }
+    let mut response = if status.is_client_error() || status.is_server_error() {
+        as_problem(response, &request_id).await
+    } else {
+        response
+    };
+    if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+    }
+
+    tracing::info!(
+        request_id = request_id.as_str(),
+        http.method = %method,
+        http.route = %route,
+        http.status = status.as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(response)
+}
+
+fn log_server_error(response: &ServiceResponse<BoxBody>, request_id: &RequestId, route: &str) {
+    let cause = response.response().error().map(|error| match error.as_error::<ApiError>() {
+        Some(api_error) => match api_error.source_error() {
+            Some(source) => format!("{api_error}: {source}"),
+            None => api_error.to_string(),
+        },
+        None => error.to_string(),
+    });
+    tracing::error!(
+        request_id = request_id.as_str(),
+        http.route = route,
+        http.status = response.status().as_u16(),
+        error = cause.as_deref().unwrap_or("no error recorded"),
+        "request failed"
+    );
+}
+
+fn is_problem(response: &HttpResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+}
+
+/// Makes an error response problem+json carrying the request id. A replayed idempotent
+/// response already carries the first request's id and is left as it was.
+async fn as_problem(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> ServiceResponse<BoxBody> {
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    if replayed {
+        return response;
+    }
+    let (request, response) = response.into_parts();
+    let status = response.status();
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let was_problem = is_problem(&response);
+    let body = to_bytes_limited(response.into_body(), MAX_PROBLEM_BODY_BYTES).await;
+
+    let mut problem: Option<serde_json::Value> = match (was_problem, body) {
+        (true, Ok(Ok(bytes))) => serde_json::from_slice(&bytes).ok(),
+        _ => None,
+    };
+    if problem.is_none() {
+        let kind = ProblemKind::for_status(status);
+        let detail = match kind {
+            ProblemKind::NotFound => "no resource at this path".to_owned(),
+            ProblemKind::MethodNotAllowed => "this resource does not support the request method".to_owned(),
+            ProblemKind::PayloadTooLarge => "the request body is too large".to_owned(),
+            _ => kind.title().to_owned(),
+        };
+        let mut generic: Problem = ApiError::new(kind, detail).problem();
+        generic.status = status.as_u16();
+        problem = serde_json::to_value(generic).ok();
+    }
+    if let Some(serde_json::Value::Object(fields)) = problem.as_mut() {
+        fields.insert("request_id".to_owned(), serde_json::Value::String(request_id.as_str().to_owned()));
+    }
+    let mut rebuilt = match problem.as_ref().and_then(|p| serde_json::to_vec(p).ok()) {
+        Some(bytes) => HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+            .body(bytes),
+        None => problem_response(&ApiError::new(ProblemKind::for_status(status), "").problem()),
+    };
+    for (name, value) in [(header::RETRY_AFTER, retry_after), (header::ALLOW, allow)] {
+        if let Some(value) = value {
+            rebuilt.headers_mut().insert(name, value);
+        }
+    }
+    ServiceResponse::new(request, rebuilt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sane_client_request_ids_are_echoed_and_others_replaced() {
+        assert_eq!(RequestId::from_client(Some(b"abc-123")).as_str(), "abc-123");
+        let longest = "x".repeat(MAX_REQUEST_ID_LENGTH);
+        assert_eq!(RequestId::from_client(Some(longest.as_bytes())).as_str(), longest);
+        let too_long = "x".repeat(MAX_REQUEST_ID_LENGTH + 1);
+        for bad in [&b""[..], b"has space", b"tab\there", b"\xff\xfe", too_long.as_bytes()] {
+            let generated = RequestId::from_client(Some(bad));
+            assert!(uuid::Uuid::parse_str(generated.as_str()).is_ok(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `/health/live` and `/health/ready`, for load balancers and orchestrators (no API key).
+
+use actix_web::web;
+use apistos::{ApiComponent, JsonSchema, api_operation};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::http::problem::ApiError;
+use crate::http::reply::Reply;
+
+/// A health report.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct HealthBody {
+    /// `live` or `ready`.
+    pub status: String,
+}
+
+/// Answers 200 while the process runs.
+#[api_operation(
+    tag = "health",
+    operation_id = "get_liveness",
+    summary = "Liveness",
+    description = "200 while the process runs. No API key.",
+    success_description = "The process is running"
+)]
+pub async fn live() -> Reply<HealthBody> {
+    // Serializing a one-field struct cannot fail; the fallback only satisfies the types.
+    Reply::new(&HealthBody { status: "live".to_owned() }).unwrap_or_else(|_| Reply::fixed(br#"{"status":"live"}"#))
+}
+
+/// Answers 200 when every store answers, 503 otherwise.
+#[api_operation(
+    tag = "health",
+    operation_id = "get_readiness",
+    summary = "Readiness",
+    description = "200 when every store answers, 503 otherwise. No API key.",
+    success_description = "Ready to serve requests",
+    error_code = 503
+)]
+pub async fn ready(state: web::Data<AppState>) -> Result<Reply<HealthBody>, ApiError> {
+    state.catalogue.check_ready().await?;
+    state.orders.check_ready().await?;
+    state.deliveries.check_ready().await?;
+    Reply::new(&HealthBody { status: "ready".to_owned() })
+}

@@ -1,0 +1,171 @@
+//! `/api/orders`: place, read, list and cancel orders.
+
+use actix_web::{HttpRequest, web};
+use apistos::api_operation;
+
+use crate::app::AppState;
+use crate::http::auth::Caller;
+use crate::http::extract::{IdempotencyKey, OptionalEmptyObject};
+use crate::http::middleware::RequestId;
+use crate::http::problem::ApiError;
+use crate::http::reply::{Created, Reply};
+use crate::idempotency::{Fingerprint, IdempotentRequest};
+use crate::wire::{DeliveryBody, ListOrdersQuery, OrderBody, OrderPageBody, OrderPath, PlaceOrderRequest, cursor, page_limit};
+use crate::workflow;
+
+fn fingerprint_of<T: serde::Serialize>(request: &HttpRequest, body: &T) -> Fingerprint {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    Fingerprint::of(request.method().as_str(), request.path(), &bytes)
+}
+
+/// Places an order.
+#[api_operation(
+    tag = "orders",
+    operation_id = "create_order",
+    summary = "Place an order",
+    description = "Validates every line, reserves stock for all lines or none, charges the payment token and records the order, as one unit: whatever fails, no stock stays reserved and no charge stays captured. Lines naming the same ISBN are merged. Prices are those of the catalogue now and never change afterwards. Test tokens: `tok_visa`, `tok_mastercard` (approved), `tok_chargeDeclined` (402). Send an `Idempotency-Key` to retry safely.",
+    success_description = "The confirmed order",
+    error_code = 400,
+    error_code = 401,
+    error_code = 402,
+    error_code = 409,
+    error_code = 413,
+    error_code = 415,
+    error_code = 422,
+    error_code = 429,
+    error_code = 503
+)]
+pub async fn create_order(
+    caller: Caller,
+    state: web::Data<AppState>,
+    idempotency_key: IdempotencyKey,
+    request_id: RequestId,
+    request: HttpRequest,
+    body: web::Json<PlaceOrderRequest>,
+) -> Result<Created<OrderBody>, ApiError> {
+    let body = body.into_inner();
+    IdempotentRequest {
+        store: state.idempotency.as_ref(),
+        owner: &caller.customer,
+        key: &idempotency_key,
+        fingerprint: fingerprint_of(&request, &body),
+        request_id: request_id.as_str(),
+    }
+    .run(async {
+        let valid = body.validate()?;
+        let order = workflow::place_order(&state, &caller.customer, valid).await?;
+        Ok(Created::new(&OrderBody::from(&order))?.with_location(format!("/api/orders/{}", order.id())))
+    })
+    .await
+}
+
+/// Reads an order.
+#[api_operation(
+    tag = "orders",
+    operation_id = "get_order",
+    summary = "Get an order",
+    description = "A customer reads its own orders; an admin reads any. Another key's order is answered as not found.",
+    success_description = "The order",
+    error_code = 400,
+    error_code = 401,
+    error_code = 404,
+    error_code = 429,
+    error_code = 503
+)]
+pub async fn get_order(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<OrderPath>,
+) -> Result<Reply<OrderBody>, ApiError> {
+    let order = workflow::readable_order(&state, &caller, path.order_id()).await?;
+    Reply::new(&OrderBody::from(&order))
+}
+
+/// Lists the caller's orders.
+#[api_operation(
+    tag = "orders",
+    operation_id = "list_orders",
+    summary = "List my orders",
+    description = "The caller's own orders (admins included), newest first, `limit` per page; follow `next_cursor`.",
+    success_description = "A page of orders",
+    error_code = 400,
+    error_code = 401,
+    error_code = 429,
+    error_code = 503
+)]
+pub async fn list_orders(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<ListOrdersQuery>,
+) -> Result<Reply<OrderPageBody>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let before = query.cursor.as_deref().map(cursor::order_position).transpose()?;
+    let page = state.orders.list_by_owner(&caller.customer, before, limit).await?;
+    Reply::new(&OrderPageBody {
+        items: page.orders.iter().map(OrderBody::from).collect(),
+        next_cursor: page.next_before.as_ref().map(cursor::for_order),
+    })
+}
+
+/// Cancels an order.
+#[api_operation(
+    tag = "orders",
+    operation_id = "cancel_order",
+    summary = "Cancel an order",
+    description = "Refunds the payment, returns the stock and cancels a delivery that is scheduled but not dispatched. 409 if the order is already cancelled or its delivery was dispatched. No body is needed (`{}` is accepted). Send an `Idempotency-Key` to retry safely.",
+    success_description = "The cancelled order",
+    error_code = 400,
+    error_code = 401,
+    error_code = 404,
+    error_code = 409,
+    error_code = 413,
+    error_code = 415,
+    error_code = 422,
+    error_code = 429,
+    error_code = 503
+)]
+pub async fn cancel_order(
+    caller: Caller,
+    state: web::Data<AppState>,
+    idempotency_key: IdempotencyKey,
+    request_id: RequestId,
+    request: HttpRequest,
+    path: web::Path<OrderPath>,
+    body: OptionalEmptyObject,
+) -> Result<Reply<OrderBody>, ApiError> {
+    IdempotentRequest {
+        store: state.idempotency.as_ref(),
+        owner: &caller.customer,
+        key: &idempotency_key,
+        fingerprint: fingerprint_of(&request, &body.0),
+        request_id: request_id.as_str(),
+    }
+    .run(async {
+        let order = workflow::cancel_order(&state, &caller, path.order_id()).await?;
+        Reply::new(&OrderBody::from(&order))
+    })
+    .await
+}
+
+/// Reads the delivery of an order.
+#[api_operation(
+    tag = "deliveries",
+    operation_id = "get_order_delivery",
+    summary = "Get the delivery of an order",
+    description = "404 if the order has no delivery, or is not the caller's (admins may read any).",
+    success_description = "The delivery",
+    error_code = 400,
+    error_code = 401,
+    error_code = 404,
+    error_code = 429,
+    error_code = 503
+)]
+pub async fn get_order_delivery(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<OrderPath>,
+) -> Result<Reply<DeliveryBody>, ApiError> {
+    let order = workflow::readable_order(&state, &caller, path.order_id()).await?;
+    let delivery = state.deliveries.get_by_order(order.id()).await?.ok_or_else(|| ApiError::not_found("delivery"))?;
+    Reply::new(&DeliveryBody::from(&delivery))
+}

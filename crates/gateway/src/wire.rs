@@ -1,0 +1,705 @@
+//! The JSON bodies of the API, and their conversion to and from domain types.
+//!
+//! Domain crates know nothing of JSON field names or the OpenAPI schema: these types are
+//! the wire contract of `../shared/API.md`. Requests arrive as plain JSON values (strings,
+//! integers) and are parsed into domain types here, collecting every field error into one
+//! 422; responses are built from domain types.
+
+use std::collections::{BTreeMap, HashMap};
+
+use apistos::{ApiComponent, JsonSchema};
+use bookstore_delivery::{Address, AddressInput, Delivery};
+use bookstore_inventory::{Author, Book, BookPatch, StockLine, Title};
+use bookstore_sales::{Order, PaymentToken};
+use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::http::problem::{ApiError, FieldError};
+
+/// Renders a timestamp as RFC 3339 in UTC with millisecond precision.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+// ---------------------------------------------------------------------------------------
+// Books
+
+/// A book in the catalogue.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct BookBody {
+    /// ISBN-13, bare 13 digits.
+    #[schemars(regex(pattern = r"^97[89][0-9]{10}$"))]
+    pub isbn: String,
+    /// Title.
+    pub title: String,
+    /// Author(s).
+    pub author: String,
+    /// Price in minor units of `currency`.
+    #[schemars(range(min = 0))]
+    pub price_cents: i64,
+    /// ISO 4217 currency code.
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
+    pub currency: String,
+    /// Copies in stock.
+    pub stock: u32,
+}
+
+impl From<&Book> for BookBody {
+    fn from(book: &Book) -> Self {
+        Self {
+            isbn: book.isbn.to_string(),
+            title: book.title.as_str().to_owned(),
+            author: book.author.as_str().to_owned(),
+            price_cents: book.price.cents(),
+            currency: book.price.currency().to_string(),
+            stock: book.stock,
+        }
+    }
+}
+
+/// One page of books.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct BookPageBody {
+    /// Books on this page, ordered by ISBN.
+    pub items: Vec<BookBody>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query parameters of `GET /api/books`.
+#[derive(Debug, Clone, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct ListBooksQuery {
+    /// Page size, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only books by exactly this author (case-insensitive).
+    pub author: Option<String>,
+    /// Only books whose title or author contains this text (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// Query parameters of `GET /api/orders`.
+#[derive(Debug, Clone, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct ListOrdersQuery {
+    /// Page size, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The default page size.
+pub const DEFAULT_PAGE_LIMIT: u32 = 20;
+
+/// Checks a `limit` query parameter (400 when outside 1..=100).
+pub fn page_limit(limit: Option<u64>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE_LIMIT),
+        Some(value @ 1..=100) => Ok(value as u32),
+        Some(value) => Err(ApiError::malformed(format!("limit must be between 1 and 100, got {value}"))),
+    }
+}
+
+/// `POST /api/books`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct NewBookRequest {
+    /// ISBN-13 or ISBN-10; hyphens and spaces allowed.
+    pub isbn: String,
+    /// Title (not blank).
+    pub title: String,
+    /// Author(s) (not blank).
+    pub author: String,
+    /// Price in minor units, not negative.
+    pub price_cents: i64,
+    /// Copies in stock, not negative.
+    pub stock: i64,
+    /// ISO 4217 currency code; `USD` when omitted.
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+fn parse_stock(stock: i64, errors: &mut Vec<FieldError>) -> Option<u32> {
+    match u32::try_from(stock) {
+        Ok(stock) => Some(stock),
+        Err(_) if stock < 0 => {
+            errors.push(FieldError::new("stock", "must not be negative"));
+            None
+        }
+        Err(_) => {
+            errors.push(FieldError::new("stock", format!("must be at most {}", u32::MAX)));
+            None
+        }
+    }
+}
+
+fn collect<T, E: std::fmt::Display>(field: &str, result: Result<T, E>, errors: &mut Vec<FieldError>) -> Option<T> {
+    result.map_err(|error| errors.push(FieldError::new(field, error))).ok()
+}
+
+/// Fails with one 422 listing every field error, if there are any.
+fn finish(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
+}
+
+impl NewBookRequest {
+    /// The book this request describes, or a 422 listing every invalid field.
+    pub fn into_book(self) -> Result<Book, ApiError> {
+        let mut errors = Vec::new();
+        let isbn = collect("isbn", Isbn::parse(&self.isbn), &mut errors);
+        let title = collect("title", Title::parse(self.title), &mut errors);
+        let author = collect("author", Author::parse(self.author), &mut errors);
+        let currency = match self.currency.as_deref() {
+            None => Some(Currency::USD),
+            Some(code) => collect("currency", Currency::parse(code), &mut errors),
+        };
+        let price = currency.and_then(|c| collect("price_cents", Money::from_cents(self.price_cents, c), &mut errors));
+        let stock = parse_stock(self.stock, &mut errors);
+        finish(errors)?;
+        match (isbn, title, author, price, stock) {
+            (Some(isbn), Some(title), Some(author), Some(price), Some(stock)) => {
+                Ok(Book { isbn, title, author, price, stock })
+            }
+            _ => Err(ApiError::internal("a book field failed without an error")),
+        }
+    }
+}
+
+/// `PATCH /api/books/{isbn}`: any of the fields; the others stay as they are.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[serde(deny_unknown_fields)]
+#[schemars(crate = "apistos")]
+pub struct BookPatchRequest {
+    /// New title (not blank).
+    pub title: Option<String>,
+    /// New author(s) (not blank).
+    pub author: Option<String>,
+    /// New price in minor units of the book's currency, not negative.
+    pub price_cents: Option<i64>,
+    /// New number of copies in stock, not negative.
+    pub stock: Option<i64>,
+}
+
+impl BookPatchRequest {
+    /// The change this request describes (`currency` is the book's), or a 422.
+    pub fn into_patch(self, currency: Currency) -> Result<BookPatch, ApiError> {
+        let mut errors = Vec::new();
+        if self.title.is_none() && self.author.is_none() && self.price_cents.is_none() && self.stock.is_none() {
+            errors.push(FieldError::new("body", "give at least one of title, author, price_cents, stock"));
+        }
+        let patch = BookPatch {
+            title: self.title.and_then(|t| collect("title", Title::parse(t), &mut errors)),
+            author: self.author.and_then(|a| collect("author", Author::parse(a), &mut errors)),
+            price: self
+                .price_cents
+                .and_then(|cents| collect("price_cents", Money::from_cents(cents, currency), &mut errors)),
+            stock: self.stock.and_then(|stock| parse_stock(stock, &mut errors)),
+        };
+        finish(errors)?;
+        Ok(patch)
+    }
+}
+
+/// A path holding an ISBN (any accepted spelling).
+#[derive(Debug, Clone, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct IsbnPath {
+    /// ISBN-13 or ISBN-10, hyphens allowed.
+    pub isbn: String,
+}
+
+impl IsbnPath {
+    /// The ISBN, or a 400 for a malformed one.
+    pub fn parse(&self) -> Result<Isbn, ApiError> {
+        Isbn::parse(&self.isbn).map_err(|error| ApiError::malformed(format!("malformed ISBN in the path: {error}")))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Orders
+
+/// One line of `POST /api/orders`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct OrderItemRequest {
+    /// ISBN-13 or ISBN-10 of a book in the catalogue.
+    pub isbn: String,
+    /// Copies, 1 to 100 (after merging lines for the same ISBN).
+    #[schemars(range(min = 1, max = 100))]
+    pub quantity: i64,
+}
+
+/// How an order is paid: a token from the card processor, never card details.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct PaymentRequest {
+    /// A payment token, e.g. `tok_visa`, `tok_mastercard` (approved) or `tok_chargeDeclined`.
+    pub token: String,
+    /// Anything else a client sent in `payment` (rejected: only a token is accepted).
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other_fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// `POST /api/orders`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct PlaceOrderRequest {
+    /// The books to buy; lines for the same ISBN are merged.
+    pub items: Vec<OrderItemRequest>,
+    /// The payment.
+    pub payment: PaymentRequest,
+}
+
+/// A validated order request: merged stock lines and a payment token.
+#[derive(Debug)]
+pub struct ValidOrderRequest {
+    /// One line per distinct ISBN, quantities summed, in the order first named.
+    pub lines: Vec<StockLine>,
+    /// The payment token.
+    pub token: PaymentToken,
+}
+
+impl PlaceOrderRequest {
+    /// Validates every line and the payment, merging lines for one ISBN; a 422 lists every
+    /// problem found.
+    pub fn validate(self) -> Result<ValidOrderRequest, ApiError> {
+        let mut errors = Vec::new();
+        if self.items.is_empty() {
+            errors.push(FieldError::new("items", "must contain at least one line"));
+        }
+        let mut merged: Vec<(Isbn, u64)> = Vec::new();
+        let mut position_of: HashMap<Isbn, usize> = HashMap::new();
+        for (index, item) in self.items.iter().enumerate() {
+            let isbn = collect(&format!("items[{index}].isbn"), Isbn::parse(&item.isbn), &mut errors);
+            let quantity = match u64::try_from(item.quantity) {
+                Ok(q) => collect(&format!("items[{index}].quantity"), Quantity::new(q), &mut errors),
+                Err(_) => {
+                    errors.push(FieldError::new(format!("items[{index}].quantity"), "must be between 1 and 100"));
+                    None
+                }
+            };
+            if let (Some(isbn), Some(quantity)) = (isbn, quantity) {
+                let position = *position_of.entry(isbn).or_insert_with(|| {
+                    merged.push((isbn, 0));
+                    merged.len() - 1
+                });
+                merged[position].1 += u64::from(quantity.get());
+            }
+        }
+        let lines: Vec<StockLine> = merged
+            .into_iter()
+            .filter_map(|(isbn, total)| match Quantity::new(total) {
+                Ok(quantity) => Some(StockLine { isbn, quantity }),
+                Err(error) => {
+                    errors.push(FieldError::new("items", format!("isbn {isbn}: {error} (lines for one ISBN are added up)")));
+                    None
+                }
+            })
+            .collect();
+        for field in self.payment.other_fields.keys() {
+            errors.push(FieldError::new(
+                format!("payment.{field}"),
+                "only a payment token is accepted; card details are never accepted",
+            ));
+        }
+        let token = collect("payment.token", PaymentToken::parse(self.payment.token), &mut errors);
+        finish(errors)?;
+        match token {
+            Some(token) => Ok(ValidOrderRequest { lines, token }),
+            None => Err(ApiError::internal("a payment token failed without an error")),
+        }
+    }
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct OrderLineBody {
+    /// ISBN-13.
+    pub isbn: String,
+    /// The title when the order was placed.
+    pub title: String,
+    /// Copies.
+    pub quantity: u32,
+    /// The price of one copy when the order was placed.
+    pub unit_price_cents: i64,
+    /// `quantity × unit_price_cents`.
+    pub line_total_cents: i64,
+}
+
+/// The payment of an order.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct PaymentBody {
+    /// The processor's transaction id.
+    pub transaction_id: Uuid,
+    /// `captured`, or `refunded` once the order is cancelled.
+    #[schemars(regex(pattern = r"^(captured|refunded)$"))]
+    pub status: String,
+}
+
+/// An order.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct OrderBody {
+    /// Order id.
+    pub id: Uuid,
+    /// `confirmed` or `cancelled`.
+    #[schemars(regex(pattern = r"^(confirmed|cancelled)$"))]
+    pub status: String,
+    /// One line per distinct ISBN.
+    pub items: Vec<OrderLineBody>,
+    /// Sum of the line totals.
+    pub total_cents: i64,
+    /// ISO 4217 currency code.
+    pub currency: String,
+    /// The payment.
+    pub payment: PaymentBody,
+    /// When the order was placed (RFC 3339, UTC).
+    #[schemars(with = "DateTime<Utc>")]
+    pub created_at: String,
+}
+
+impl From<&Order> for OrderBody {
+    fn from(order: &Order) -> Self {
+        let items = order
+            .lines()
+            .iter()
+            .map(|line| OrderLineBody {
+                isbn: line.isbn.to_string(),
+                title: line.title.clone(),
+                quantity: line.quantity.get(),
+                unit_price_cents: line.unit_price.cents(),
+                line_total_cents: line.line_total().map(|m| m.cents()).unwrap_or_default(),
+            })
+            .collect();
+        Self {
+            id: order.id().as_uuid(),
+            status: order.status().as_str().to_owned(),
+            items,
+            total_cents: order.total().cents(),
+            currency: order.total().currency().to_string(),
+            payment: PaymentBody {
+                transaction_id: order.payment().transaction_id.as_uuid(),
+                status: order.payment().status.as_str().to_owned(),
+            },
+            created_at: timestamp(order.created_at()),
+        }
+    }
+}
+
+/// One page of orders.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct OrderPageBody {
+    /// The caller's orders, newest first.
+    pub items: Vec<OrderBody>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A path holding an order id.
+#[derive(Debug, Clone, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct OrderPath {
+    /// Order id.
+    pub id: Uuid,
+}
+
+impl OrderPath {
+    /// The order id.
+    pub fn order_id(&self) -> OrderId {
+        OrderId::from_uuid(self.id)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Deliveries
+
+/// A postal address.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct AddressBody {
+    /// Who receives the parcel.
+    pub recipient: String,
+    /// Street and number.
+    pub line1: String,
+    /// Optional second line.
+    #[serde(default)]
+    pub line2: Option<String>,
+    /// City.
+    pub city: String,
+    /// Postal code.
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code, e.g. `GB`.
+    #[schemars(regex(pattern = r"^[A-Za-z]{2}$"))]
+    pub country: String,
+}
+
+impl From<&Address> for AddressBody {
+    fn from(address: &Address) -> Self {
+        Self {
+            recipient: address.recipient().to_owned(),
+            line1: address.line1().to_owned(),
+            line2: address.line2().map(str::to_owned),
+            city: address.city().to_owned(),
+            postal_code: address.postal_code().to_owned(),
+            country: address.country().as_str().to_owned(),
+        }
+    }
+}
+
+/// `POST /api/delivery`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct ScheduleDeliveryRequest {
+    /// The order to deliver.
+    #[schemars(with = "Uuid")]
+    pub order_id: String,
+    /// Where to deliver it.
+    pub address: AddressBody,
+    /// The wished-for date (UTC, `YYYY-MM-DD`); the next business day from tomorrow on when
+    /// omitted, today, or a weekend.
+    #[serde(default)]
+    #[schemars(with = "Option<NaiveDate>")]
+    pub requested_date: Option<String>,
+}
+
+/// A validated delivery request.
+#[derive(Debug)]
+pub struct ValidDeliveryRequest {
+    /// The order to deliver.
+    pub order_id: OrderId,
+    /// Where.
+    pub address: Address,
+    /// The wished-for date.
+    pub requested_date: Option<NaiveDate>,
+}
+
+impl ScheduleDeliveryRequest {
+    /// Validates the order id, the address and the date format; a 422 lists every problem.
+    pub fn validate(self) -> Result<ValidDeliveryRequest, ApiError> {
+        let mut errors = Vec::new();
+        let order_id = collect("order_id", Uuid::parse_str(&self.order_id), &mut errors).map(OrderId::from_uuid);
+        let requested_date = match self.requested_date.as_deref() {
+            None => None,
+            Some(text) => collect("requested_date", NaiveDate::parse_from_str(text, "%Y-%m-%d"), &mut errors),
+        };
+        let input = AddressInput {
+            recipient: self.address.recipient,
+            line1: self.address.line1,
+            line2: self.address.line2,
+            city: self.address.city,
+            postal_code: self.address.postal_code,
+            country: self.address.country,
+        };
+        let address = match Address::parse(input) {
+            Ok(address) => Some(address),
+            Err(field_errors) => {
+                errors.extend(
+                    field_errors.into_iter().map(|e| FieldError::new(format!("address.{}", e.field), e.message)),
+                );
+                None
+            }
+        };
+        finish(errors)?;
+        match (order_id, address) {
+            (Some(order_id), Some(address)) => Ok(ValidDeliveryRequest { order_id, address, requested_date }),
+            _ => Err(ApiError::internal("a delivery field failed without an error")),
+        }
+    }
+}
+
+/// A delivery.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct DeliveryBody {
+    /// Delivery id.
+    pub id: Uuid,
+    /// The order delivered.
+    pub order_id: Uuid,
+    /// `scheduled`, `dispatched`, `delivered` or `cancelled`.
+    #[schemars(regex(pattern = r"^(scheduled|dispatched|delivered|cancelled)$"))]
+    pub status: String,
+    /// Where to.
+    pub address: AddressBody,
+    /// The business day it goes out.
+    #[schemars(with = "NaiveDate")]
+    pub scheduled_date: String,
+    /// Tracking number, `BK` and ten letters or digits.
+    pub tracking_number: String,
+    /// When it was scheduled (RFC 3339, UTC).
+    #[schemars(with = "DateTime<Utc>")]
+    pub created_at: String,
+}
+
+impl From<&Delivery> for DeliveryBody {
+    fn from(delivery: &Delivery) -> Self {
+        Self {
+            id: delivery.id().as_uuid(),
+            order_id: delivery.order_id().as_uuid(),
+            status: delivery.status().as_str().to_owned(),
+            address: AddressBody::from(delivery.address()),
+            scheduled_date: delivery.scheduled_date().format("%Y-%m-%d").to_string(),
+            tracking_number: delivery.tracking_number().as_str().to_owned(),
+            created_at: timestamp(delivery.created_at()),
+        }
+    }
+}
+
+/// A path holding a delivery id.
+#[derive(Debug, Clone, Deserialize, JsonSchema, ApiComponent)]
+#[schemars(crate = "apistos")]
+pub struct DeliveryPath {
+    /// Delivery id.
+    pub id: Uuid,
+}
+
+// ---------------------------------------------------------------------------------------
+// Cursors
+
+/// Opaque page cursors: a tag letter and a position, hex-encoded. A cursor holds a
+/// position (the last item seen), never an offset.
+pub mod cursor {
+    use super::*;
+
+    fn encode(tag: u8, position: &str) -> String {
+        std::iter::once(tag).chain(position.bytes()).map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn decode(tag: u8, cursor: &str) -> Result<String, ApiError> {
+        let invalid = || ApiError::malformed("the cursor is not one this server issued");
+        if !cursor.len().is_multiple_of(2) || cursor.len() > 200 {
+            return Err(invalid());
+        }
+        let bytes = (0..cursor.len())
+            .step_by(2)
+            .map(|i| cursor.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(invalid)?;
+        match bytes.split_first() {
+            Some((&first, rest)) if first == tag => String::from_utf8(rest.to_vec()).map_err(|_| invalid()),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The cursor after book `isbn`.
+    pub fn for_book(isbn: &Isbn) -> String {
+        encode(b'b', isbn.as_str())
+    }
+
+    /// The book position a cursor holds (400 if it is not a book cursor).
+    pub fn book_position(cursor: &str) -> Result<Isbn, ApiError> {
+        let text = decode(b'b', cursor)?;
+        Isbn::parse(&text).map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
+    }
+
+    /// The cursor after order `id`.
+    pub fn for_order(id: &OrderId) -> String {
+        encode(b'o', &id.to_string())
+    }
+
+    /// The order position a cursor holds (400 if it is not an order cursor).
+    pub fn order_position(cursor: &str) -> Result<OrderId, ApiError> {
+        let text = decode(b'o', cursor)?;
+        text.parse().map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order_request(items: serde_json::Value, payment: serde_json::Value) -> PlaceOrderRequest {
+        serde_json::from_value(serde_json::json!({ "items": items, "payment": payment })).unwrap()
+    }
+
+    fn field_errors(error: ApiError) -> Vec<String> {
+        error.problem().errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn lines_for_one_isbn_in_different_spellings_are_merged() {
+        let request = order_request(
+            serde_json::json!([
+                { "isbn": "9780134685991", "quantity": 2 },
+                { "isbn": "0-13-468599-7", "quantity": 3 },
+                { "isbn": "9781593278281", "quantity": 1 },
+            ]),
+            serde_json::json!({ "token": "tok_visa" }),
+        );
+        let valid = request.validate().unwrap();
+        let lines: Vec<(String, u32)> = valid.lines.iter().map(|l| (l.isbn.to_string(), l.quantity.get())).collect();
+        assert_eq!(lines, [("9780134685991".to_owned(), 5), ("9781593278281".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn invalid_order_requests_report_every_bad_field() {
+        for (items, payment, expected) in [
+            (serde_json::json!([]), serde_json::json!({ "token": "tok_visa" }), vec!["items"]),
+            (
+                serde_json::json!([{ "isbn": "9780134685992", "quantity": 0 }]),
+                serde_json::json!({ "token": "" }),
+                vec!["items[0].isbn", "items[0].quantity", "payment.token"],
+            ),
+            (
+                serde_json::json!([{ "isbn": "9780134685991", "quantity": 60 }, { "isbn": "0134685997", "quantity": 41 }]),
+                serde_json::json!({ "token": "tok_visa" }),
+                vec!["items"],
+            ),
+            (
+                serde_json::json!([{ "isbn": "9780134685991", "quantity": -1 }]),
+                serde_json::json!({ "token": "tok_visa", "card_number": "4242424242424242" }),
+                vec!["items[0].quantity", "payment.card_number"],
+            ),
+            (
+                serde_json::json!([{ "isbn": "9780134685991", "quantity": 1 }]),
+                serde_json::json!({ "token": "4242 4242 4242 4242" }),
+                vec!["payment.token"],
+            ),
+        ] {
+            let error = order_request(items.clone(), payment).validate().unwrap_err();
+            assert_eq!(error.kind().status().as_u16(), 422);
+            assert_eq!(field_errors(error), expected, "items {items}");
+        }
+    }
+
+    #[test]
+    fn new_book_requests_list_every_invalid_field() {
+        let request: NewBookRequest = serde_json::from_value(serde_json::json!({
+            "isbn": "123", "title": "  ", "author": "A", "price_cents": -1, "stock": -5
+        }))
+        .unwrap();
+        assert_eq!(field_errors(request.into_book().unwrap_err()), ["isbn", "title", "price_cents", "stock"]);
+    }
+
+    #[test]
+    fn page_limits_outside_one_to_one_hundred_are_rejected() {
+        assert_eq!(page_limit(None).unwrap(), 20);
+        assert_eq!(page_limit(Some(100)).unwrap(), 100);
+        for bad in [0, 101, u64::MAX] {
+            assert_eq!(page_limit(Some(bad)).unwrap_err().kind().status().as_u16(), 400);
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_foreign_cursors_are_rejected() {
+        let isbn = Isbn::parse("9780134685991").unwrap();
+        assert_eq!(cursor::book_position(&cursor::for_book(&isbn)).unwrap(), isbn);
+        let order = OrderId::generate();
+        assert_eq!(cursor::order_position(&cursor::for_order(&order)).unwrap(), order);
+        for bad in ["", "zz", "6", &cursor::for_order(&order), "62393738", "ffff"] {
+            assert!(cursor::book_position(bad).is_err(), "{bad:?}");
+        }
+        assert!(cursor::order_position(&cursor::for_book(&isbn)).is_err());
+    }
+}
