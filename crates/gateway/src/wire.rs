@@ -78,6 +78,7 @@ pub struct ListBooksQuery {
     #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
+    #[schemars(regex(pattern = r"^([0-9a-f]{2}){1,100}$"))]
     pub cursor: Option<String>,
     /// Only books by exactly this author (case-insensitive).
     pub author: Option<String>,
@@ -93,6 +94,7 @@ pub struct ListOrdersQuery {
     #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
+    #[schemars(regex(pattern = r"^([0-9a-f]{2}){1,100}$"))]
     pub cursor: Option<String>,
 }
 
@@ -113,17 +115,23 @@ pub fn page_limit(limit: Option<u64>) -> Result<u32, ApiError> {
 #[schemars(crate = "apistos")]
 pub struct NewBookRequest {
     /// ISBN-13 or ISBN-10; hyphens and spaces allowed.
+    #[schemars(regex(pattern = r"^[0-9Xx -]{10,17}$"))]
     pub isbn: String,
-    /// Title (not blank).
+    /// Title (not blank, at most 500 characters).
+    #[schemars(length(min = 1, max = 500), regex(pattern = r"\S"))]
     pub title: String,
-    /// Author(s) (not blank).
+    /// Author(s) (not blank, at most 500 characters).
+    #[schemars(length(min = 1, max = 500), regex(pattern = r"\S"))]
     pub author: String,
     /// Price in minor units, not negative.
+    #[schemars(range(min = 0))]
     pub price_cents: i64,
     /// Copies in stock, not negative.
+    #[schemars(range(min = 0, max = 4_294_967_295_i64))]
     pub stock: i64,
     /// ISO 4217 currency code; `USD` when omitted.
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[A-Za-z]{3}$"))]
     pub currency: Option<String>,
 }
 
@@ -176,15 +184,19 @@ impl NewBookRequest {
 /// `PATCH /api/books/{isbn}`: any of the fields; the others stay as they are.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
 #[serde(deny_unknown_fields)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", extend("minProperties" = 1))]
 pub struct BookPatchRequest {
-    /// New title (not blank).
+    /// New title (not blank, at most 500 characters).
+    #[schemars(length(min = 1, max = 500), regex(pattern = r"\S"))]
     pub title: Option<String>,
-    /// New author(s) (not blank).
+    /// New author(s) (not blank, at most 500 characters).
+    #[schemars(length(min = 1, max = 500), regex(pattern = r"\S"))]
     pub author: Option<String>,
     /// New price in minor units of the book's currency, not negative.
+    #[schemars(range(min = 0))]
     pub price_cents: Option<i64>,
     /// New number of copies in stock, not negative.
+    #[schemars(range(min = 0, max = 4_294_967_295_i64))]
     pub stock: Option<i64>,
 }
 
@@ -213,6 +225,7 @@ impl BookPatchRequest {
 #[schemars(crate = "apistos")]
 pub struct IsbnPath {
     /// ISBN-13 or ISBN-10, hyphens allowed.
+    #[schemars(regex(pattern = r"^[0-9Xx-]{10,17}$"))]
     pub isbn: String,
 }
 
@@ -231,6 +244,7 @@ impl IsbnPath {
 #[schemars(crate = "apistos")]
 pub struct OrderItemRequest {
     /// ISBN-13 or ISBN-10 of a book in the catalogue.
+    #[schemars(regex(pattern = r"^[0-9Xx -]{10,17}$"))]
     pub isbn: String,
     /// Copies, 1 to 100 (after merging lines for the same ISBN).
     #[schemars(range(min = 1, max = 100))]
@@ -242,6 +256,7 @@ pub struct OrderItemRequest {
 #[schemars(crate = "apistos")]
 pub struct PaymentRequest {
     /// A payment token, e.g. `tok_visa`, `tok_mastercard` (approved) or `tok_chargeDeclined`.
+    #[schemars(length(min = 1, max = 255))]
     pub token: String,
     /// Anything else a client sent in `payment` (rejected: only a token is accepted).
     #[serde(flatten)]
@@ -254,6 +269,7 @@ pub struct PaymentRequest {
 #[schemars(crate = "apistos")]
 pub struct PlaceOrderRequest {
     /// The books to buy; lines for the same ISBN are merged.
+    #[schemars(length(min = 1))]
     pub items: Vec<OrderItemRequest>,
     /// The payment.
     pub payment: PaymentRequest,
@@ -430,15 +446,20 @@ impl OrderPath {
 #[schemars(crate = "apistos")]
 pub struct AddressBody {
     /// Who receives the parcel.
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     pub recipient: String,
     /// Street and number.
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     pub line1: String,
     /// Optional second line.
     #[serde(default)]
+    #[schemars(length(max = 200))]
     pub line2: Option<String>,
     /// City.
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     pub city: String,
-    /// Postal code.
+    /// Postal code: letters, digits, spaces and hyphens.
+    #[schemars(length(min = 1, max = 20), regex(pattern = r"^[A-Za-z0-9 -]*[A-Za-z0-9][A-Za-z0-9 -]*$"))]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2 country code, e.g. `GB`.
     #[schemars(regex(pattern = r"^[A-Za-z]{2}$"))]

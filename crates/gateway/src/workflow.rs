@@ -109,7 +109,7 @@ pub async fn schedule_delivery(
 ) -> Result<Delivery, ApiError> {
     let ValidDeliveryRequest { order_id, address, requested_date } = request;
     let delivery = Delivery::schedule(order_id, address, requested_date, Utc::now())?;
-    let order = state.orders.get(order_id).await.map_err(|_| ApiError::not_found("order"))?;
+    let order = state.orders.get(order_id).await?;
     if order.owner() != &caller.customer {
         return Err(ApiError::not_found("order"));
     }

@@ -53,7 +53,7 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// Field-level validation problems (422 and some 400 responses).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// The book a stock conflict or unknown-book problem is about.
     #[serde(skip_serializing_if = "Option::is_none")]

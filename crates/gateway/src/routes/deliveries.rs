@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::http::auth::Caller;
 use crate::http::extract::IdempotencyKey;
 use crate::http::middleware::RequestId;
-use crate::http::problem::ApiError;
+use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::reply::{Created, Reply};
 use crate::idempotency::{Fingerprint, IdempotentRequest};
 use crate::wire::{DeliveryBody, DeliveryPath, ScheduleDeliveryRequest};
@@ -75,8 +75,9 @@ pub async fn get_delivery(
     path: web::Path<DeliveryPath>,
 ) -> Result<Reply<DeliveryBody>, ApiError> {
     let delivery = state.deliveries.get(DeliveryId::from_uuid(path.id)).await?;
-    workflow::readable_order(&state, &caller, delivery.order_id())
-        .await
-        .map_err(|_| ApiError::not_found("delivery"))?;
+    // A delivery of an order the caller may not read is answered as an unknown delivery.
+    workflow::readable_order(&state, &caller, delivery.order_id()).await.map_err(|error| {
+        if error.kind() == ProblemKind::NotFound { ApiError::not_found("delivery") } else { error }
+    })?;
     Reply::new(&DeliveryBody::from(&delivery))
 }
