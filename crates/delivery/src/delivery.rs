@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use bookstore_types::OrderId;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::address::Address;
@@ -107,7 +107,8 @@ impl Delivery {
     ///
     /// The date follows [`schedule_date`] with `now`'s UTC date as today; the id and the
     /// tracking number are freshly generated and the status is
-    /// [`DeliveryStatus::Scheduled`].
+    /// [`DeliveryStatus::Scheduled`]. `created_at` is `now` kept to the microsecond, as
+    /// databases keep timestamps.
     pub fn schedule(
         order_id: OrderId,
         address: Address,
@@ -122,7 +123,7 @@ impl Delivery {
             address,
             scheduled_date,
             tracking_number: TrackingNumber::generate(),
-            created_at: now,
+            created_at: now.trunc_subsecs(6),
         })
     }
 
@@ -271,6 +272,18 @@ pub(crate) mod tests {
         assert_eq!(delivery.scheduled_date(), "2026-11-27".parse().unwrap());
         assert_eq!(delivery.created_at(), now);
         assert_eq!(delivery.tracking_number().as_str().len(), 12);
+    }
+
+    #[test]
+    fn the_scheduling_time_is_kept_to_the_microsecond() {
+        let now: DateTime<Utc> = "2026-11-26T10:00:00.123456789Z".parse().unwrap();
+        let delivery = Delivery::schedule(OrderId::generate(), valid_address(), None, now).unwrap();
+        assert_eq!(
+            delivery.created_at(),
+            "2026-11-26T10:00:00.123456Z"
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+        );
     }
 
     #[test]

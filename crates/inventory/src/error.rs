@@ -67,6 +67,12 @@ pub enum InventoryError {
         /// The book whose stock would overflow.
         isbn: Isbn,
     },
+    /// A reservation with this id is already in the journal; nothing was taken.
+    #[error("reservation {reservation} already exists")]
+    ReservationExists {
+        /// The id that was reused.
+        reservation: crate::ReservationId,
+    },
     /// The store cannot answer at all (a database is down, say); the cause is attached.
     #[error("the catalogue store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

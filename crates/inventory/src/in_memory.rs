@@ -15,20 +15,28 @@
 //!   simply recovered.
 //! - A book enters the map before the index and is never removed, so every ISBN in the index
 //!   has a record.
+//! - The reservation journal is one `Mutex<HashMap>`. Lock order: book records (ascending
+//!   ISBN) first, the journal last; the journal lock is held only for short, non-blocking
+//!   work. A reservation inserts its journal record while it holds the locks of its books,
+//!   and a cancellation removes the record while it holds them, so the journal and the stock
+//!   change together as far as any other operation can see.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry as JournalEntry;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use bookstore_types::Isbn;
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use crate::query::BookFilter;
 use crate::stock::merge_lines;
 use crate::{
-    Book, BookPage, BookPatch, BookQuery, CatalogueStore, InventoryError, ReservedLine, StockLine,
+    Book, BookPage, BookPatch, BookQuery, CatalogueStore, InventoryError, ReservationId,
+    ReservedLine, StockLine,
 };
 
 /// How many ISBNs [`InMemoryCatalogue::list`](CatalogueStore::list) copies out of the index
@@ -38,10 +46,18 @@ const INDEX_BATCH: usize = 128;
 /// One book, shared between the map and any operation that has looked it up.
 type BookRecord = Arc<Mutex<Book>>;
 
+/// One reservation in the journal: the merged lines it took and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JournalRecord {
+    lines: Vec<StockLine>,
+    created_at: DateTime<Utc>,
+}
+
 /// A catalogue held in memory; lost when the process ends.
 pub struct InMemoryCatalogue {
     books: DashMap<Isbn, BookRecord>,
     isbn_index: RwLock<BTreeSet<Isbn>>,
+    journal: Mutex<HashMap<ReservationId, JournalRecord>>,
 }
 
 impl InMemoryCatalogue {
@@ -50,6 +66,7 @@ impl InMemoryCatalogue {
         Self {
             books: DashMap::new(),
             isbn_index: RwLock::new(BTreeSet::new()),
+            journal: Mutex::new(HashMap::new()),
         }
     }
 
@@ -155,30 +172,57 @@ impl InMemoryCatalogue {
             .collect()
     }
 
-    /// The records of `lines` (merged, so sorted by ISBN and distinct), or
-    /// [`InventoryError::UnknownBook`] for the first line without one.
-    fn records_for(&self, lines: &[StockLine]) -> Result<Vec<BookRecord>, InventoryError> {
-        lines
-            .iter()
-            .map(|line| {
-                self.record(&line.isbn)
-                    .ok_or(InventoryError::UnknownBook { isbn: line.isbn })
-            })
-            .collect()
+    /// The records of `lines` (merged, so sorted by ISBN and distinct); `None` for a line
+    /// whose book is not in the catalogue.
+    fn records_for(&self, lines: &[StockLine]) -> Vec<Option<BookRecord>> {
+        lines.iter().map(|line| self.record(&line.isbn)).collect()
     }
 
-    fn reserve_lines(&self, lines: &[StockLine]) -> Result<Vec<ReservedLine>, InventoryError> {
+    fn lock_journal(&self) -> MutexGuard<'_, HashMap<ReservationId, JournalRecord>> {
+        // Nothing that holds this lock can leave the map half-changed.
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn reserve_lines(
+        &self,
+        reservation: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<Vec<ReservedLine>, InventoryError> {
         let lines = merge_lines(lines)?;
-        let records = self.records_for(&lines)?;
+        // A reused id is reported before any line is looked at, as the SQL stores do; the
+        // check is repeated below, under the locks, where it counts.
+        if self.lock_journal().contains_key(&reservation) {
+            return Err(InventoryError::ReservationExists { reservation });
+        }
+        let records = self.records_for(&lines);
         // `lines` is sorted by ISBN, so the locks are taken in ascending ISBN order.
-        let mut books: Vec<MutexGuard<'_, Book>> = records.iter().map(|r| lock_book(r)).collect();
+        let mut books: Vec<Option<MutexGuard<'_, Book>>> = records
+            .iter()
+            .map(|record| record.as_deref().map(lock_book))
+            .collect();
         for (line, book) in lines.iter().zip(&books) {
+            let Some(book) = book else {
+                return Err(InventoryError::UnknownBook { isbn: line.isbn });
+            };
             let requested = line.quantity.get();
             if book.stock < requested {
                 return Err(InventoryError::OutOfStock {
                     isbn: line.isbn,
                     requested,
                     available: book.stock,
+                });
+            }
+        }
+        let mut books: Vec<MutexGuard<'_, Book>> = books.drain(..).flatten().collect();
+        let mut journal = self.lock_journal();
+        match journal.entry(reservation) {
+            JournalEntry::Occupied(_) => {
+                return Err(InventoryError::ReservationExists { reservation });
+            }
+            JournalEntry::Vacant(vacant) => {
+                vacant.insert(JournalRecord {
+                    lines: lines.clone(),
+                    created_at: Utc::now(),
                 });
             }
         }
@@ -199,23 +243,80 @@ impl InMemoryCatalogue {
         Ok(reserved)
     }
 
+    /// Locks the books of `lines` (merged) and checks that `lines` can be given back: every
+    /// book exists and no stock count would overflow. Returns the locked books and their new
+    /// stock counts, to be written by the caller.
+    fn lock_for_release<'a>(
+        &self,
+        lines: &[StockLine],
+        records: &'a [Option<BookRecord>],
+    ) -> Result<Vec<(MutexGuard<'a, Book>, u32)>, InventoryError> {
+        // `lines` is sorted by ISBN, so the locks are taken in ascending ISBN order.
+        let books: Vec<Option<MutexGuard<'a, Book>>> = records
+            .iter()
+            .map(|record| record.as_deref().map(lock_book))
+            .collect();
+        lines
+            .iter()
+            .zip(books)
+            .map(|(line, book)| {
+                let book = book.ok_or(InventoryError::UnknownBook { isbn: line.isbn })?;
+                let stock = book
+                    .stock
+                    .checked_add(line.quantity.get())
+                    .ok_or(InventoryError::StockOverflow { isbn: line.isbn })?;
+                Ok((book, stock))
+            })
+            .collect()
+    }
+
     fn release_lines(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
         let lines = merge_lines(lines)?;
-        let records = self.records_for(&lines)?;
-        // `lines` is sorted by ISBN, so the locks are taken in ascending ISBN order.
-        let mut books: Vec<MutexGuard<'_, Book>> = records.iter().map(|r| lock_book(r)).collect();
-        let mut new_stocks = Vec::with_capacity(lines.len());
-        for (line, book) in lines.iter().zip(&books) {
-            let stock = book
-                .stock
-                .checked_add(line.quantity.get())
-                .ok_or(InventoryError::StockOverflow { isbn: line.isbn })?;
-            new_stocks.push(stock);
-        }
-        for (book, stock) in books.iter_mut().zip(new_stocks) {
+        let records = self.records_for(&lines);
+        for (mut book, stock) in self.lock_for_release(&lines, &records)? {
             book.stock = stock;
         }
         Ok(())
+    }
+
+    fn cancel(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+        loop {
+            let Some(seen) = self.lock_journal().get(&reservation).cloned() else {
+                return Ok(());
+            };
+            let records = self.records_for(&seen.lines);
+            let books = self.lock_for_release(&seen.lines, &records)?;
+            let mut journal = self.lock_journal();
+            match journal.get(&reservation) {
+                // Confirmed or cancelled by someone else meanwhile: nothing to give back.
+                None => return Ok(()),
+                // Cancelled and reserved again under the same id meanwhile: start over with
+                // the new record's lines.
+                Some(current) if *current != seen => continue,
+                Some(_) => {
+                    journal.remove(&reservation);
+                    for (mut book, stock) in books {
+                        book.stock = stock;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn confirm(&self, reservation: ReservationId) {
+        self.lock_journal().remove(&reservation);
+    }
+
+    fn journaled_before(&self, cutoff: DateTime<Utc>) -> Vec<ReservationId> {
+        let mut found: Vec<(DateTime<Utc>, ReservationId)> = self
+            .lock_journal()
+            .iter()
+            .filter(|(_, record)| record.created_at < cutoff)
+            .map(|(id, record)| (record.created_at, *id))
+            .collect();
+        found.sort_unstable();
+        found.into_iter().map(|(_, id)| id).collect()
     }
 }
 
@@ -235,6 +336,7 @@ impl fmt::Debug for InMemoryCatalogue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryCatalogue")
             .field("books", &self.books.len())
+            .field("reservations", &self.lock_journal().len())
             .finish_non_exhaustive()
     }
 }
@@ -257,8 +359,28 @@ impl CatalogueStore for InMemoryCatalogue {
         Ok(self.list_books(query))
     }
 
-    async fn reserve_all(&self, lines: &[StockLine]) -> Result<Vec<ReservedLine>, InventoryError> {
-        self.reserve_lines(lines)
+    async fn reserve_all(
+        &self,
+        reservation: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<Vec<ReservedLine>, InventoryError> {
+        self.reserve_lines(reservation, lines)
+    }
+
+    async fn confirm_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+        self.confirm(reservation);
+        Ok(())
+    }
+
+    async fn cancel_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+        self.cancel(reservation)
+    }
+
+    async fn reservations_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        Ok(self.journaled_before(cutoff))
     }
 
     async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
@@ -275,3 +397,6 @@ mod tests;
 
 #[cfg(test)]
 mod concurrency_tests;
+
+#[cfg(test)]
+mod journal_tests;

@@ -7,20 +7,29 @@
 //!   (`book` module).
 //! - [`BookQuery`], [`PageLimit`] and [`BookPage`] describe cursor paging (`query` module).
 //! - [`StockLine`] and [`ReservedLine`] are the input and output of reservations
-//!   (`stock` module).
-//! - [`CatalogueStore`] is the storage interface; [`InMemoryCatalogue`] implements it.
+//!   (`stock` module); [`merge_lines`] is the merging rule every store applies first.
+//! - [`ReservationId`] names one reservation in the reservation journal.
+//! - [`CatalogueStore`] is the storage interface; [`InMemoryCatalogue`] implements it. SQL
+//!   implementations live in a separate crate (`bookstore-storage`), so that this crate builds
+//!   without any database driver.
+//! - [`author_filter_key`] and [`text_filter_key`] define what the listing filters compare,
+//!   so that every store filters exactly alike.
 //! - [`demo_catalogue`] is a small catalogue of real books for demos and tests.
 //!
 //! Invariants every store upholds:
 //! - stock is never negative and never oversold: [`CatalogueStore::reserve_all`] takes the
 //!   stock of every line or of none;
-//! - paging by ISBN cursor visits every book that existed when paging started exactly once.
+//! - paging by ISBN cursor visits every book that existed when paging started exactly once;
+//! - every reservation is journaled together with the stock it took, in one atomic step, and
+//!   stays in the journal until it is confirmed (the stock stays taken) or cancelled (the
+//!   stock is given back, exactly once).
 
 mod book;
 mod demo;
 mod error;
 mod in_memory;
 mod query;
+mod reservation;
 mod stock;
 mod store;
 
@@ -31,6 +40,7 @@ pub use book::{Author, Book, BookPatch, Title};
 pub use demo::demo_catalogue;
 pub use error::InventoryError;
 pub use in_memory::InMemoryCatalogue;
-pub use query::{BookPage, BookQuery, PageLimit};
-pub use stock::{ReservedLine, StockLine};
+pub use query::{BookPage, BookQuery, PageLimit, author_filter_key, text_filter_key};
+pub use reservation::ReservationId;
+pub use stock::{ReservedLine, StockLine, merge_lines};
 pub use store::CatalogueStore;

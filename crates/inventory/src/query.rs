@@ -66,51 +66,67 @@ pub struct BookPage {
     pub next_after: Option<Isbn>,
 }
 
+/// The form in which the author filter compares authors: surrounding whitespace removed,
+/// then every character lower-cased on its own (Unicode `char::to_lowercase`).
+///
+/// A book matches [`BookQuery::author`] exactly when `author_filter_key(book author) ==
+/// author_filter_key(filter)`. Stores that filter elsewhere (in SQL, say) must compare these
+/// keys, computed by this function, to behave exactly as [`InMemoryCatalogue`](crate::InMemoryCatalogue).
+pub fn author_filter_key(author: &str) -> String {
+    author.trim().chars().flat_map(char::to_lowercase).collect()
+}
+
+/// The form in which the text filter compares: the whole string lower-cased (Unicode
+/// `str::to_lowercase`, context-sensitive for a final sigma).
+///
+/// A book matches [`BookQuery::text`] exactly when `text_filter_key(filter)` is a substring of
+/// `text_filter_key(title)` or of `text_filter_key(author)`.
+pub fn text_filter_key(text: &str) -> String {
+    text.to_lowercase()
+}
+
 /// The filters of a [`BookQuery`], prepared once for checking many books.
 #[derive(Debug)]
 pub(crate) struct BookFilter {
-    author: Option<String>,
-    lowercase_text: Option<String>,
+    author_key: Option<String>,
+    text_key: Option<String>,
 }
 
 impl BookFilter {
     pub(crate) fn new(query: &BookQuery) -> Self {
         Self {
-            author: query
-                .author
-                .as_deref()
-                .map(|author| author.trim().to_owned()),
-            lowercase_text: query.text.as_deref().map(str::to_lowercase),
+            author_key: query.author.as_deref().map(author_filter_key),
+            text_key: query.text.as_deref().map(text_filter_key),
         }
     }
 
     /// True when no filter is set, so every book matches.
     pub(crate) fn matches_everything(&self) -> bool {
-        self.author.is_none() && self.lowercase_text.is_none()
+        self.author_key.is_none() && self.text_key.is_none()
     }
 
     /// True when `book` passes every filter.
     pub(crate) fn matches(&self, book: &Book) -> bool {
-        if let Some(author) = &self.author
-            && !equal_ignoring_case(book.author.as_str(), author)
+        // Compares keys as `author_filter_key` builds them, without allocating (a book's
+        // author is already trimmed).
+        if let Some(author_key) = &self.author_key
+            && !book
+                .author
+                .as_str()
+                .chars()
+                .flat_map(char::to_lowercase)
+                .eq(author_key.chars())
         {
             return false;
         }
-        if let Some(text) = &self.lowercase_text
-            && !book.title.as_str().to_lowercase().contains(text.as_str())
-            && !book.author.as_str().to_lowercase().contains(text.as_str())
+        if let Some(text) = &self.text_key
+            && !text_filter_key(book.title.as_str()).contains(text.as_str())
+            && !text_filter_key(book.author.as_str()).contains(text.as_str())
         {
             return false;
         }
         true
     }
-}
-
-/// Unicode-aware case-insensitive equality, without allocating.
-fn equal_ignoring_case(left: &str, right: &str) -> bool {
-    left.chars()
-        .flat_map(char::to_lowercase)
-        .eq(right.chars().flat_map(char::to_lowercase))
 }
 
 #[cfg(test)]

@@ -33,8 +33,10 @@ pub struct ReservedLine {
 /// ISBN, one line per ISBN.
 ///
 /// Fails with [`InventoryError::QuantityTooLarge`] when the lines for one ISBN add up to more
-/// than [`Quantity::MAX`].
-pub(crate) fn merge_lines(lines: &[StockLine]) -> Result<Vec<StockLine>, InventoryError> {
+/// than [`Quantity::MAX`]. Every [`CatalogueStore`](crate::CatalogueStore) applies this rule
+/// before taking or giving back stock; the sorted order is also the order in which stores
+/// lock books, so two reservations never wait for each other.
+pub fn merge_lines(lines: &[StockLine]) -> Result<Vec<StockLine>, InventoryError> {
     let mut sorted = lines.to_vec();
     sorted.sort_unstable_by_key(|line| line.isbn);
     let mut merged: Vec<StockLine> = Vec::with_capacity(sorted.len());

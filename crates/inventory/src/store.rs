@@ -1,14 +1,26 @@
 //! The storage interface of the catalogue, [`CatalogueStore`].
 
 use bookstore_types::Isbn;
+use chrono::{DateTime, Utc};
 
-use crate::{Book, BookPage, BookPatch, BookQuery, InventoryError, ReservedLine, StockLine};
+use crate::{
+    Book, BookPage, BookPatch, BookQuery, InventoryError, ReservationId, ReservedLine, StockLine,
+};
 
-/// Where the catalogue lives: an in-memory map today ([`InMemoryCatalogue`](crate::InMemoryCatalogue)),
-/// a database later.
+/// Where the catalogue lives: an in-memory map ([`InMemoryCatalogue`](crate::InMemoryCatalogue))
+/// or a database (the `bookstore-storage` crate).
 ///
 /// Every method is atomic with respect to the others, and any method may fail with
 /// [`InventoryError::Unavailable`] when the store cannot answer at all.
+///
+/// # The reservation journal
+///
+/// [`reserve_all`](CatalogueStore::reserve_all) records each reservation (its id, its merged
+/// lines and when it was made) in the same atomic step that takes the stock. The record stays
+/// until [`confirm_reservation`](CatalogueStore::confirm_reservation) (the stock stays taken)
+/// or [`cancel_reservation`](CatalogueStore::cancel_reservation) (the stock is given back).
+/// A process that dies half-way through an order therefore leaves a journal record behind,
+/// which [`reservations_older_than`](CatalogueStore::reservations_older_than) finds later.
 #[async_trait::async_trait]
 pub trait CatalogueStore: Send + Sync + 'static {
     /// Adds a new book and returns it.
@@ -27,7 +39,8 @@ pub trait CatalogueStore: Send + Sync + 'static {
     /// One page of the books matching `query`, in ISBN order (see [`BookQuery`]).
     async fn list(&self, query: &BookQuery) -> Result<BookPage, InventoryError>;
 
-    /// Takes the stock for every line, or for none.
+    /// Takes the stock for every line, or for none, and journals the reservation under
+    /// `reservation` in the same atomic step.
     ///
     /// Lines with the same ISBN are merged first; their summed quantity must still be a valid
     /// [`Quantity`](bookstore_types::Quantity), else [`InventoryError::QuantityTooLarge`]. Then
@@ -37,11 +50,36 @@ pub trait CatalogueStore: Send + Sync + 'static {
     ///
     /// Returns one [`ReservedLine`] per distinct ISBN, ordered by ISBN, with the title and
     /// price at the moment the stock was taken. An empty `lines` takes nothing and returns
-    /// nothing.
-    async fn reserve_all(&self, lines: &[StockLine]) -> Result<Vec<ReservedLine>, InventoryError>;
+    /// nothing (the id is journaled all the same).
+    ///
+    /// Fails with [`InventoryError::ReservationExists`] if `reservation` is already in the
+    /// journal; nothing is taken then.
+    async fn reserve_all(
+        &self,
+        reservation: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<Vec<ReservedLine>, InventoryError>;
 
-    /// Gives back stock taken by [`reserve_all`](CatalogueStore::reserve_all), for example
-    /// when an order is cancelled; all lines or none.
+    /// Forgets the journal record of `reservation`: the stock stays taken for good (the order
+    /// was recorded). An id that is not in the journal is `Ok`, so confirming is idempotent.
+    async fn confirm_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError>;
+
+    /// Gives back the stock journaled under `reservation` and forgets the record, in one
+    /// atomic step. An id that is not in the journal (never made, confirmed or cancelled
+    /// already) is `Ok` and gives nothing back: of several concurrent cancels of one
+    /// reservation, the stock is given back exactly once.
+    ///
+    /// Fails as [`release_all`](CatalogueStore::release_all) does; the record is then kept.
+    async fn cancel_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError>;
+
+    /// The ids of the journaled reservations made strictly before `cutoff`, oldest first.
+    async fn reservations_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError>;
+
+    /// Gives back stock that is no longer journaled, for example when a confirmed order is
+    /// cancelled; all lines or none.
     ///
     /// Lines are merged as in `reserve_all` ([`InventoryError::QuantityTooLarge`]); fails with
     /// [`InventoryError::UnknownBook`] if a book is gone and

@@ -2,7 +2,7 @@
 
 use bookstore_types::{Currency, Isbn, Money, Quantity};
 
-use crate::{Author, Book, StockLine, Title};
+use crate::{Author, Book, ReservationId, StockLine, Title};
 
 /// A valid ISBN-13 made from `number`: `979` and nine digits of the number, plus the check
 /// digit. Distinct numbers give distinct ISBNs, and they sort as the numbers do.
@@ -39,4 +39,9 @@ pub(crate) fn line(number: u32, quantity: u32) -> StockLine {
         isbn: isbn(number),
         quantity: Quantity::new(u64::from(quantity)).unwrap(),
     }
+}
+
+/// A reservation id never used before.
+pub(crate) fn fresh_reservation() -> ReservationId {
+    ReservationId::from_uuid(uuid::Uuid::new_v4())
 }

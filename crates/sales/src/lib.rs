@@ -1,8 +1,10 @@
 //! The sales domain: taking payment for orders and keeping the record of them.
 //!
-//! - [`PaymentToken`], [`PaymentGateway`] and [`SimulatedPaymentGateway`]: capturing and
-//!   refunding payments. A payment token is a secret: it cannot be printed, and raw card
-//!   numbers are refused before they reach a processor.
+//! - [`PaymentToken`], [`PaymentGateway`] and [`SimulatedPaymentGateway`]: capturing (at
+//!   most once per order) and refunding payments; [`simulated_decision`] is the test-mode
+//!   token rule, for other implementations of the simulated processor. A payment token is a
+//!   secret: it cannot be printed, and raw card numbers are refused before they reach a
+//!   processor.
 //! - [`Order`], [`OrderLine`] and [`order_total`]: an order is built already priced, in one
 //!   currency, with at least one line, and always carries the payment that paid for it
 //!   (captured while confirmed, refunded once cancelled).
@@ -25,6 +27,6 @@ pub use error::SalesError;
 pub use order::{Order, OrderLine, OrderStatus, order_total};
 pub use order_store::{InMemoryOrderStore, OrderPage, OrderStore};
 pub use payment::{
-    Payment, PaymentError, PaymentGateway, PaymentStatus, PaymentToken, TransactionId,
+    Capture, Payment, PaymentError, PaymentGateway, PaymentStatus, PaymentToken, TransactionId,
 };
-pub use simulated_payment_gateway::SimulatedPaymentGateway;
+pub use simulated_payment_gateway::{SimulatedPaymentGateway, simulated_decision};

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use bookstore_types::{Isbn, Money, OrderId, Quantity};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::customer::CustomerId;
 use crate::error::SalesError;
@@ -97,6 +97,9 @@ pub struct Order {
 impl Order {
     /// A new confirmed order for `lines`, paid for by `payment`, with its total computed.
     ///
+    /// `created_at` is kept to the microsecond, as databases keep timestamps, so that an order
+    /// reads back from any store exactly as it was built.
+    ///
     /// `payment` must be captured (`payment.status == PaymentStatus::Captured`): a confirmed
     /// order always has a captured payment. Fails as [`order_total`] does.
     pub fn confirmed(
@@ -119,7 +122,7 @@ impl Order {
             lines,
             total,
             payment,
-            created_at,
+            created_at: created_at.trunc_subsecs(6),
         })
     }
 
@@ -334,6 +337,25 @@ mod tests {
             order.created_at(),
         );
         assert_eq!(restored, order);
+    }
+
+    #[test]
+    fn the_creation_time_is_kept_to_the_microsecond() {
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let order = Order::confirmed(
+            OrderId::generate(),
+            CustomerId::new("alice"),
+            vec![usd_line(1, 100)],
+            captured_payment(),
+            at,
+        )
+        .unwrap();
+        assert_eq!(
+            order.created_at().to_rfc3339(),
+            "2026-01-02T03:04:05.123456+00:00"
+        );
     }
 
     #[test]

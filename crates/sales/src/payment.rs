@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use bookstore_types::Money;
+use bookstore_types::{Money, OrderId};
 use uuid::Uuid;
 
 /// The processor's id for one captured payment.
@@ -197,10 +197,31 @@ pub struct Payment {
     pub status: PaymentStatus,
 }
 
+/// What a processor remembers of the capture made for one reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capture {
+    /// The processor's id for the payment.
+    pub transaction_id: TransactionId,
+    /// The amount taken.
+    pub amount: Money,
+    /// Whether the money is held or was given back.
+    pub status: PaymentStatus,
+}
+
 /// A payment processor: takes money with a token and gives it back.
+///
+/// Captures are idempotent per reference (the order being paid for), as real processors'
+/// idempotency keys are: whatever happens to the caller, one order is charged at most once,
+/// and [`capture_for`](PaymentGateway::capture_for) tells afterwards whether it was.
 #[async_trait::async_trait]
 pub trait PaymentGateway: Send + Sync + 'static {
-    /// Captures `amount` with `token` and returns the new transaction's id.
+    /// Captures `amount` with `token` for the order `reference` and returns the new
+    /// transaction's id.
+    ///
+    /// At most one capture exists per reference: if `reference` was captured before, the
+    /// first transaction's id is returned and nothing is charged (the token and amount are
+    /// not looked at again, and the transaction may since have been refunded). A declined or
+    /// failed capture leaves nothing behind, so it may be retried.
     ///
     /// Fails with [`PaymentError::Declined`], [`PaymentError::InvalidToken`] or
     /// [`PaymentError::Unavailable`].
@@ -208,7 +229,13 @@ pub trait PaymentGateway: Send + Sync + 'static {
         &self,
         token: &PaymentToken,
         amount: Money,
+        reference: OrderId,
     ) -> Result<TransactionId, PaymentError>;
+
+    /// The capture made for `reference`, if any, with its current status.
+    ///
+    /// Fails only with [`PaymentError::Unavailable`].
+    async fn capture_for(&self, reference: OrderId) -> Result<Option<Capture>, PaymentError>;
 
     /// Refunds a captured transaction in full.
     ///

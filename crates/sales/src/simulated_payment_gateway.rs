@@ -5,19 +5,47 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bookstore_types::Money;
+use bookstore_types::{Money, OrderId};
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 
-use crate::payment::{PaymentError, PaymentGateway, PaymentStatus, PaymentToken, TransactionId};
+use crate::payment::{
+    Capture, PaymentError, PaymentGateway, PaymentStatus, PaymentToken, TransactionId,
+};
+
+/// Tokens that always approve.
+const APPROVING_TOKENS: [&str; 2] = ["tok_visa", "tok_mastercard"];
+/// A token that is always declined.
+const DECLINING_TOKEN: &str = "tok_chargeDeclined";
+
+/// What the test-mode processor answers to a token: `Ok` for `tok_visa` and
+/// `tok_mastercard`, [`PaymentError::Declined`] for `tok_chargeDeclined`, and
+/// [`PaymentError::InvalidToken`] for any other token (tokens are case-sensitive).
+///
+/// [`SimulatedPaymentGateway`] applies it; other implementations of the simulated processor
+/// (one that keeps its ledger in a database, say) apply it too, so that they all agree.
+pub fn simulated_decision(token: &PaymentToken) -> Result<(), PaymentError> {
+    let token = token.expose_secret();
+    if token == DECLINING_TOKEN {
+        return Err(PaymentError::Declined);
+    }
+    if !APPROVING_TOKENS.contains(&token) {
+        return Err(PaymentError::InvalidToken);
+    }
+    Ok(())
+}
 
 /// A test-mode processor, like a card processor's sandbox.
 ///
-/// `tok_visa` and `tok_mastercard` approve, `tok_chargeDeclined` is declined, and any other
-/// token is [`PaymentError::InvalidToken`] (tokens are case-sensitive). Every captured
-/// transaction is recorded with its amount and status.
+/// Tokens are decided by [`simulated_decision`]. Every captured transaction is recorded with
+/// its amount, status and reference; a reference is captured at most once.
+///
+/// Lock order: a guard on `transaction_ids_by_reference` may be held while taking one on
+/// `transactions`, never the other way round.
 #[derive(Debug, Default)]
 pub struct SimulatedPaymentGateway {
     transactions: DashMap<TransactionId, SimulatedTransaction>,
+    transaction_ids_by_reference: DashMap<OrderId, TransactionId>,
 }
 
 /// One transaction as the simulated processor remembers it.
@@ -28,11 +56,6 @@ struct SimulatedTransaction {
 }
 
 impl SimulatedPaymentGateway {
-    /// Tokens that always approve.
-    const APPROVING_TOKENS: [&'static str; 2] = ["tok_visa", "tok_mastercard"];
-    /// A token that is always declined.
-    const DECLINING_TOKEN: &'static str = "tok_chargeDeclined";
-
     /// A processor with no transactions yet.
     pub fn new() -> Self {
         Self::default()
@@ -69,16 +92,17 @@ impl PaymentGateway for SimulatedPaymentGateway {
         &self,
         token: &PaymentToken,
         amount: Money,
+        reference: OrderId,
     ) -> Result<TransactionId, PaymentError> {
         // A real processor is a network round trip away; let concurrent tasks interleave.
         YieldNow::default().await;
-        let token = token.expose_secret();
-        if token == Self::DECLINING_TOKEN {
-            return Err(PaymentError::Declined);
-        }
-        if !Self::APPROVING_TOKENS.contains(&token) {
-            return Err(PaymentError::InvalidToken);
-        }
+        // The reference's entry stays locked until the transaction is recorded, so of
+        // concurrent captures for one reference only the first charges.
+        let reference_entry = match self.transaction_ids_by_reference.entry(reference) {
+            Entry::Occupied(occupied) => return Ok(*occupied.get()),
+            Entry::Vacant(vacant) => vacant,
+        };
+        simulated_decision(token)?;
         let transaction_id = TransactionId::generate();
         self.transactions.insert(
             transaction_id,
@@ -87,7 +111,27 @@ impl PaymentGateway for SimulatedPaymentGateway {
                 status: PaymentStatus::Captured,
             },
         );
+        reference_entry.insert(transaction_id);
         Ok(transaction_id)
+    }
+
+    async fn capture_for(&self, reference: OrderId) -> Result<Option<Capture>, PaymentError> {
+        YieldNow::default().await;
+        let Some(transaction_id) = self
+            .transaction_ids_by_reference
+            .get(&reference)
+            .map(|id| *id)
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .transactions
+            .get(&transaction_id)
+            .map(|transaction| Capture {
+                transaction_id,
+                amount: transaction.amount,
+                status: transaction.status,
+            }))
     }
 
     async fn refund(&self, transaction_id: TransactionId) -> Result<(), PaymentError> {
@@ -150,7 +194,10 @@ mod tests {
     async fn visa_and_mastercard_tokens_capture_and_record_the_amount() {
         let gateway = SimulatedPaymentGateway::new();
         for (text, cents) in [("tok_visa", 12_997), ("tok_mastercard", 4_499)] {
-            let transaction_id = gateway.capture(&token(text), usd(cents)).await.unwrap();
+            let transaction_id = gateway
+                .capture(&token(text), usd(cents), OrderId::generate())
+                .await
+                .unwrap();
             assert_eq!(
                 gateway.transaction(transaction_id),
                 Some((usd(cents), PaymentStatus::Captured)),
@@ -165,7 +212,7 @@ mod tests {
     async fn a_declining_token_is_declined_and_nothing_is_captured() {
         let gateway = SimulatedPaymentGateway::new();
         let result = gateway
-            .capture(&token("tok_chargeDeclined"), usd(100))
+            .capture(&token("tok_chargeDeclined"), usd(100), OrderId::generate())
             .await;
         assert_eq!(result, Err(PaymentError::Declined));
         assert_eq!(gateway.captured_count(), 0);
@@ -175,7 +222,9 @@ mod tests {
     async fn unknown_tokens_are_invalid_and_tokens_are_case_sensitive() {
         let gateway = SimulatedPaymentGateway::new();
         for text in ["tok_unknown", "TOK_VISA", "tok_Visa", " tok_visa"] {
-            let result = gateway.capture(&token(text), usd(100)).await;
+            let result = gateway
+                .capture(&token(text), usd(100), OrderId::generate())
+                .await;
             assert_eq!(result, Err(PaymentError::InvalidToken), "token {text:?}");
         }
         assert_eq!(gateway.captured_count(), 0);
@@ -185,7 +234,7 @@ mod tests {
     async fn a_refund_marks_the_transaction_refunded() {
         let gateway = SimulatedPaymentGateway::new();
         let transaction_id = gateway
-            .capture(&token("tok_visa"), usd(4_499))
+            .capture(&token("tok_visa"), usd(4_499), OrderId::generate())
             .await
             .unwrap();
         gateway.refund(transaction_id).await.unwrap();
@@ -201,7 +250,7 @@ mod tests {
     async fn refunding_twice_is_already_refunded() {
         let gateway = SimulatedPaymentGateway::new();
         let transaction_id = gateway
-            .capture(&token("tok_visa"), usd(4_499))
+            .capture(&token("tok_visa"), usd(4_499), OrderId::generate())
             .await
             .unwrap();
         gateway.refund(transaction_id).await.unwrap();
@@ -226,7 +275,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn of_many_concurrent_refunds_of_one_transaction_exactly_one_succeeds() {
         let gateway = Arc::new(SimulatedPaymentGateway::new());
-        let transaction_id = gateway.capture(&token("tok_visa"), usd(100)).await.unwrap();
+        let transaction_id = gateway
+            .capture(&token("tok_visa"), usd(100), OrderId::generate())
+            .await
+            .unwrap();
         let barrier = Arc::new(tokio::sync::Barrier::new(16));
         let refunds: Vec<_> = (0..16)
             .map(|_| {
@@ -252,6 +304,96 @@ mod tests {
             .count();
         assert_eq!(successes, 1);
         assert_eq!(gateway.refunded_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn capturing_one_reference_again_returns_the_first_transaction_and_charges_nothing() {
+        let gateway = SimulatedPaymentGateway::new();
+        let order = OrderId::generate();
+        let first = gateway
+            .capture(&token("tok_visa"), usd(4_499), order)
+            .await
+            .unwrap();
+        // Another token, even a declining one, and another amount change nothing.
+        for (text, cents) in [("tok_visa", 4_499), ("tok_chargeDeclined", 1)] {
+            let again = gateway.capture(&token(text), usd(cents), order).await;
+            assert_eq!(again, Ok(first), "token {text}");
+        }
+        assert_eq!(gateway.captured_count(), 1);
+        assert_eq!(
+            gateway.capture_for(order).await.unwrap(),
+            Some(Capture {
+                transaction_id: first,
+                amount: usd(4_499),
+                status: PaymentStatus::Captured,
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn capture_for_reports_nothing_before_a_capture_and_the_refund_after_one() {
+        let gateway = SimulatedPaymentGateway::new();
+        let order = OrderId::generate();
+        assert_eq!(gateway.capture_for(order).await.unwrap(), None);
+
+        let declined = gateway
+            .capture(&token("tok_chargeDeclined"), usd(100), order)
+            .await;
+        assert_eq!(declined, Err(PaymentError::Declined));
+        assert_eq!(gateway.capture_for(order).await.unwrap(), None);
+
+        let transaction_id = gateway
+            .capture(&token("tok_mastercard"), usd(100), order)
+            .await
+            .unwrap();
+        gateway.refund(transaction_id).await.unwrap();
+        let capture = gateway.capture_for(order).await.unwrap().unwrap();
+        assert_eq!(capture.transaction_id, transaction_id);
+        assert_eq!(capture.status, PaymentStatus::Refunded);
+        // Capturing a refunded reference again still charges nothing.
+        assert_eq!(
+            gateway.capture(&token("tok_visa"), usd(100), order).await,
+            Ok(transaction_id)
+        );
+        assert_eq!(gateway.captured_count(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_sixteen_concurrent_captures_for_one_reference_exactly_one_charges() {
+        let gateway = Arc::new(SimulatedPaymentGateway::new());
+        let order = OrderId::generate();
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let captures: Vec<_> = (0..16)
+            .map(|_| {
+                let gateway = Arc::clone(&gateway);
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    gateway.capture(&token("tok_visa"), usd(100), order).await
+                })
+            })
+            .collect();
+        let ids: std::collections::HashSet<TransactionId> =
+            futures_util::future::join_all(captures)
+                .await
+                .into_iter()
+                .map(|joined| joined.unwrap().unwrap())
+                .collect();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(gateway.captured_count(), 1);
+    }
+
+    #[test]
+    fn the_simulated_decision_follows_the_test_mode_tokens() {
+        for (text, expected) in [
+            ("tok_visa", Ok(())),
+            ("tok_mastercard", Ok(())),
+            ("tok_chargeDeclined", Err(PaymentError::Declined)),
+            ("tok_unknown", Err(PaymentError::InvalidToken)),
+            ("TOK_VISA", Err(PaymentError::InvalidToken)),
+        ] {
+            assert_eq!(simulated_decision(&token(text)), expected, "token {text}");
+        }
     }
 
     /// Counts how often it is woken.

@@ -16,7 +16,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::PageLimit;
-use crate::test_support::{book, isbn, line};
+use crate::test_support::{book, fresh_reservation, isbn, line};
 
 /// Long enough for a slow CI machine, short enough that a deadlock fails the test.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -69,7 +69,9 @@ async fn sixty_four_parallel_reservations_of_one_copy_from_a_stock_of_ten_let_ex
             let start = Arc::clone(&start);
             tokio::spawn(async move {
                 start.wait().await;
-                catalogue.reserve_all(&[line(1, 1)]).await
+                catalogue
+                    .reserve_all(fresh_reservation(), &[line(1, 1)])
+                    .await
             })
         })
         .collect();
@@ -119,7 +121,7 @@ fn overlapping_reservations_taken_in_every_order_never_deadlock_and_account_for_
         let mut net_taken = [0i64; BOOKS as usize];
         for round in 0..ROUNDS {
             let lines = &line_sets[(index + round) % line_sets.len()];
-            if now(worker_catalogue.reserve_all(lines)).is_ok() {
+            if now(worker_catalogue.reserve_all(fresh_reservation(), lines)).is_ok() {
                 for line in lines {
                     net_taken[line.isbn_number()] += i64::from(line.quantity.get());
                 }
@@ -256,7 +258,7 @@ proptest! {
             let lacking = (0..3).any(|n| merged[n] > before[n]);
 
             if reserving {
-                let result = now(catalogue.reserve_all(&lines));
+                let result = now(catalogue.reserve_all(fresh_reservation(), &lines));
                 if too_large {
                     prop_assert!(matches!(result, Err(InventoryError::QuantityTooLarge { .. })), "{:?}", result);
                 } else if lacking {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use bookstore_types::QuantityError;
 
 use super::*;
-use crate::test_support::{book, isbn, line, usd};
+use crate::test_support::{book, fresh_reservation, isbn, line, usd};
 use crate::{Author, PageLimit, Title};
 
 fn catalogue_of(books: impl IntoIterator<Item = Book>) -> InMemoryCatalogue {
@@ -134,7 +134,7 @@ async fn a_reservation_takes_the_stock_and_records_the_title_and_price_at_that_m
         book(2, "Refactoring", "Martin Fowler", 4999, 3),
     ]);
     let reserved = catalogue
-        .reserve_all(&[line(1, 2), line(2, 3)])
+        .reserve_all(fresh_reservation(), &[line(1, 2), line(2, 3)])
         .await
         .unwrap();
     let price_rise = BookPatch {
@@ -168,7 +168,10 @@ async fn a_reservation_takes_the_stock_and_records_the_title_and_price_at_that_m
 async fn reserved_lines_come_back_one_per_isbn_in_isbn_order() {
     let catalogue = catalogue_of((1..=3).map(|n| book(n, "Title", "Author", 100, 10)));
     let reserved = catalogue
-        .reserve_all(&[line(3, 1), line(1, 1), line(2, 1), line(3, 2)])
+        .reserve_all(
+            fresh_reservation(),
+            &[line(3, 1), line(1, 1), line(2, 1), line(3, 2)],
+        )
         .await
         .unwrap();
     let summary: Vec<(Isbn, u32)> = reserved
@@ -181,7 +184,13 @@ async fn reserved_lines_come_back_one_per_isbn_in_isbn_order() {
 #[tokio::test]
 async fn reserving_no_lines_takes_nothing_and_returns_nothing() {
     let catalogue = catalogue_of([book(1, "Title", "Author", 100, 10)]);
-    assert_eq!(catalogue.reserve_all(&[]).await.unwrap(), vec![]);
+    assert_eq!(
+        catalogue
+            .reserve_all(fresh_reservation(), &[])
+            .await
+            .unwrap(),
+        vec![]
+    );
     assert_eq!(stock_of(&catalogue, 1).await, 10);
 }
 
@@ -193,7 +202,7 @@ async fn a_reservation_with_one_line_out_of_stock_takes_nothing_from_the_other_l
         book(3, "Plenty Too", "Author", 100, 10),
     ]);
     let result = catalogue
-        .reserve_all(&[line(1, 4), line(2, 2), line(3, 4)])
+        .reserve_all(fresh_reservation(), &[line(1, 4), line(2, 2), line(3, 4)])
         .await;
     assert!(
         matches!(
@@ -211,7 +220,9 @@ async fn a_reservation_with_one_line_out_of_stock_takes_nothing_from_the_other_l
 async fn lines_for_the_same_isbn_are_merged_and_checked_as_their_sum() {
     let catalogue = catalogue_of([book(1, "Title", "Author", 100, 5)]);
 
-    let too_many = catalogue.reserve_all(&[line(1, 3), line(1, 3)]).await;
+    let too_many = catalogue
+        .reserve_all(fresh_reservation(), &[line(1, 3), line(1, 3)])
+        .await;
     assert!(
         matches!(
             too_many,
@@ -226,7 +237,7 @@ async fn lines_for_the_same_isbn_are_merged_and_checked_as_their_sum() {
     assert_eq!(stock_of(&catalogue, 1).await, 5);
 
     let reserved = catalogue
-        .reserve_all(&[line(1, 2), line(1, 3)])
+        .reserve_all(fresh_reservation(), &[line(1, 2), line(1, 3)])
         .await
         .unwrap();
     assert_eq!(reserved.len(), 1);
@@ -241,7 +252,7 @@ async fn lines_for_one_isbn_adding_up_to_more_than_one_hundred_fail_and_take_not
         book(2, "Title", "Author", 100, 500),
     ]);
     let result = catalogue
-        .reserve_all(&[line(1, 1), line(2, 60), line(2, 41)])
+        .reserve_all(fresh_reservation(), &[line(1, 1), line(2, 60), line(2, 41)])
         .await;
     assert!(
         matches!(
@@ -257,7 +268,9 @@ async fn lines_for_one_isbn_adding_up_to_more_than_one_hundred_fail_and_take_not
 #[tokio::test]
 async fn a_reservation_naming_an_unknown_book_fails_and_takes_nothing() {
     let catalogue = catalogue_of([book(1, "Known", "Author", 100, 10)]);
-    let result = catalogue.reserve_all(&[line(1, 1), line(2, 1)]).await;
+    let result = catalogue
+        .reserve_all(fresh_reservation(), &[line(1, 1), line(2, 1)])
+        .await;
     assert!(
         matches!(result, Err(InventoryError::UnknownBook { isbn: i }) if i == isbn(2)),
         "{result:?}"
@@ -272,7 +285,10 @@ async fn releasing_gives_reserved_stock_back() {
         book(2, "Two", "Author", 100, 4),
     ]);
     let lines = [line(1, 3), line(2, 1), line(1, 1)];
-    catalogue.reserve_all(&lines).await.unwrap();
+    catalogue
+        .reserve_all(fresh_reservation(), &lines)
+        .await
+        .unwrap();
     assert_eq!(stock_of(&catalogue, 1).await, 0);
     catalogue.release_all(&lines).await.unwrap();
     assert_eq!(stock_of(&catalogue, 1).await, 4);
@@ -314,7 +330,10 @@ async fn a_book_whose_lock_was_poisoned_can_still_be_read_and_reserved() {
     assert!(panicked.is_err());
     assert!(catalogue.record(&isbn(1)).unwrap().is_poisoned());
 
-    catalogue.reserve_all(&[line(1, 2)]).await.unwrap();
+    catalogue
+        .reserve_all(fresh_reservation(), &[line(1, 2)])
+        .await
+        .unwrap();
     assert_eq!(stock_of(&catalogue, 1).await, 1);
 }
 
