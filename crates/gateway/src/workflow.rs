@@ -1,4 +1,5 @@
-//! The workflows that span domains: placing and cancelling an order, scheduling a delivery.
+//! The workflows that span domains: placing and cancelling an order, scheduling a delivery,
+//! and recovering orders that a crash interrupted.
 //!
 //! Each function reads top to bottom as the steps it takes. When a step fails, the steps
 //! already done are undone in reverse order before the error is returned, so a failed
@@ -6,63 +7,193 @@
 //!
 //! | step | on a later failure |
 //! |---|---|
-//! | reserve stock for all lines (or none) | release it |
-//! | capture the payment | refund it |
+//! | pick the order id; reserve stock for all lines (or none), journaled under that id | cancel the reservation |
+//! | capture the payment, with the order id as its reference | refund it |
 //! | record the confirmed order | — |
+//! | confirm the reservation (forget its journal record) | — (recovery confirms it) |
 //!
 //! A confirmed order therefore always has a captured payment and its stock taken.
+//!
+//! # Crash safety
+//!
+//! A process can die between any two steps, and then nothing undoes the steps already done.
+//! The reservation journal makes that visible: the reservation id *is* the order id, and the
+//! payment's reference is the order id too, so a journal record names everything that was
+//! started for one order. [`recover_interrupted_orders`] resolves every record older than a
+//! cutoff:
+//!
+//! - the order was recorded → the reservation is confirmed (the crash hit between steps 3
+//!   and 4);
+//! - no order → the request was abandoned: a captured payment for that reference is
+//!   refunded, then the reservation is cancelled (its stock given back).
+//!
+//! **Invariant:** a journaled reservation older than the grace period whose order does not
+//! exist is abandoned. This holds only if the grace period is longer than the longest
+//! `place_order` can run; recovery must therefore be called with a cutoff of at least
+//! [`RECOVERY_GRACE_PERIOD`] in the past. Every step of recovery is idempotent (confirm and
+//! cancel of an unknown reservation are no-ops, a capture is looked up by reference, a
+//! second refund is tolerated), so running it again, or on several instances at once, is
+//! safe.
+
+use std::time::Duration;
 
 use bookstore_delivery::Delivery;
-use bookstore_inventory::{ReservedLine, StockLine};
-use bookstore_sales::{CustomerId, Order, OrderLine, OrderStatus, Payment, PaymentStatus, TransactionId, order_total};
+use bookstore_inventory::{ReservationId, ReservedLine, StockLine};
+use bookstore_sales::{
+    CustomerId, Order, OrderLine, OrderStatus, Payment, PaymentError, PaymentStatus, SalesError,
+    TransactionId, order_total,
+};
 use bookstore_types::OrderId;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::app::AppState;
 use crate::http::auth::Caller;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::wire::{ValidDeliveryRequest, ValidOrderRequest};
 
-/// Places an order: reserve all stock → charge → record; on any failure undo what was done.
-pub async fn place_order(state: &AppState, owner: &CustomerId, request: ValidOrderRequest) -> Result<Order, ApiError> {
-    // 1. Reserve stock for every line, or for none.
-    let reserved = state.catalogue.reserve_all(&request.lines).await?;
-    let stock_lines: Vec<StockLine> =
-        reserved.iter().map(|line| StockLine { isbn: line.isbn, quantity: line.quantity }).collect();
+/// How old a journaled reservation must be before recovery treats it as abandoned. Much
+/// longer than any request may take (requests time out long before).
+pub const RECOVERY_GRACE_PERIOD: Duration = Duration::from_secs(5 * 60);
+
+/// Places an order: reserve all stock → charge → record → confirm the reservation; on any
+/// failure undo what was done.
+pub async fn place_order(
+    state: &AppState,
+    owner: &CustomerId,
+    request: ValidOrderRequest,
+) -> Result<Order, ApiError> {
+    // 1. Reserve stock for every line, or for none, journaled under the order's id.
+    let order_id = OrderId::generate();
+    let reservation = reservation_of(order_id);
+    let reserved = state
+        .catalogue
+        .reserve_all(reservation, &request.lines)
+        .await?;
 
     // 2. Price the order at the prices the stock was reserved at.
     let lines: Vec<OrderLine> = reserved.into_iter().map(order_line).collect();
     let total = match order_total(&lines) {
         Ok(total) => total,
         Err(error) => {
-            release_stock(state, &stock_lines).await;
+            cancel_reservation(state, reservation).await;
             return Err(error.into());
         }
     };
 
-    // 3. Charge the payment.
-    let transaction_id = match state.payments.capture(&request.token, total).await {
+    // 3. Charge the payment, at most once for this order.
+    let transaction_id = match state
+        .payments
+        .capture(&request.token, total, order_id)
+        .await
+    {
         Ok(transaction_id) => transaction_id,
         Err(error) => {
-            release_stock(state, &stock_lines).await;
+            cancel_reservation(state, reservation).await;
             return Err(error.into());
         }
     };
 
     // 4. Record the confirmed order.
-    let payment = Payment { transaction_id, status: PaymentStatus::Captured };
-    let recorded = match Order::confirmed(OrderId::generate(), owner.clone(), lines, payment, Utc::now()) {
+    let payment = Payment {
+        transaction_id,
+        status: PaymentStatus::Captured,
+    };
+    let recorded = match Order::confirmed(order_id, owner.clone(), lines, payment, Utc::now()) {
         Ok(order) => state.orders.insert(order.clone()).await.map(|()| order),
         Err(error) => Err(error),
     };
-    match recorded {
-        Ok(order) => Ok(order),
+    let order = match recorded {
+        Ok(order) => order,
         Err(error) => {
             refund_payment(state, transaction_id).await;
-            release_stock(state, &stock_lines).await;
-            Err(error.into())
+            cancel_reservation(state, reservation).await;
+            return Err(error.into());
+        }
+    };
+
+    // 5. The order stands: the stock stays taken. If this fails, recovery confirms it later.
+    if let Err(error) = state.catalogue.confirm_reservation(reservation).await {
+        tracing::warn!(error = %error, reservation = %reservation, "could not confirm a reservation; recovery will");
+    }
+    Ok(order)
+}
+
+/// What [`recover_interrupted_orders`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Reservations whose order had been recorded: confirmed.
+    pub confirmed: usize,
+    /// Reservations without an order: cancelled, their stock given back.
+    pub released: usize,
+    /// Captures for orders that were never recorded: refunded.
+    pub refunded: usize,
+    /// Reservations that could not be resolved this time (logged; tried again next run).
+    pub failed: usize,
+}
+
+/// Resolves every journaled reservation made before `older_than`: confirms it if its order
+/// was recorded, otherwise refunds the order's capture (if any) and cancels it.
+///
+/// `older_than` must lie at least [`RECOVERY_GRACE_PERIOD`] in the past (see the module
+/// documentation). Fails only if the journal cannot be read; a reservation that cannot be
+/// resolved is logged, counted in [`RecoveryReport::failed`] and left for the next run.
+pub async fn recover_interrupted_orders(
+    state: &AppState,
+    older_than: DateTime<Utc>,
+) -> Result<RecoveryReport, ApiError> {
+    let mut report = RecoveryReport::default();
+    for reservation in state.catalogue.reservations_older_than(older_than).await? {
+        if let Err(error) = recover_one(state, reservation, &mut report).await {
+            report.failed += 1;
+            tracing::error!(error = %error, reservation = %reservation, "could not recover an interrupted order");
         }
     }
+    if report != RecoveryReport::default() {
+        tracing::info!(
+            confirmed = report.confirmed,
+            released = report.released,
+            refunded = report.refunded,
+            failed = report.failed,
+            "recovered interrupted orders"
+        );
+    }
+    Ok(report)
+}
+
+/// Resolves one journaled reservation; see [`recover_interrupted_orders`].
+async fn recover_one(
+    state: &AppState,
+    reservation: ReservationId,
+    report: &mut RecoveryReport,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let order_id = OrderId::from_uuid(reservation.as_uuid());
+    match state.orders.get(order_id).await {
+        Ok(_) => {
+            state.catalogue.confirm_reservation(reservation).await?;
+            report.confirmed += 1;
+            return Ok(());
+        }
+        Err(SalesError::NotFound { .. }) => {}
+        Err(error) => return Err(error.into()),
+    }
+    if let Some(capture) = state.payments.capture_for(order_id).await?
+        && capture.status == PaymentStatus::Captured
+    {
+        match state.payments.refund(capture.transaction_id).await {
+            Ok(()) => report.refunded += 1,
+            // Another instance's recovery got there first.
+            Err(PaymentError::AlreadyRefunded { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    state.catalogue.cancel_reservation(reservation).await?;
+    report.released += 1;
+    Ok(())
+}
+
+/// The reservation journaled for an order: same UUID.
+fn reservation_of(order_id: OrderId) -> ReservationId {
+    ReservationId::from_uuid(order_id.as_uuid())
 }
 
 fn order_line(line: ReservedLine) -> OrderLine {
@@ -77,28 +208,49 @@ fn order_line(line: ReservedLine) -> OrderLine {
 /// Cancels one of the caller's orders: cancel its delivery if still scheduled (409 once
 /// dispatched) → mark the order cancelled (exactly one concurrent cancel wins) → refund →
 /// return the stock.
-pub async fn cancel_order(state: &AppState, caller: &Caller, order_id: OrderId) -> Result<Order, ApiError> {
+pub async fn cancel_order(
+    state: &AppState,
+    caller: &Caller,
+    order_id: OrderId,
+) -> Result<Order, ApiError> {
     let order = state.orders.get(order_id).await?;
     if order.owner() != &caller.customer {
         return Err(ApiError::not_found("order"));
     }
     if order.status() == OrderStatus::Cancelled {
-        return Err(ApiError::new(ProblemKind::OrderNotCancellable, "the order is already cancelled"));
+        return Err(ApiError::new(
+            ProblemKind::OrderNotCancellable,
+            "the order is already cancelled",
+        ));
     }
     state.deliveries.cancel_for_order(order_id).await?;
     let cancelled = state.orders.mark_cancelled(order_id).await?;
     refund_payment(state, cancelled.payment().transaction_id).await;
-    let stock_lines: Vec<StockLine> =
-        cancelled.lines().iter().map(|line| StockLine { isbn: line.isbn, quantity: line.quantity }).collect();
+    let stock_lines: Vec<StockLine> = cancelled
+        .lines()
+        .iter()
+        .map(|line| StockLine {
+            isbn: line.isbn,
+            quantity: line.quantity,
+        })
+        .collect();
     release_stock(state, &stock_lines).await;
     Ok(cancelled)
 }
 
 /// Reads an order the caller may see: its own, or any for an admin. Another key's order is
 /// answered exactly as an unknown one.
-pub async fn readable_order(state: &AppState, caller: &Caller, order_id: OrderId) -> Result<Order, ApiError> {
+pub async fn readable_order(
+    state: &AppState,
+    caller: &Caller,
+    order_id: OrderId,
+) -> Result<Order, ApiError> {
     let order = state.orders.get(order_id).await?;
-    if caller.may_read(order.owner()) { Ok(order) } else { Err(ApiError::not_found("order")) }
+    if caller.may_read(order.owner()) {
+        Ok(order)
+    } else {
+        Err(ApiError::not_found("order"))
+    }
 }
 
 /// Schedules the delivery of one of the caller's confirmed orders; one per order.
@@ -107,7 +259,11 @@ pub async fn schedule_delivery(
     caller: &Caller,
     request: ValidDeliveryRequest,
 ) -> Result<Delivery, ApiError> {
-    let ValidDeliveryRequest { order_id, address, requested_date } = request;
+    let ValidDeliveryRequest {
+        order_id,
+        address,
+        requested_date,
+    } = request;
     let delivery = Delivery::schedule(order_id, address, requested_date, Utc::now())?;
     let order = state.orders.get(order_id).await?;
     if order.owner() != &caller.customer {
@@ -127,10 +283,22 @@ pub async fn schedule_delivery(
 }
 
 fn order_cancelled() -> ApiError {
-    ApiError::new(ProblemKind::OrderCancelled, "the order is cancelled and cannot be delivered")
+    ApiError::new(
+        ProblemKind::OrderCancelled,
+        "the order is cancelled and cannot be delivered",
+    )
 }
 
-/// Gives back reserved stock. A failure here cannot be answered to anyone, so it is logged.
+/// Gives back the stock of a reservation. A failure here cannot be answered to anyone, so it
+/// is logged; the journal record stays, and recovery gives the stock back later.
+async fn cancel_reservation(state: &AppState, reservation: ReservationId) {
+    if let Err(error) = state.catalogue.cancel_reservation(reservation).await {
+        tracing::error!(error = %error, reservation = %reservation, "could not cancel a reservation; recovery will");
+    }
+}
+
+/// Gives back stock no longer journaled (a cancelled order's). A failure here cannot be
+/// answered to anyone, so it is logged.
 async fn release_stock(state: &AppState, lines: &[StockLine]) {
     if let Err(error) = state.catalogue.release_all(lines).await {
         tracing::error!(error = %error, lines = lines.len(), "could not return reserved stock");
@@ -141,5 +309,268 @@ async fn release_stock(state: &AppState, lines: &[StockLine]) {
 async fn refund_payment(state: &AppState, transaction_id: TransactionId) {
     if let Err(error) = state.payments.refund(transaction_id).await {
         tracing::error!(error = %error, transaction_id = %transaction_id, "could not refund a payment");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Recovery after a crash, simulated in process: the store methods are called directly
+    //! to leave the state a crash between two steps of `place_order` would leave, then
+    //! recovery runs.
+
+    use std::sync::Arc;
+
+    use bookstore_inventory::{InMemoryCatalogue, demo_catalogue};
+    use bookstore_sales::{PaymentGateway, PaymentToken, SimulatedPaymentGateway};
+    use bookstore_types::{Isbn, Quantity};
+
+    use super::*;
+    use crate::http::auth::ApiKeys;
+
+    /// Effective Java: 12 copies at 44.99 in the demo catalogue.
+    const ISBN: &str = "9780134685991";
+    const INITIAL_STOCK: u32 = 12;
+
+    struct Harness {
+        state: AppState,
+        payments: Arc<SimulatedPaymentGateway>,
+    }
+
+    fn harness() -> Harness {
+        let payments = Arc::new(SimulatedPaymentGateway::new());
+        let mut state = AppState::in_memory(ApiKeys::demo());
+        state.catalogue = Arc::new(InMemoryCatalogue::with_books(demo_catalogue()).unwrap());
+        state.payments = Arc::clone(&payments) as _;
+        Harness { state, payments }
+    }
+
+    fn two_copies() -> Vec<StockLine> {
+        vec![StockLine {
+            isbn: Isbn::parse(ISBN).unwrap(),
+            quantity: Quantity::new(2).unwrap(),
+        }]
+    }
+
+    fn token(text: &str) -> PaymentToken {
+        PaymentToken::parse(text).unwrap()
+    }
+
+    fn alice() -> CustomerId {
+        CustomerId::new("alice")
+    }
+
+    /// A cutoff that makes every journaled reservation old enough.
+    fn after_everything() -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(1)
+    }
+
+    impl Harness {
+        async fn stock(&self) -> u32 {
+            let isbn = Isbn::parse(ISBN).unwrap();
+            self.state.catalogue.get(&isbn).await.unwrap().stock
+        }
+
+        async fn journaled(&self) -> Vec<ReservationId> {
+            self.state
+                .catalogue
+                .reservations_older_than(after_everything())
+                .await
+                .unwrap()
+        }
+
+        /// Step 1 of `place_order`, then a crash.
+        async fn reserve(&self, order_id: OrderId) -> Vec<ReservedLine> {
+            self.state
+                .catalogue
+                .reserve_all(reservation_of(order_id), &two_copies())
+                .await
+                .unwrap()
+        }
+
+        /// Steps 1 and 3 of `place_order`, then a crash.
+        async fn reserve_and_capture(
+            &self,
+            order_id: OrderId,
+        ) -> (Vec<ReservedLine>, TransactionId) {
+            let reserved = self.reserve(order_id).await;
+            let lines: Vec<OrderLine> = reserved.clone().into_iter().map(order_line).collect();
+            let total = order_total(&lines).unwrap();
+            let transaction_id = self
+                .state
+                .payments
+                .capture(&token("tok_visa"), total, order_id)
+                .await
+                .unwrap();
+            (reserved, transaction_id)
+        }
+
+        /// Steps 1, 3 and 4 of `place_order`, then a crash before the confirmation.
+        async fn reserve_capture_and_insert(&self, order_id: OrderId) -> Order {
+            let (reserved, transaction_id) = self.reserve_and_capture(order_id).await;
+            let payment = Payment {
+                transaction_id,
+                status: PaymentStatus::Captured,
+            };
+            let lines = reserved.into_iter().map(order_line).collect();
+            let order = Order::confirmed(order_id, alice(), lines, payment, Utc::now()).unwrap();
+            self.state.orders.insert(order.clone()).await.unwrap();
+            order
+        }
+
+        async fn recover(&self) -> RecoveryReport {
+            recover_interrupted_orders(&self.state, after_everything())
+                .await
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_placed_order_leaves_no_journal_record_and_recovery_finds_nothing() {
+        let harness = harness();
+        let request = ValidOrderRequest {
+            lines: two_copies(),
+            token: token("tok_visa"),
+        };
+        let order = place_order(&harness.state, &alice(), request)
+            .await
+            .unwrap();
+        assert_eq!(harness.journaled().await, vec![]);
+        assert_eq!(harness.recover().await, RecoveryReport::default());
+        assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
+        let capture = harness
+            .payments
+            .capture_for(order.id())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(capture.transaction_id, order.payment().transaction_id);
+        assert_eq!(capture.status, PaymentStatus::Captured);
+    }
+
+    #[tokio::test]
+    async fn a_declined_order_gives_its_stock_back_and_leaves_no_journal_record() {
+        let harness = harness();
+        let request = ValidOrderRequest {
+            lines: two_copies(),
+            token: token("tok_chargeDeclined"),
+        };
+        assert!(
+            place_order(&harness.state, &alice(), request)
+                .await
+                .is_err()
+        );
+        assert_eq!(harness.journaled().await, vec![]);
+        assert_eq!(harness.stock().await, INITIAL_STOCK);
+        assert_eq!(harness.payments.captured_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_reserving_is_recovered_by_giving_the_stock_back() {
+        let harness = harness();
+        let order_id = OrderId::generate();
+        harness.reserve(order_id).await;
+        assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
+
+        let report = harness.recover().await;
+        assert_eq!(
+            report,
+            RecoveryReport {
+                released: 1,
+                ..RecoveryReport::default()
+            }
+        );
+        assert_eq!(harness.stock().await, INITIAL_STOCK);
+        assert_eq!(harness.journaled().await, vec![]);
+        assert_eq!(harness.payments.captured_count(), 0);
+        assert!(harness.state.orders.get(order_id).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_capturing_is_recovered_by_refunding_and_giving_the_stock_back() {
+        let harness = harness();
+        let order_id = OrderId::generate();
+        let (_, transaction_id) = harness.reserve_and_capture(order_id).await;
+        assert_eq!(harness.payments.captured_count(), 1);
+
+        let report = harness.recover().await;
+        assert_eq!(
+            report,
+            RecoveryReport {
+                released: 1,
+                refunded: 1,
+                ..RecoveryReport::default()
+            }
+        );
+        assert_eq!(harness.stock().await, INITIAL_STOCK);
+        assert_eq!(harness.journaled().await, vec![]);
+        assert_eq!(harness.payments.captured_count(), 0);
+        assert_eq!(
+            harness
+                .payments
+                .transaction(transaction_id)
+                .map(|(_, status)| status),
+            Some(PaymentStatus::Refunded)
+        );
+        assert!(harness.state.orders.get(order_id).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_recording_the_order_is_recovered_by_confirming_the_reservation() {
+        let harness = harness();
+        let order_id = OrderId::generate();
+        let order = harness.reserve_capture_and_insert(order_id).await;
+
+        let report = harness.recover().await;
+        assert_eq!(
+            report,
+            RecoveryReport {
+                confirmed: 1,
+                ..RecoveryReport::default()
+            }
+        );
+        assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
+        assert_eq!(harness.journaled().await, vec![]);
+        assert_eq!(harness.payments.captured_count(), 1);
+        assert_eq!(harness.state.orders.get(order_id).await.unwrap(), order);
+    }
+
+    #[tokio::test]
+    async fn recovery_resolves_many_interrupted_orders_at_once_and_a_second_run_finds_nothing() {
+        let harness = harness();
+        harness.reserve(OrderId::generate()).await;
+        harness.reserve_and_capture(OrderId::generate()).await;
+        harness
+            .reserve_capture_and_insert(OrderId::generate())
+            .await;
+
+        let report = harness.recover().await;
+        assert_eq!(
+            report,
+            RecoveryReport {
+                confirmed: 1,
+                released: 2,
+                refunded: 1,
+                failed: 0,
+            }
+        );
+        assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
+        assert_eq!(harness.payments.captured_count(), 1);
+        assert_eq!(harness.recover().await, RecoveryReport::default());
+    }
+
+    #[tokio::test]
+    async fn reservations_younger_than_the_cutoff_are_left_alone() {
+        let harness = harness();
+        let order_id = OrderId::generate();
+        harness.reserve_and_capture(order_id).await;
+
+        let cutoff = Utc::now() - chrono::Duration::from_std(RECOVERY_GRACE_PERIOD).unwrap();
+        let report = recover_interrupted_orders(&harness.state, cutoff)
+            .await
+            .unwrap();
+        assert_eq!(report, RecoveryReport::default());
+        assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
+        assert_eq!(harness.payments.captured_count(), 1);
+        assert_eq!(harness.journaled().await, vec![reservation_of(order_id)]);
     }
 }
