@@ -22,11 +22,16 @@ use crate::http::auth::ApiKeys;
 use crate::http::extract::{DEFAULT_BODY_LIMIT_BYTES, json_config, path_config, query_config};
 use crate::http::middleware::request_context;
 use crate::http::problem::ApiError;
+use crate::http::rate_limit::RateLimits;
 use crate::idempotency::{IdempotencyStore, InMemoryIdempotencyStore};
+use crate::metrics;
 use crate::routes::{books, deliveries, health, orders};
 
 /// The path of the generated OpenAPI document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// The path of the Prometheus metrics (not in the OpenAPI document: it is not JSON).
+pub const METRICS_PATH: &str = "/metrics";
 
 /// Everything a request handler may use.
 pub struct AppState {
@@ -42,8 +47,31 @@ pub struct AppState {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// The API keys and their roles.
     pub api_keys: ApiKeys,
-    /// The largest request body accepted.
-    pub body_limit_bytes: usize,
+    /// Size limits on requests.
+    pub request_limits: RequestLimits,
+    /// Rate limits per API key or client address; `None` when limiting is off.
+    pub rate_limits: Option<RateLimits>,
+}
+
+/// Size limits on requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// The largest request body accepted (413 above).
+    pub body_bytes: usize,
+    /// The longest URL (path and query) accepted (414 above).
+    pub max_url_bytes: usize,
+    /// The largest total size of request header names and values accepted (431 above).
+    pub max_header_bytes: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            body_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            max_url_bytes: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+        }
+    }
 }
 
 impl AppState {
@@ -56,7 +84,8 @@ impl AppState {
             payments: Arc::new(SimulatedPaymentGateway::new()),
             idempotency: Arc::new(InMemoryIdempotencyStore::new()),
             api_keys,
-            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            request_limits: RequestLimits::default(),
+            rate_limits: None,
         }
     }
 }
@@ -91,7 +120,10 @@ fn spec() -> Spec {
 }
 
 async fn no_such_route() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(crate::http::problem::ProblemKind::NotFound, "no resource at this path"))
+    Err(ApiError::new(
+        crate::http::problem::ProblemKind::NotFound,
+        "no resource at this path",
+    ))
 }
 
 /// Builds the application around `state`.
@@ -106,10 +138,11 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let body_limit = state.body_limit_bytes;
+    let body_limit = state.request_limits.body_bytes;
     App::new()
         .document(spec())
         .app_data(state)
+        .app_data(web::Data::new(metrics::install()))
         .app_data(json_config(body_limit))
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(path_config())
@@ -117,16 +150,26 @@ pub fn build_app(
         .wrap(from_fn(request_context))
         .service(
             scope("/api")
-                .service(resource("/books").route(get().to(books::list_books)).route(post().to(books::create_book)))
                 .service(
-                    resource("/books/{isbn}").route(get().to(books::get_book)).route(patch().to(books::update_book)),
+                    resource("/books")
+                        .route(get().to(books::list_books))
+                        .route(post().to(books::create_book)),
                 )
                 .service(
-                    resource("/orders").route(get().to(orders::list_orders)).route(post().to(orders::create_order)),
+                    resource("/books/{isbn}")
+                        .route(get().to(books::get_book))
+                        .route(patch().to(books::update_book)),
+                )
+                .service(
+                    resource("/orders")
+                        .route(get().to(orders::list_orders))
+                        .route(post().to(orders::create_order)),
                 )
                 .service(resource("/orders/{id}").route(get().to(orders::get_order)))
                 .service(resource("/orders/{id}/cancel").route(post().to(orders::cancel_order)))
-                .service(resource("/orders/{id}/delivery").route(get().to(orders::get_order_delivery)))
+                .service(
+                    resource("/orders/{id}/delivery").route(get().to(orders::get_order_delivery)),
+                )
                 .service(resource("/delivery").route(post().to(deliveries::create_delivery)))
                 .service(resource("/delivery/{id}").route(get().to(deliveries::get_delivery))),
         )
@@ -136,6 +179,7 @@ pub fn build_app(
                 .service(resource("/ready").route(get().to(health::ready))),
         )
         .build(OPENAPI_PATH)
+        .route(METRICS_PATH, web::get().to(metrics::render))
         .configure(docs_ui::configure)
         .default_service(web::to(no_such_route))
 }

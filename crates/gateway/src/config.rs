@@ -17,7 +17,12 @@ pub struct Cli {
     pub command: Option<Command>,
 
     /// Address to listen on.
-    #[arg(long, env = "BOOKSTORE_HOST", default_value = "127.0.0.1", global = true)]
+    #[arg(
+        long,
+        env = "BOOKSTORE_HOST",
+        default_value = "127.0.0.1",
+        global = true
+    )]
     pub host: IpAddr,
 
     /// Port to listen on.
@@ -29,12 +34,17 @@ pub struct Cli {
     pub database_url: String,
 
     /// Start with an empty catalogue instead of the demo books.
-    #[arg(long, env = "BOOKSTORE_NO_SEED", global = true)]
+    #[arg(long, env = "BOOKSTORE_NO_SEED", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_seed: bool,
 
     /// API keys and roles, e.g. `key1:customer,key2:admin`. When unset, the demo keys
     /// `secret123` (customer) and `admin123` (admin) are active and a warning is logged.
-    #[arg(long, env = "BOOKSTORE_API_KEYS", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "BOOKSTORE_API_KEYS",
+        hide_env_values = true,
+        global = true
+    )]
     pub api_keys: Option<String>,
 
     /// Log format.
@@ -44,6 +54,69 @@ pub struct Cli {
     /// Largest request body accepted, in bytes (larger bodies get 413).
     #[arg(long, env = "BOOKSTORE_BODY_LIMIT_BYTES", default_value_t = DEFAULT_BODY_LIMIT_BYTES, global = true)]
     pub body_limit_bytes: usize,
+
+    /// Longest URL (path and query) accepted, in bytes (longer URLs get 414).
+    #[arg(long, env = "BOOKSTORE_MAX_URL_BYTES", default_value_t = 8 * 1024, global = true)]
+    pub max_url_bytes: usize,
+
+    /// Largest total size of request header names and values, in bytes (larger get 431).
+    #[arg(long, env = "BOOKSTORE_MAX_HEADER_BYTES", default_value_t = 16 * 1024, global = true)]
+    pub max_header_bytes: usize,
+
+    /// Requests per second allowed per API key (and per client address for requests
+    /// without a valid key); 0 turns rate limiting off.
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_PER_SECOND",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a key may send at once before the per-second rate applies.
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_BURST",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub rate_limit_burst: u32,
+
+    /// Time a client has to send the request head, in milliseconds (then 408); 0 disables.
+    #[arg(
+        long,
+        env = "BOOKSTORE_CLIENT_REQUEST_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub client_request_timeout_ms: u64,
+
+    /// How long an idle keep-alive connection stays open, in seconds; 0 disables keep-alive.
+    #[arg(
+        long,
+        env = "BOOKSTORE_KEEP_ALIVE_SECONDS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub keep_alive_seconds: u64,
+
+    /// Most concurrent connections per worker; further connections wait to be accepted.
+    #[arg(
+        long,
+        env = "BOOKSTORE_MAX_CONNECTIONS",
+        default_value_t = 25_000,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish, in seconds.
+    #[arg(
+        long,
+        env = "BOOKSTORE_SHUTDOWN_TIMEOUT_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout_seconds: u64,
 
     /// Worker threads serving requests (default: one per CPU core).
     #[arg(long, env = "BOOKSTORE_WORKERS", global = true)]

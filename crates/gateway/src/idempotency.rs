@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::http::extract::IdempotencyKey;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::reply::{Reply, StoredResponse};
+use crate::metrics::BusinessEvent;
 
 /// How long a finished response is kept for replay.
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
@@ -91,8 +92,13 @@ pub trait IdempotencyStore: Send + Sync + 'static {
 
 #[derive(Debug, Clone)]
 enum RecordState {
-    InFlight { since: DateTime<Utc> },
-    Finished { response: StoredResponse, at: DateTime<Utc> },
+    InFlight {
+        since: DateTime<Utc>,
+    },
+    Finished {
+        response: StoredResponse,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -136,7 +142,10 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         fingerprint: Fingerprint,
         now: DateTime<Utc>,
     ) -> Result<Claim, IdempotencyUnavailable> {
-        let fresh = Record { fingerprint, state: RecordState::InFlight { since: now } };
+        let fresh = Record {
+            fingerprint,
+            state: RecordState::InFlight { since: now },
+        };
         match self.records.entry((owner.clone(), key.to_owned())) {
             Entry::Vacant(vacant) => {
                 vacant.insert(fresh);
@@ -201,17 +210,27 @@ pub struct IdempotentRequest<'a> {
 impl IdempotentRequest<'_> {
     /// Runs `work` at most once per key: replays a finished response, refuses a key in
     /// flight (409) or reused for another request (422).
-    pub async fn run<T, const STATUS: u16, Fut>(self, work: Fut) -> Result<Reply<T, STATUS>, ApiError>
+    pub async fn run<T, const STATUS: u16, Fut>(
+        self,
+        work: Fut,
+    ) -> Result<Reply<T, STATUS>, ApiError>
     where
         Fut: Future<Output = Result<Reply<T, STATUS>, ApiError>>,
     {
         let Some(key) = self.key.as_deref() else {
             return work.await;
         };
-        let claim = self.store.claim(self.owner, key, self.fingerprint, Utc::now()).await.map_err(ApiError::unavailable)?;
+        let claim = self
+            .store
+            .claim(self.owner, key, self.fingerprint, Utc::now())
+            .await
+            .map_err(ApiError::unavailable)?;
         match claim {
             Claim::Started => {}
-            Claim::Replay(stored) => return Ok(Reply::replay(stored)),
+            Claim::Replay(stored) => {
+                BusinessEvent::IdempotentReplay.record();
+                return Ok(Reply::replay(stored));
+            }
             Claim::InFlight => {
                 return Err(ApiError::new(
                     ProblemKind::IdempotencyKeyInFlight,
@@ -232,7 +251,11 @@ impl IdempotentRequest<'_> {
             Err(error) => Some(error.stored_response(self.request_id)),
         };
         let recorded = match stored {
-            Some(stored) => self.store.complete(self.owner, key, stored, Utc::now()).await,
+            Some(stored) => {
+                self.store
+                    .complete(self.owner, key, stored, Utc::now())
+                    .await
+            }
             None => self.store.release(self.owner, key).await,
         };
         if let Err(error) = recorded {
@@ -262,10 +285,22 @@ mod tests {
         let owner = CustomerId::new("alice");
         let print = Fingerprint::of("POST", "/api/orders", b"{}");
         let now = Utc::now();
-        assert_eq!(store.claim(&owner, "k", print, now).await.unwrap(), Claim::Started);
-        assert_eq!(store.claim(&owner, "k", print, now).await.unwrap(), Claim::InFlight);
-        store.complete(&owner, "k", response("first"), now).await.unwrap();
-        assert_eq!(store.claim(&owner, "k", print, now).await.unwrap(), Claim::Replay(response("first")));
+        assert_eq!(
+            store.claim(&owner, "k", print, now).await.unwrap(),
+            Claim::Started
+        );
+        assert_eq!(
+            store.claim(&owner, "k", print, now).await.unwrap(),
+            Claim::InFlight
+        );
+        store
+            .complete(&owner, "k", response("first"), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim(&owner, "k", print, now).await.unwrap(),
+            Claim::Replay(response("first"))
+        );
     }
 
     #[tokio::test]
@@ -273,9 +308,18 @@ mod tests {
         let store = InMemoryIdempotencyStore::new();
         let owner = CustomerId::new("alice");
         let now = Utc::now();
-        store.claim(&owner, "k", Fingerprint::of("POST", "/a", b"1"), now).await.unwrap();
-        for other in [Fingerprint::of("POST", "/a", b"2"), Fingerprint::of("POST", "/b", b"1")] {
-            assert_eq!(store.claim(&owner, "k", other, now).await.unwrap(), Claim::Mismatch);
+        store
+            .claim(&owner, "k", Fingerprint::of("POST", "/a", b"1"), now)
+            .await
+            .unwrap();
+        for other in [
+            Fingerprint::of("POST", "/a", b"2"),
+            Fingerprint::of("POST", "/b", b"1"),
+        ] {
+            assert_eq!(
+                store.claim(&owner, "k", other, now).await.unwrap(),
+                Claim::Mismatch
+            );
         }
     }
 
@@ -284,8 +328,20 @@ mod tests {
         let store = InMemoryIdempotencyStore::new();
         let print = Fingerprint::of("POST", "/a", b"1");
         let now = Utc::now();
-        assert_eq!(store.claim(&CustomerId::new("a"), "k", print, now).await.unwrap(), Claim::Started);
-        assert_eq!(store.claim(&CustomerId::new("b"), "k", print, now).await.unwrap(), Claim::Started);
+        assert_eq!(
+            store
+                .claim(&CustomerId::new("a"), "k", print, now)
+                .await
+                .unwrap(),
+            Claim::Started
+        );
+        assert_eq!(
+            store
+                .claim(&CustomerId::new("b"), "k", print, now)
+                .await
+                .unwrap(),
+            Claim::Started
+        );
     }
 
     #[tokio::test]
@@ -296,16 +352,28 @@ mod tests {
         let start = Utc::now();
         store.claim(&owner, "stale", print, start).await.unwrap();
         let later = start + chrono::Duration::seconds(61);
-        assert_eq!(store.claim(&owner, "stale", print, later).await.unwrap(), Claim::Started);
+        assert_eq!(
+            store.claim(&owner, "stale", print, later).await.unwrap(),
+            Claim::Started
+        );
 
         store.claim(&owner, "done", print, start).await.unwrap();
-        store.complete(&owner, "done", response("x"), start).await.unwrap();
+        store
+            .complete(&owner, "done", response("x"), start)
+            .await
+            .unwrap();
         let almost = start + chrono::Duration::hours(23);
-        assert_eq!(store.claim(&owner, "done", print, almost).await.unwrap(), Claim::Replay(response("x")));
+        assert_eq!(
+            store.claim(&owner, "done", print, almost).await.unwrap(),
+            Claim::Replay(response("x"))
+        );
         let day_later = start + chrono::Duration::hours(24);
         // Both the finished key and the abandoned "stale" claim are gone.
         assert_eq!(store.purge_expired(day_later).await.unwrap(), 2);
-        assert_eq!(store.claim(&owner, "done", print, day_later).await.unwrap(), Claim::Started);
+        assert_eq!(
+            store.claim(&owner, "done", print, day_later).await.unwrap(),
+            Claim::Started
+        );
     }
 
     #[tokio::test]
@@ -316,6 +384,9 @@ mod tests {
         let now = Utc::now();
         store.claim(&owner, "k", print, now).await.unwrap();
         store.release(&owner, "k").await.unwrap();
-        assert_eq!(store.claim(&owner, "k", print, now).await.unwrap(), Claim::Started);
+        assert_eq!(
+            store.claim(&owner, "k", print, now).await.unwrap(),
+            Claim::Started
+        );
     }
 }

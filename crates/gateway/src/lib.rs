@@ -12,6 +12,7 @@ pub mod config;
 pub mod docs_ui;
 pub mod http;
 pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod server;

@@ -1,14 +1,17 @@
 //! The middleware around every request: request id, problem+json for every error, and one
 //! log line per request.
 //!
-//! - `X-Request-Id` is echoed when the client sent a sane one (1..=128 visible ASCII
-//!   characters) and generated otherwise; it is on every response and in every problem body.
+//! - `X-Request-Id` is echoed when the client sent a sane one (1..=128 printable ASCII
+//!   characters, space included) and generated otherwise; it is on every response and in every problem body.
 //! - Any error response that is not already problem+json (the framework's own 404, 405,
 //!   413 …) is rewritten as one, so clients meet a single error format.
 //! - A 5xx is logged once, here, with the request id and the underlying cause; the client
 //!   gets no detail.
+//! - Requests over the URL or header size limits, or over the caller's rate limit, are
+//!   answered (414, 431, 429 with `Retry-After`) before any handler runs.
 //! - One `tracing` event per request with the method, the route *template* (never the raw
-//!   path, which may hold ids), the status and `duration_ms`.
+//!   path, which may hold ids), the status and `duration_ms`; the same labels feed the
+//!   Prometheus metrics.
 
 use std::future::{Ready, ready};
 use std::time::Instant;
@@ -17,11 +20,15 @@ use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use apistos::reference_or::ReferenceOr;
 use apistos::{ApiComponent, ApistosSchema, OpenApiVersion};
 
+use crate::app::AppState;
+use crate::http::auth::cached_caller;
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem, ProblemKind, problem_response};
+use crate::http::rate_limit::retry_after_seconds;
+use crate::metrics;
 
 /// The request id header.
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
@@ -40,7 +47,7 @@ impl RequestId {
             Some(bytes)
                 if !bytes.is_empty()
                     && bytes.len() <= MAX_REQUEST_ID_LENGTH
-                    && bytes.iter().all(|b| (0x21..=0x7e).contains(b)) =>
+                    && bytes.iter().all(|b| (0x20..=0x7e).contains(b)) =>
             {
                 Self(String::from_utf8_lossy(bytes).into_owned())
             }
@@ -86,13 +93,25 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
-    let request_id = RequestId::from_client(request.headers().get(REQUEST_ID_HEADER).map(|v| v.as_bytes()));
+    let _in_flight = metrics::InFlight::start();
+    let request_id = RequestId::from_client(
+        request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .map(|v| v.as_bytes()),
+    );
     request.extensions_mut().insert(request_id.clone());
     let method = request.method().clone();
 
-    let response = next.call(request).await?.map_into_boxed_body();
+    let response = match admission_refusal(&request) {
+        Some(refusal) => request.error_response(refusal),
+        None => next.call(request).await?.map_into_boxed_body(),
+    };
     let status = response.status();
-    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
 
     if status.is_server_error() {
         log_server_error(&response, &request_id, &route);
@@ -103,28 +122,89 @@ pub async fn request_context(
         response
     };
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
     }
 
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::record_request(&method, &route, status, elapsed);
     tracing::info!(
         request_id = request_id.as_str(),
         http.method = %method,
         http.route = %route,
         http.status = status.as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = elapsed * 1000.0,
         "request"
     );
     Ok(response)
 }
 
+/// Paths never rate limited: probes and the metrics scrape.
+fn is_operational_path(path: &str) -> bool {
+    path.starts_with("/health/") || path == "/metrics"
+}
+
+/// Why a request is refused before routing, if it is.
+fn admission_refusal(request: &ServiceRequest) -> Option<ApiError> {
+    let state = request.app_data::<web::Data<AppState>>()?;
+    let limits = &state.request_limits;
+    let url_bytes = request.uri().to_string().len();
+    if url_bytes > limits.max_url_bytes {
+        return Some(ApiError::new(
+            ProblemKind::UriTooLong,
+            format!("the URL is longer than {} bytes", limits.max_url_bytes),
+        ));
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > limits.max_header_bytes {
+        return Some(ApiError::new(
+            ProblemKind::HeadersTooLarge,
+            format!(
+                "the request headers are larger than {} bytes",
+                limits.max_header_bytes
+            ),
+        ));
+    }
+    let rate_limits = state.rate_limits.as_ref()?;
+    if is_operational_path(request.path()) {
+        return None;
+    }
+    let key = match cached_caller(request.request()) {
+        Ok(caller) => format!("key:{}", caller.customer.as_str()),
+        Err(_) => format!(
+            "addr:{}",
+            request
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default()
+        ),
+    };
+    let wait = rate_limits.check(&key).err()?;
+    Some(
+        ApiError::new(
+            ProblemKind::RateLimited,
+            "too many requests for this API key or client; retry later",
+        )
+        .with_retry_after(retry_after_seconds(wait)),
+    )
+}
+
 fn log_server_error(response: &ServiceResponse<BoxBody>, request_id: &RequestId, route: &str) {
-    let cause = response.response().error().map(|error| match error.as_error::<ApiError>() {
-        Some(api_error) => match api_error.source_error() {
-            Some(source) => format!("{api_error}: {source}"),
-            None => api_error.to_string(),
-        },
-        None => error.to_string(),
-    });
+    let cause = response
+        .response()
+        .error()
+        .map(|error| match error.as_error::<ApiError>() {
+            Some(api_error) => match api_error.source_error() {
+                Some(source) => format!("{api_error}: {source}"),
+                None => api_error.to_string(),
+            },
+            None => error.to_string(),
+        });
     tracing::error!(
         request_id = request_id.as_str(),
         http.route = route,
@@ -143,7 +223,10 @@ fn is_problem(response: &HttpResponse<BoxBody>) -> bool {
 
 /// Makes an error response problem+json carrying the request id. A replayed idempotent
 /// response already carries the first request's id and is left as it was.
-async fn as_problem(response: ServiceResponse<BoxBody>, request_id: &RequestId) -> ServiceResponse<BoxBody> {
+async fn as_problem(
+    response: ServiceResponse<BoxBody>,
+    request_id: &RequestId,
+) -> ServiceResponse<BoxBody> {
     let replayed = response.headers().contains_key("idempotent-replayed");
     if replayed {
         return response;
@@ -163,7 +246,9 @@ async fn as_problem(response: ServiceResponse<BoxBody>, request_id: &RequestId) 
         let kind = ProblemKind::for_status(status);
         let detail = match kind {
             ProblemKind::NotFound => "no resource at this path".to_owned(),
-            ProblemKind::MethodNotAllowed => "this resource does not support the request method".to_owned(),
+            ProblemKind::MethodNotAllowed => {
+                "this resource does not support the request method".to_owned()
+            }
             ProblemKind::PayloadTooLarge => "the request body is too large".to_owned(),
             _ => kind.title().to_owned(),
         };
@@ -172,7 +257,10 @@ async fn as_problem(response: ServiceResponse<BoxBody>, request_id: &RequestId) 
         problem = serde_json::to_value(generic).ok();
     }
     if let Some(serde_json::Value::Object(fields)) = problem.as_mut() {
-        fields.insert("request_id".to_owned(), serde_json::Value::String(request_id.as_str().to_owned()));
+        fields.insert(
+            "request_id".to_owned(),
+            serde_json::Value::String(request_id.as_str().to_owned()),
+        );
     }
     let mut rebuilt = match problem.as_ref().and_then(|p| serde_json::to_vec(p).ok()) {
         Some(bytes) => HttpResponse::build(status)
@@ -196,9 +284,13 @@ mod tests {
     fn sane_client_request_ids_are_echoed_and_others_replaced() {
         assert_eq!(RequestId::from_client(Some(b"abc-123")).as_str(), "abc-123");
         let longest = "x".repeat(MAX_REQUEST_ID_LENGTH);
-        assert_eq!(RequestId::from_client(Some(longest.as_bytes())).as_str(), longest);
+        assert_eq!(
+            RequestId::from_client(Some(longest.as_bytes())).as_str(),
+            longest
+        );
+        assert_eq!(RequestId::from_client(Some(b"job 7")).as_str(), "job 7");
         let too_long = "x".repeat(MAX_REQUEST_ID_LENGTH + 1);
-        for bad in [&b""[..], b"has space", b"tab\there", b"\xff\xfe", too_long.as_bytes()] {
+        for bad in [&b""[..], b"tab\there", b"\xff\xfe", too_long.as_bytes()] {
             let generated = RequestId::from_client(Some(bad));
             assert!(uuid::Uuid::parse_str(generated.as_str()).is_ok(), "{bad:?}");
         }

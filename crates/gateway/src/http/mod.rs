@@ -6,4 +6,5 @@ pub mod domain_errors;
 pub mod extract;
 pub mod middleware;
 pub mod problem;
+pub mod rate_limit;
 pub mod reply;

@@ -10,9 +10,9 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use apistos::{ApiComponent, ApiErrorComponent};
 use apistos::paths::{MediaType, Response};
 use apistos::reference_or::ReferenceOr;
+use apistos::{ApiComponent, ApiErrorComponent};
 use apistos::{ApistosSchema, OpenApiVersion, VersionSpecificSchema};
 use serde::Serialize;
 
@@ -32,7 +32,10 @@ pub struct FieldError {
 impl FieldError {
     /// A problem with `field`.
     pub fn new(field: impl Into<String>, message: impl fmt::Display) -> Self {
-        Self { field: field.into(), message: message.to_string() }
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -95,6 +98,8 @@ pub enum ProblemKind {
     IdempotencyKeyInFlight,
     /// 413: the body is too large.
     PayloadTooLarge,
+    /// 414: the URL is too long.
+    UriTooLong,
     /// 415: the body is not JSON.
     UnsupportedMediaType,
     /// 422: a well-formed request with invalid values.
@@ -103,6 +108,8 @@ pub enum ProblemKind {
     IdempotencyKeyReused,
     /// 429: too many requests.
     RateLimited,
+    /// 431: the request headers are too large.
+    HeadersTooLarge,
     /// 500: an unexpected failure (details are logged, never sent).
     Internal,
     /// 503: a store or the payment processor cannot answer right now.
@@ -120,9 +127,15 @@ impl ProblemKind {
             Forbidden => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            OutOfStock | BookExists | DeliveryExists | OrderNotCancellable | OrderCancelled
+            OutOfStock
+            | BookExists
+            | DeliveryExists
+            | OrderNotCancellable
+            | OrderCancelled
             | IdempotencyKeyInFlight => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UriTooLong => StatusCode::URI_TOO_LONG,
+            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ValidationFailed | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -148,6 +161,8 @@ impl ProblemKind {
             OrderCancelled => "order-cancelled",
             IdempotencyKeyInFlight => "idempotency-key-in-flight",
             PayloadTooLarge => "payload-too-large",
+            UriTooLong => "uri-too-long",
+            HeadersTooLarge => "headers-too-large",
             UnsupportedMediaType => "unsupported-media-type",
             ValidationFailed => "validation-failed",
             IdempotencyKeyReused => "idempotency-key-reused",
@@ -174,6 +189,8 @@ impl ProblemKind {
             OrderCancelled => "Order is cancelled",
             IdempotencyKeyInFlight => "Request with this idempotency key in progress",
             PayloadTooLarge => "Request body too large",
+            UriTooLong => "URL too long",
+            HeadersTooLarge => "Request headers too large",
             UnsupportedMediaType => "Unsupported media type",
             ValidationFailed => "Invalid request",
             IdempotencyKeyReused => "Idempotency key reused with a different request",
@@ -193,6 +210,8 @@ impl ProblemKind {
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
             413 => Self::PayloadTooLarge,
+            414 => Self::UriTooLong,
+            431 => Self::HeadersTooLarge,
             415 => Self::UnsupportedMediaType,
             422 => Self::ValidationFailed,
             429 => Self::RateLimited,
@@ -264,21 +283,36 @@ impl ApiError {
 
     /// 500; `source` is logged with the request id and never sent.
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        let mut error = Self::new(ProblemKind::Internal, "the server failed to answer this request");
+        let mut error = Self::new(
+            ProblemKind::Internal,
+            "the server failed to answer this request",
+        );
         error.0.source = Some(source.into());
         error
     }
 
     /// 503; `source` is logged with the request id and never sent.
     pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        let mut error = Self::new(ProblemKind::Unavailable, "the service cannot answer right now; retry later");
+        let mut error = Self::new(
+            ProblemKind::Unavailable,
+            "the service cannot answer right now; retry later",
+        );
         error.0.source = Some(source.into());
         error
     }
 
     /// Adds the book a stock or catalogue problem is about.
-    pub fn with_isbn(mut self, isbn: impl fmt::Display, requested: Option<u32>, available: Option<u32>) -> Self {
-        self.0.stock = Some(StockConflict { isbn: isbn.to_string(), requested, available });
+    pub fn with_isbn(
+        mut self,
+        isbn: impl fmt::Display,
+        requested: Option<u32>,
+        available: Option<u32>,
+    ) -> Self {
+        self.0.stock = Some(StockConflict {
+            isbn: isbn.to_string(),
+            requested,
+            available,
+        });
         self
     }
 
@@ -306,7 +340,13 @@ impl ApiError {
 
     /// The problem body (without the request id, which the middleware adds).
     pub fn problem(&self) -> Problem {
-        let ErrorDetails { kind, detail, errors, stock, .. } = &*self.0;
+        let ErrorDetails {
+            kind,
+            detail,
+            errors,
+            stock,
+            ..
+        } = &*self.0;
         let kind = *kind;
         Problem {
             problem_type: format!("/problems/{}", kind.slug()),
@@ -330,7 +370,10 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.0
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -351,7 +394,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = problem_response(&self.problem());
         if let Some(seconds) = self.0.retry_after_seconds {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -359,7 +404,10 @@ impl ResponseError for ApiError {
 
 /// Every status an operation of this API may answer with a problem, and why.
 const DOCUMENTED_ERRORS: &[(u16, &str)] = &[
-    (400, "Malformed request: body not JSON, wrong JSON types, bad path or query parameter"),
+    (
+        400,
+        "Malformed request: body not JSON, wrong JSON types, bad path or query parameter",
+    ),
     (401, "Missing or unknown API key"),
     (402, "Payment declined"),
     (403, "The API key's role may not do this"),
@@ -369,13 +417,17 @@ const DOCUMENTED_ERRORS: &[(u16, &str)] = &[
     (415, "Request body is not application/json"),
     (422, "Well-formed request with invalid values"),
     (429, "Rate limit exceeded; see Retry-After"),
-    (503, "A store or the payment processor cannot answer right now"),
+    (
+        503,
+        "A store or the payment processor cannot answer right now",
+    ),
 ];
 
 fn problem_schema_reference() -> ReferenceOr<ApistosSchema> {
-    ReferenceOr::Reference { _ref: "#/components/schemas/Problem".to_owned() }
+    ReferenceOr::Reference {
+        _ref: "#/components/schemas/Problem".to_owned(),
+    }
 }
-
 
 impl ApiErrorComponent for ApiError {
     fn schemas_by_status_code(

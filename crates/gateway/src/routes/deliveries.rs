@@ -11,6 +11,7 @@ use crate::http::middleware::RequestId;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::reply::{Created, Reply};
 use crate::idempotency::{Fingerprint, IdempotentRequest};
+use crate::metrics::BusinessEvent;
 use crate::wire::{DeliveryBody, DeliveryPath, ScheduleDeliveryRequest};
 use crate::workflow;
 
@@ -51,7 +52,9 @@ pub async fn create_delivery(
     .run(async {
         let valid = body.validate()?;
         let delivery = workflow::schedule_delivery(&state, &caller, valid).await?;
-        Ok(Created::new(&DeliveryBody::from(&delivery))?.with_location(format!("/api/delivery/{}", delivery.id())))
+        BusinessEvent::DeliveryScheduled.record();
+        Ok(Created::new(&DeliveryBody::from(&delivery))?
+            .with_location(format!("/api/delivery/{}", delivery.id())))
     })
     .await
 }
@@ -76,8 +79,14 @@ pub async fn get_delivery(
 ) -> Result<Reply<DeliveryBody>, ApiError> {
     let delivery = state.deliveries.get(DeliveryId::from_uuid(path.id)).await?;
     // A delivery of an order the caller may not read is answered as an unknown delivery.
-    workflow::readable_order(&state, &caller, delivery.order_id()).await.map_err(|error| {
-        if error.kind() == ProblemKind::NotFound { ApiError::not_found("delivery") } else { error }
-    })?;
+    workflow::readable_order(&state, &caller, delivery.order_id())
+        .await
+        .map_err(|error| {
+            if error.kind() == ProblemKind::NotFound {
+                ApiError::not_found("delivery")
+            } else {
+                error
+            }
+        })?;
     Reply::new(&DeliveryBody::from(&delivery))
 }

@@ -10,7 +10,11 @@ use crate::http::middleware::RequestId;
 use crate::http::problem::ApiError;
 use crate::http::reply::{Created, Reply};
 use crate::idempotency::{Fingerprint, IdempotentRequest};
-use crate::wire::{DeliveryBody, ListOrdersQuery, OrderBody, OrderPageBody, OrderPath, PlaceOrderRequest, cursor, page_limit};
+use crate::metrics::BusinessEvent;
+use crate::wire::{
+    DeliveryBody, ListOrdersQuery, OrderBody, OrderPageBody, OrderPath, PlaceOrderRequest, cursor,
+    page_limit,
+};
 use crate::workflow;
 
 fn fingerprint_of<T: serde::Serialize>(request: &HttpRequest, body: &T) -> Fingerprint {
@@ -53,8 +57,12 @@ pub async fn create_order(
     }
     .run(async {
         let valid = body.validate()?;
-        let order = workflow::place_order(&state, &caller.customer, valid).await?;
-        Ok(Created::new(&OrderBody::from(&order))?.with_location(format!("/api/orders/{}", order.id())))
+        let order = workflow::place_order(&state, &caller.customer, valid)
+            .await
+            .inspect_err(BusinessEvent::record_failure)?;
+        BusinessEvent::OrderPlaced.record();
+        Ok(Created::new(&OrderBody::from(&order))?
+            .with_location(format!("/api/orders/{}", order.id())))
     })
     .await
 }
@@ -99,8 +107,15 @@ pub async fn list_orders(
     query: web::Query<ListOrdersQuery>,
 ) -> Result<Reply<OrderPageBody>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let before = query.cursor.as_deref().map(cursor::order_position).transpose()?;
-    let page = state.orders.list_by_owner(&caller.customer, before, limit).await?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(cursor::order_position)
+        .transpose()?;
+    let page = state
+        .orders
+        .list_by_owner(&caller.customer, before, limit)
+        .await?;
     Reply::new(&OrderPageBody {
         items: page.orders.iter().map(OrderBody::from).collect(),
         next_cursor: page.next_before.as_ref().map(cursor::for_order),
@@ -142,6 +157,7 @@ pub async fn cancel_order(
     }
     .run(async {
         let order = workflow::cancel_order(&state, &caller, path.order_id()).await?;
+        BusinessEvent::OrderCancelled.record();
         Reply::new(&OrderBody::from(&order))
     })
     .await
@@ -166,6 +182,10 @@ pub async fn get_order_delivery(
     path: web::Path<OrderPath>,
 ) -> Result<Reply<DeliveryBody>, ApiError> {
     let order = workflow::readable_order(&state, &caller, path.order_id()).await?;
-    let delivery = state.deliveries.get_by_order(order.id()).await?.ok_or_else(|| ApiError::not_found("delivery"))?;
+    let delivery = state
+        .deliveries
+        .get_by_order(order.id())
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))?;
     Reply::new(&DeliveryBody::from(&delivery))
 }

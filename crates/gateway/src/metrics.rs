@@ -1,0 +1,191 @@
+//! Prometheus metrics: HTTP traffic by route template and status, requests in flight, and
+//! business counters.
+//!
+//! The `metrics` facade records; `metrics-exporter-prometheus` renders the text format at
+//! `GET /metrics`. Labels are bounded: `route` is the route *template* (`/api/books/{isbn}`)
+//! or `unmatched`, `method` is one of the standard methods or `OTHER`, `status` is the
+//! numeric code — never a raw path, ISBN or id.
+
+use std::sync::OnceLock;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpResponse, web};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::http::problem::{ApiError, ProblemKind};
+
+/// Requests answered, by method, route and status.
+pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+/// Request latency in seconds, by method, route and status.
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+/// Requests being served right now.
+pub const HTTP_REQUESTS_IN_FLIGHT: &str = "http_requests_in_flight";
+
+/// Latency buckets in seconds, from half a millisecond to ten seconds.
+const LATENCY_BUCKETS_SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A business event worth counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusinessEvent {
+    /// An order was confirmed.
+    OrderPlaced,
+    /// An order was cancelled.
+    OrderCancelled,
+    /// A payment was declined.
+    PaymentDeclined,
+    /// An order asked for more copies than were in stock.
+    StockConflict,
+    /// A response was replayed for an idempotency key.
+    IdempotentReplay,
+    /// A delivery was scheduled.
+    DeliveryScheduled,
+}
+
+impl BusinessEvent {
+    const ALL: [BusinessEvent; 6] = [
+        Self::OrderPlaced,
+        Self::OrderCancelled,
+        Self::PaymentDeclined,
+        Self::StockConflict,
+        Self::IdempotentReplay,
+        Self::DeliveryScheduled,
+    ];
+
+    fn metric_name(self) -> &'static str {
+        match self {
+            Self::OrderPlaced => "bookstore_orders_placed_total",
+            Self::OrderCancelled => "bookstore_orders_cancelled_total",
+            Self::PaymentDeclined => "bookstore_payments_declined_total",
+            Self::StockConflict => "bookstore_stock_conflicts_total",
+            Self::IdempotentReplay => "bookstore_idempotent_replays_total",
+            Self::DeliveryScheduled => "bookstore_deliveries_scheduled_total",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::OrderPlaced => "Orders confirmed (stock taken, payment captured)",
+            Self::OrderCancelled => "Orders cancelled (payment refunded, stock returned)",
+            Self::PaymentDeclined => "Orders refused because the payment was declined",
+            Self::StockConflict => "Orders refused because a book had too few copies in stock",
+            Self::IdempotentReplay => "Responses replayed for a reused Idempotency-Key",
+            Self::DeliveryScheduled => "Deliveries scheduled",
+        }
+    }
+
+    /// Counts one occurrence.
+    pub fn record(self) {
+        counter!(self.metric_name()).increment(1);
+    }
+
+    /// Counts the business event an error stands for, if any (declined payment, stock
+    /// conflict).
+    pub fn record_failure(error: &ApiError) {
+        match error.kind() {
+            ProblemKind::PaymentDeclined => Self::PaymentDeclined.record(),
+            ProblemKind::OutOfStock => Self::StockConflict.record(),
+            _ => {}
+        }
+    }
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder (once) and returns its handle.
+///
+/// The recorder is global because the `metrics` facade is: every app built in this process
+/// (several in tests) reports into it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(HTTP_REQUEST_DURATION_SECONDS.to_owned()),
+                    LATENCY_BUCKETS_SECONDS,
+                )
+                .map(PrometheusBuilder::build_recorder);
+            let recorder = match recorder {
+                Ok(recorder) => recorder,
+                // Only an empty bucket list is refused, and ours is not empty.
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        "HTTP requests answered, by method, route template and status"
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "HTTP request latency, by method, route template and status"
+    );
+    describe_gauge!(HTTP_REQUESTS_IN_FLIGHT, "HTTP requests being served");
+    gauge!(HTTP_REQUESTS_IN_FLIGHT).set(0.0);
+    for event in BusinessEvent::ALL {
+        describe_counter!(event.metric_name(), event.description());
+        // Present from the start, so that rates and alerts work before the first event.
+        counter!(event.metric_name()).increment(0);
+    }
+}
+
+/// The bounded `method` label.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Marks a request as in flight until dropped (also when the request is abandoned).
+pub struct InFlight(());
+
+impl InFlight {
+    /// Counts a request in.
+    pub fn start() -> Self {
+        gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
+    }
+}
+
+/// Records one answered request.
+pub fn record_request(method: &Method, route: &str, status: StatusCode, seconds: f64) {
+    let labels = [
+        ("method", method_label(method).to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.as_u16().to_string()),
+    ];
+    counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
+    histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(seconds);
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn render(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render())
+}

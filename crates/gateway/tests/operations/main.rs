@@ -1,0 +1,13 @@
+//! Operational behaviour of the `bookstore` server: metrics, logs, rate limits, request
+//! limits, graceful shutdown and the operations guide.
+//!
+//! Tests that need a whole process (signals, captured logs, a fresh metrics registry) start
+//! the real `bookstore` binary on a free port; the others run the app in-process.
+
+mod helpers;
+mod limits;
+mod logs;
+mod metrics;
+mod operations_doc;
+mod rate_limits;
+mod shutdown;
