@@ -16,7 +16,9 @@ pub const DOCS_PATH: &str = "/docs";
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(web::resource(DOCS_PATH).route(web::get().to(|| async {
-            HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
+            HttpResponse::PermanentRedirect()
+                .insert_header((header::LOCATION, "/docs/"))
+                .finish()
         })))
         .service(swagger_ui_dist::generate_scope(ApiDefinition {
             uri_prefix: DOCS_PATH,

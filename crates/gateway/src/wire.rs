@@ -1,14 +1,14 @@
 //! The JSON bodies of the API, and their conversion to and from domain types.
 //!
 //! Domain crates know nothing of JSON field names or the OpenAPI schema: these types are
-//! the wire contract of `../shared/API.md`. Requests arrive as plain JSON values (strings,
+//! the wire contract described in `docs/openapi.json`. Requests arrive as plain JSON values (strings,
 //! integers) and are parsed into domain types here, collecting every field error into one
 //! 422; responses are built from domain types.
 
 use std::collections::{BTreeMap, HashMap};
 
 use apistos::{ApiComponent, JsonSchema};
-use bookstore_delivery::{Address, AddressInput, Delivery};
+use bookstore_delivery::{Address, AddressInput, Delivery, schedule_date};
 use bookstore_inventory::{Author, Book, BookPatch, StockLine, Title};
 use bookstore_sales::{Order, PaymentToken};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
@@ -106,7 +106,9 @@ pub fn page_limit(limit: Option<u64>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE_LIMIT),
         Some(value @ 1..=100) => Ok(value as u32),
-        Some(value) => Err(ApiError::malformed(format!("limit must be between 1 and 100, got {value}"))),
+        Some(value) => Err(ApiError::malformed(format!(
+            "limit must be between 1 and 100, got {value}"
+        ))),
     }
 }
 
@@ -143,19 +145,32 @@ fn parse_stock(stock: i64, errors: &mut Vec<FieldError>) -> Option<u32> {
             None
         }
         Err(_) => {
-            errors.push(FieldError::new("stock", format!("must be at most {}", u32::MAX)));
+            errors.push(FieldError::new(
+                "stock",
+                format!("must be at most {}", u32::MAX),
+            ));
             None
         }
     }
 }
 
-fn collect<T, E: std::fmt::Display>(field: &str, result: Result<T, E>, errors: &mut Vec<FieldError>) -> Option<T> {
-    result.map_err(|error| errors.push(FieldError::new(field, error))).ok()
+fn collect<T, E: std::fmt::Display>(
+    field: &str,
+    result: Result<T, E>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    result
+        .map_err(|error| errors.push(FieldError::new(field, error)))
+        .ok()
 }
 
 /// Fails with one 422 listing every field error, if there are any.
 fn finish(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
 }
 
 impl NewBookRequest {
@@ -169,13 +184,23 @@ impl NewBookRequest {
             None => Some(Currency::USD),
             Some(code) => collect("currency", Currency::parse(code), &mut errors),
         };
-        let price = currency.and_then(|c| collect("price_cents", Money::from_cents(self.price_cents, c), &mut errors));
+        let price = currency.and_then(|c| {
+            collect(
+                "price_cents",
+                Money::from_cents(self.price_cents, c),
+                &mut errors,
+            )
+        });
         let stock = parse_stock(self.stock, &mut errors);
         finish(errors)?;
         match (isbn, title, author, price, stock) {
-            (Some(isbn), Some(title), Some(author), Some(price), Some(stock)) => {
-                Ok(Book { isbn, title, author, price, stock })
-            }
+            (Some(isbn), Some(title), Some(author), Some(price), Some(stock)) => Ok(Book {
+                isbn,
+                title,
+                author,
+                price,
+                stock,
+            }),
             _ => Err(ApiError::internal("a book field failed without an error")),
         }
     }
@@ -204,15 +229,30 @@ impl BookPatchRequest {
     /// The change this request describes (`currency` is the book's), or a 422.
     pub fn into_patch(self, currency: Currency) -> Result<BookPatch, ApiError> {
         let mut errors = Vec::new();
-        if self.title.is_none() && self.author.is_none() && self.price_cents.is_none() && self.stock.is_none() {
-            errors.push(FieldError::new("body", "give at least one of title, author, price_cents, stock"));
+        if self.title.is_none()
+            && self.author.is_none()
+            && self.price_cents.is_none()
+            && self.stock.is_none()
+        {
+            errors.push(FieldError::new(
+                "body",
+                "give at least one of title, author, price_cents, stock",
+            ));
         }
         let patch = BookPatch {
-            title: self.title.and_then(|t| collect("title", Title::parse(t), &mut errors)),
-            author: self.author.and_then(|a| collect("author", Author::parse(a), &mut errors)),
-            price: self
-                .price_cents
-                .and_then(|cents| collect("price_cents", Money::from_cents(cents, currency), &mut errors)),
+            title: self
+                .title
+                .and_then(|t| collect("title", Title::parse(t), &mut errors)),
+            author: self
+                .author
+                .and_then(|a| collect("author", Author::parse(a), &mut errors)),
+            price: self.price_cents.and_then(|cents| {
+                collect(
+                    "price_cents",
+                    Money::from_cents(cents, currency),
+                    &mut errors,
+                )
+            }),
             stock: self.stock.and_then(|stock| parse_stock(stock, &mut errors)),
         };
         finish(errors)?;
@@ -232,7 +272,8 @@ pub struct IsbnPath {
 impl IsbnPath {
     /// The ISBN, or a 400 for a malformed one.
     pub fn parse(&self) -> Result<Isbn, ApiError> {
-        Isbn::parse(&self.isbn).map_err(|error| ApiError::malformed(format!("malformed ISBN in the path: {error}")))
+        Isbn::parse(&self.isbn)
+            .map_err(|error| ApiError::malformed(format!("malformed ISBN in the path: {error}")))
     }
 }
 
@@ -295,11 +336,22 @@ impl PlaceOrderRequest {
         let mut merged: Vec<(Isbn, u64)> = Vec::new();
         let mut position_of: HashMap<Isbn, usize> = HashMap::new();
         for (index, item) in self.items.iter().enumerate() {
-            let isbn = collect(&format!("items[{index}].isbn"), Isbn::parse(&item.isbn), &mut errors);
+            let isbn = collect(
+                &format!("items[{index}].isbn"),
+                Isbn::parse(&item.isbn),
+                &mut errors,
+            );
             let quantity = match u64::try_from(item.quantity) {
-                Ok(q) => collect(&format!("items[{index}].quantity"), Quantity::new(q), &mut errors),
+                Ok(q) => collect(
+                    &format!("items[{index}].quantity"),
+                    Quantity::new(q),
+                    &mut errors,
+                ),
                 Err(_) => {
-                    errors.push(FieldError::new(format!("items[{index}].quantity"), "must be between 1 and 100"));
+                    errors.push(FieldError::new(
+                        format!("items[{index}].quantity"),
+                        "must be between 1 and 100",
+                    ));
                     None
                 }
             };
@@ -316,7 +368,10 @@ impl PlaceOrderRequest {
             .filter_map(|(isbn, total)| match Quantity::new(total) {
                 Ok(quantity) => Some(StockLine { isbn, quantity }),
                 Err(error) => {
-                    errors.push(FieldError::new("items", format!("isbn {isbn}: {error} (lines for one ISBN are added up)")));
+                    errors.push(FieldError::new(
+                        "items",
+                        format!("isbn {isbn}: {error} (lines for one ISBN are added up)"),
+                    ));
                     None
                 }
             })
@@ -327,11 +382,17 @@ impl PlaceOrderRequest {
                 "only a payment token is accepted; card details are never accepted",
             ));
         }
-        let token = collect("payment.token", PaymentToken::parse(self.payment.token), &mut errors);
+        let token = collect(
+            "payment.token",
+            PaymentToken::parse(self.payment.token),
+            &mut errors,
+        );
         finish(errors)?;
         match token {
             Some(token) => Ok(ValidOrderRequest { lines, token }),
-            None => Err(ApiError::internal("a payment token failed without an error")),
+            None => Err(ApiError::internal(
+                "a payment token failed without an error",
+            )),
         }
     }
 }
@@ -459,7 +520,10 @@ pub struct AddressBody {
     #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     pub city: String,
     /// Postal code: letters, digits, spaces and hyphens.
-    #[schemars(length(min = 1, max = 20), regex(pattern = r"^[A-Za-z0-9 -]*[A-Za-z0-9][A-Za-z0-9 -]*$"))]
+    #[schemars(
+        length(min = 1, max = 20),
+        regex(pattern = r"^[A-Za-z0-9 -]*[A-Za-z0-9][A-Za-z0-9 -]*$")
+    )]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2 country code, e.g. `GB`.
     #[schemars(regex(pattern = r"^[A-Za-z]{2}$"))]
@@ -507,14 +571,24 @@ pub struct ValidDeliveryRequest {
 }
 
 impl ScheduleDeliveryRequest {
-    /// Validates the order id, the address and the date format; a 422 lists every problem.
+    /// Validates the order id, the address and the date; a 422 lists every problem.
     pub fn validate(self) -> Result<ValidDeliveryRequest, ApiError> {
         let mut errors = Vec::new();
-        let order_id = collect("order_id", Uuid::parse_str(&self.order_id), &mut errors).map(OrderId::from_uuid);
+        let order_id = collect("order_id", Uuid::parse_str(&self.order_id), &mut errors)
+            .map(OrderId::from_uuid);
         let requested_date = match self.requested_date.as_deref() {
             None => None,
-            Some(text) => collect("requested_date", NaiveDate::parse_from_str(text, "%Y-%m-%d"), &mut errors),
+            Some(text) => collect(
+                "requested_date",
+                NaiveDate::parse_from_str(text, "%Y-%m-%d"),
+                &mut errors,
+            ),
         };
+        // The scheduling rule is checked again when the delivery is created; checking it
+        // here too lets one 422 report a past date together with any address problems.
+        if let Err(error) = schedule_date(requested_date, Utc::now().date_naive()) {
+            errors.push(FieldError::new("requested_date", error));
+        }
         let input = AddressInput {
             recipient: self.address.recipient,
             line1: self.address.line1,
@@ -527,15 +601,23 @@ impl ScheduleDeliveryRequest {
             Ok(address) => Some(address),
             Err(field_errors) => {
                 errors.extend(
-                    field_errors.into_iter().map(|e| FieldError::new(format!("address.{}", e.field), e.message)),
+                    field_errors
+                        .into_iter()
+                        .map(|e| FieldError::new(format!("address.{}", e.field), e.message)),
                 );
                 None
             }
         };
         finish(errors)?;
         match (order_id, address) {
-            (Some(order_id), Some(address)) => Ok(ValidDeliveryRequest { order_id, address, requested_date }),
-            _ => Err(ApiError::internal("a delivery field failed without an error")),
+            (Some(order_id), Some(address)) => Ok(ValidDeliveryRequest {
+                order_id,
+                address,
+                requested_date,
+            }),
+            _ => Err(ApiError::internal(
+                "a delivery field failed without an error",
+            )),
         }
     }
 }
@@ -594,7 +676,10 @@ pub mod cursor {
     use super::*;
 
     fn encode(tag: u8, position: &str) -> String {
-        std::iter::once(tag).chain(position.bytes()).map(|b| format!("{b:02x}")).collect()
+        std::iter::once(tag)
+            .chain(position.bytes())
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     fn decode(tag: u8, cursor: &str) -> Result<String, ApiError> {
@@ -604,11 +689,17 @@ pub mod cursor {
         }
         let bytes = (0..cursor.len())
             .step_by(2)
-            .map(|i| cursor.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .map(|i| {
+                cursor
+                    .get(i..i + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            })
             .collect::<Option<Vec<u8>>>()
             .ok_or_else(invalid)?;
         match bytes.split_first() {
-            Some((&first, rest)) if first == tag => String::from_utf8(rest.to_vec()).map_err(|_| invalid()),
+            Some((&first, rest)) if first == tag => {
+                String::from_utf8(rest.to_vec()).map_err(|_| invalid())
+            }
             _ => Err(invalid()),
         }
     }
@@ -621,7 +712,8 @@ pub mod cursor {
     /// The book position a cursor holds (400 if it is not a book cursor).
     pub fn book_position(cursor: &str) -> Result<Isbn, ApiError> {
         let text = decode(b'b', cursor)?;
-        Isbn::parse(&text).map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
+        Isbn::parse(&text)
+            .map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
     }
 
     /// The cursor after order `id`.
@@ -632,7 +724,8 @@ pub mod cursor {
     /// The order position a cursor holds (400 if it is not an order cursor).
     pub fn order_position(cursor: &str) -> Result<OrderId, ApiError> {
         let text = decode(b'o', cursor)?;
-        text.parse().map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
+        text.parse()
+            .map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
     }
 }
 
@@ -645,7 +738,12 @@ mod tests {
     }
 
     fn field_errors(error: ApiError) -> Vec<String> {
-        error.problem().errors.into_iter().map(|e| e.field).collect()
+        error
+            .problem()
+            .errors
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
     }
 
     #[test]
@@ -659,14 +757,28 @@ mod tests {
             serde_json::json!({ "token": "tok_visa" }),
         );
         let valid = request.validate().unwrap();
-        let lines: Vec<(String, u32)> = valid.lines.iter().map(|l| (l.isbn.to_string(), l.quantity.get())).collect();
-        assert_eq!(lines, [("9780134685991".to_owned(), 5), ("9781593278281".to_owned(), 1)]);
+        let lines: Vec<(String, u32)> = valid
+            .lines
+            .iter()
+            .map(|l| (l.isbn.to_string(), l.quantity.get()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("9780134685991".to_owned(), 5),
+                ("9781593278281".to_owned(), 1)
+            ]
+        );
     }
 
     #[test]
     fn invalid_order_requests_report_every_bad_field() {
         for (items, payment, expected) in [
-            (serde_json::json!([]), serde_json::json!({ "token": "tok_visa" }), vec!["items"]),
+            (
+                serde_json::json!([]),
+                serde_json::json!({ "token": "tok_visa" }),
+                vec!["items"],
+            ),
             (
                 serde_json::json!([{ "isbn": "9780134685992", "quantity": 0 }]),
                 serde_json::json!({ "token": "" }),
@@ -688,7 +800,9 @@ mod tests {
                 vec!["payment.token"],
             ),
         ] {
-            let error = order_request(items.clone(), payment).validate().unwrap_err();
+            let error = order_request(items.clone(), payment)
+                .validate()
+                .unwrap_err();
             assert_eq!(error.kind().status().as_u16(), 422);
             assert_eq!(field_errors(error), expected, "items {items}");
         }
@@ -700,7 +814,10 @@ mod tests {
             "isbn": "123", "title": "  ", "author": "A", "price_cents": -1, "stock": -5
         }))
         .unwrap();
-        assert_eq!(field_errors(request.into_book().unwrap_err()), ["isbn", "title", "price_cents", "stock"]);
+        assert_eq!(
+            field_errors(request.into_book().unwrap_err()),
+            ["isbn", "title", "price_cents", "stock"]
+        );
     }
 
     #[test]
@@ -708,17 +825,33 @@ mod tests {
         assert_eq!(page_limit(None).unwrap(), 20);
         assert_eq!(page_limit(Some(100)).unwrap(), 100);
         for bad in [0, 101, u64::MAX] {
-            assert_eq!(page_limit(Some(bad)).unwrap_err().kind().status().as_u16(), 400);
+            assert_eq!(
+                page_limit(Some(bad)).unwrap_err().kind().status().as_u16(),
+                400
+            );
         }
     }
 
     #[test]
     fn cursors_round_trip_and_foreign_cursors_are_rejected() {
         let isbn = Isbn::parse("9780134685991").unwrap();
-        assert_eq!(cursor::book_position(&cursor::for_book(&isbn)).unwrap(), isbn);
+        assert_eq!(
+            cursor::book_position(&cursor::for_book(&isbn)).unwrap(),
+            isbn
+        );
         let order = OrderId::generate();
-        assert_eq!(cursor::order_position(&cursor::for_order(&order)).unwrap(), order);
-        for bad in ["", "zz", "6", &cursor::for_order(&order), "62393738", "ffff"] {
+        assert_eq!(
+            cursor::order_position(&cursor::for_order(&order)).unwrap(),
+            order
+        );
+        for bad in [
+            "",
+            "zz",
+            "6",
+            &cursor::for_order(&order),
+            "62393738",
+            "ffff",
+        ] {
             assert!(cursor::book_position(bad).is_err(), "{bad:?}");
         }
         assert!(cursor::order_position(&cursor::for_book(&isbn)).is_err());

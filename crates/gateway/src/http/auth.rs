@@ -87,9 +87,16 @@ impl ApiKeys {
     /// Parses `key1:customer,key2:admin`. Whitespace around entries is ignored.
     pub fn parse(list: &str) -> Result<Self, ApiKeysError> {
         let mut keys: Vec<ConfiguredKey> = Vec::new();
-        for (index, entry) in list.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+        for (index, entry) in list
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
             let position = index + 1;
-            let (key, role) = entry.rsplit_once(':').ok_or(ApiKeysError::MalformedEntry { position })?;
+            let (key, role) = entry
+                .rsplit_once(':')
+                .ok_or(ApiKeysError::MalformedEntry { position })?;
             let key = key.trim();
             if key.is_empty() {
                 return Err(ApiKeysError::MalformedEntry { position });
@@ -99,7 +106,11 @@ impl ApiKeys {
             if keys.iter().any(|k| k.digest == digest) {
                 return Err(ApiKeysError::DuplicateKey { position });
             }
-            keys.push(ConfiguredKey { digest, role, customer: customer_id_for(&digest) });
+            keys.push(ConfiguredKey {
+                digest,
+                role,
+                customer: customer_id_for(&digest),
+            });
         }
         if keys.is_empty() {
             return Err(ApiKeysError::Empty);
@@ -140,13 +151,19 @@ impl ApiKeys {
                 found = Some(key);
             }
         }
-        found.map(|key| Caller { customer: key.customer.clone(), role: key.role })
+        found.map(|key| Caller {
+            customer: key.customer.clone(),
+            role: key.role,
+        })
     }
 }
 
 impl fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKeys").field("count", &self.keys.len()).field("demo", &self.demo).finish()
+        f.debug_struct("ApiKeys")
+            .field("count", &self.keys.len())
+            .field("demo", &self.demo)
+            .finish()
     }
 }
 
@@ -196,8 +213,12 @@ impl Caller {
 pub struct AdminCaller(pub Caller);
 
 fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
-    let unauthenticated =
-        || ApiError::new(ProblemKind::Unauthenticated, "send a valid API key in the X-API-Key header");
+    let unauthenticated = || {
+        ApiError::new(
+            ProblemKind::Unauthenticated,
+            "send a valid API key in the X-API-Key header",
+        )
+    };
     let state = request
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("application state is missing"))?;
@@ -206,7 +227,10 @@ fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
         .get(API_KEY_HEADER)
         .and_then(|value| value.to_str().ok())
         .ok_or_else(unauthenticated)?;
-    state.api_keys.authenticate(presented).ok_or_else(unauthenticated)
+    state
+        .api_keys
+        .authenticate(presented)
+        .ok_or_else(unauthenticated)
 }
 
 impl FromRequest for Caller {
@@ -225,7 +249,10 @@ impl FromRequest for AdminCaller {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(cached_caller(request).and_then(|caller| match caller.role {
             Role::Admin => Ok(AdminCaller(caller)),
-            Role::Customer => Err(ApiError::new(ProblemKind::Forbidden, "this operation needs an admin API key")),
+            Role::Customer => Err(ApiError::new(
+                ProblemKind::Forbidden,
+                "this operation needs an admin API key",
+            )),
         }))
     }
 }
@@ -259,9 +286,15 @@ mod tests {
     fn malformed_key_lists_are_rejected_without_echoing_keys() {
         for (list, expected) in [
             ("alpha", ApiKeysError::MalformedEntry { position: 1 }),
-            ("alpha:customer,:admin", ApiKeysError::MalformedEntry { position: 2 }),
+            (
+                "alpha:customer,:admin",
+                ApiKeysError::MalformedEntry { position: 2 },
+            ),
             ("alpha:root", ApiKeysError::UnknownRole { position: 1 }),
-            ("alpha:customer,alpha:admin", ApiKeysError::DuplicateKey { position: 2 }),
+            (
+                "alpha:customer,alpha:admin",
+                ApiKeysError::DuplicateKey { position: 2 },
+            ),
             ("", ApiKeysError::Empty),
             (" , ", ApiKeysError::Empty),
         ] {

@@ -18,24 +18,43 @@ impl From<InventoryError> for ApiError {
             InventoryError::AlreadyExists { isbn } => {
                 ApiError::new(ProblemKind::BookExists, detail).with_isbn(isbn, None, None)
             }
-            InventoryError::UnknownBook { isbn } => ApiError::new(ProblemKind::ValidationFailed, detail)
-                .with_isbn(isbn, None, None)
-                .with_field_error(FieldError::new("items", format!("no book with isbn {isbn}"))),
-            InventoryError::OutOfStock { isbn, requested, available } => {
-                ApiError::new(ProblemKind::OutOfStock, detail).with_isbn(isbn, Some(requested), Some(available))
+            InventoryError::UnknownBook { isbn } => {
+                ApiError::new(ProblemKind::ValidationFailed, detail)
+                    .with_isbn(isbn, None, None)
+                    .with_field_error(FieldError::new(
+                        "items",
+                        format!("no book with isbn {isbn}"),
+                    ))
             }
-            InventoryError::InvalidTitle { reason } => ApiError::validation(vec![FieldError::new("title", reason)]),
+            InventoryError::OutOfStock {
+                isbn,
+                requested,
+                available,
+            } => ApiError::new(ProblemKind::OutOfStock, detail).with_isbn(
+                isbn,
+                Some(requested),
+                Some(available),
+            ),
+            InventoryError::InvalidTitle { reason } => {
+                ApiError::validation(vec![FieldError::new("title", reason)])
+            }
             InventoryError::InvalidAuthor { reason } => {
                 ApiError::validation(vec![FieldError::new("author", reason)])
             }
             InventoryError::InvalidPageLimit { .. } => ApiError::malformed(detail),
             InventoryError::QuantityTooLarge { isbn, error } => {
-                ApiError::validation(vec![FieldError::new("items", format!("isbn {isbn}: {error}"))])
-                    .with_isbn(isbn, None, None)
+                ApiError::validation(vec![FieldError::new(
+                    "items",
+                    format!("isbn {isbn}: {error}"),
+                )])
+                .with_isbn(isbn, None, None)
             }
             InventoryError::StockOverflow { isbn } => {
-                ApiError::validation(vec![FieldError::new("stock", detail)]).with_isbn(isbn, None, None)
+                ApiError::validation(vec![FieldError::new("stock", detail)])
+                    .with_isbn(isbn, None, None)
             }
+            // Reservation ids are fresh order ids: a clash is a bug, not the client's doing.
+            InventoryError::ReservationExists { .. } => ApiError::internal(error),
             InventoryError::Unavailable(source) => ApiError::unavailable(source),
         }
     }
@@ -50,7 +69,9 @@ impl From<SalesError> for ApiError {
                 ApiError::validation(vec![FieldError::new("items", detail)])
             }
             SalesError::NotFound { .. } => ApiError::not_found("order"),
-            SalesError::AlreadyCancelled { .. } => ApiError::new(ProblemKind::OrderNotCancellable, detail),
+            SalesError::AlreadyCancelled { .. } => {
+                ApiError::new(ProblemKind::OrderNotCancellable, detail)
+            }
             SalesError::AlreadyExists { .. } => ApiError::internal(error),
             SalesError::Unavailable(source) => ApiError::unavailable(source),
         }
@@ -65,7 +86,9 @@ impl From<PaymentError> for ApiError {
             PaymentError::InvalidToken | PaymentError::CardNumberNotAccepted => {
                 ApiError::validation(vec![FieldError::new("payment.token", detail)])
             }
-            PaymentError::UnknownTransaction { .. } | PaymentError::AlreadyRefunded { .. } => ApiError::internal(error),
+            PaymentError::UnknownTransaction { .. } | PaymentError::AlreadyRefunded { .. } => {
+                ApiError::internal(error)
+            }
             PaymentError::Unavailable(_) => ApiError::unavailable(error),
         }
     }
@@ -75,10 +98,16 @@ impl From<DeliveryError> for ApiError {
     fn from(error: DeliveryError) -> Self {
         let detail = error.to_string();
         match error {
-            DeliveryError::DateInPast { .. } => ApiError::validation(vec![FieldError::new("requested_date", detail)]),
+            DeliveryError::DateInPast { .. } => {
+                ApiError::validation(vec![FieldError::new("requested_date", detail)])
+            }
             DeliveryError::NotFound { .. } => ApiError::not_found("delivery"),
-            DeliveryError::AlreadyScheduled { .. } => ApiError::new(ProblemKind::DeliveryExists, detail),
-            DeliveryError::AlreadyDispatched { .. } => ApiError::new(ProblemKind::OrderNotCancellable, detail),
+            DeliveryError::AlreadyScheduled { .. } => {
+                ApiError::new(ProblemKind::DeliveryExists, detail)
+            }
+            DeliveryError::AlreadyDispatched { .. } => {
+                ApiError::new(ProblemKind::OrderNotCancellable, detail)
+            }
             DeliveryError::InvalidTransition { .. } | DeliveryError::InvalidTrackingNumber => {
                 ApiError::internal(error)
             }

@@ -11,7 +11,9 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::{FromRequest, HttpRequest, mime, web};
-use apistos::paths::{MediaType, Parameter, ParameterDefinition, ParameterIn, ParameterStyle, RequestBody};
+use apistos::paths::{
+    MediaType, Parameter, ParameterDefinition, ParameterIn, ParameterStyle, RequestBody,
+};
 use apistos::reference_or::ReferenceOr;
 use apistos::{ApiComponent, ApistosSchema, OpenApiVersion, VersionSpecificSchema};
 
@@ -39,7 +41,12 @@ fn json_rejection(error: JsonPayloadError, limit_bytes: usize) -> ApiError {
                 serde_json::error::Category::Eof if error.line() == 1 && error.column() == 0 => {
                     "the request body is empty; send a JSON object".to_owned()
                 }
-                serde_json::error::Category::Data => format!("the JSON body does not match the expected shape: {error}"),
+                serde_json::error::Category::Data => {
+                    format!(
+                        "the JSON body does not match the expected shape: {}",
+                        public_serde_message(&error)
+                    )
+                }
                 _ => format!("the request body is not valid JSON: {error}"),
             };
             ApiError::malformed(detail)
@@ -48,14 +55,61 @@ fn json_rejection(error: JsonPayloadError, limit_bytes: usize) -> ApiError {
     }
 }
 
+/// serde's message without the Rust names it mentions ("expected struct PlaceOrderRequest",
+/// "expected i64"): clients see JSON terms only.
+fn public_serde_message(error: &serde_json::Error) -> String {
+    const RUST_TERMS: &[(&str, &str)] = &[
+        ("i8", "an integer"),
+        ("i16", "an integer"),
+        ("i32", "an integer"),
+        ("i64", "an integer"),
+        ("u8", "a non-negative integer"),
+        ("u16", "a non-negative integer"),
+        ("u32", "a non-negative integer"),
+        ("u64", "a non-negative integer"),
+        ("usize", "a non-negative integer"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+    ];
+    let mut words: Vec<String> = Vec::new();
+    let text = error.to_string();
+    let mut tokens = text.split(' ').peekable();
+    while let Some(token) = tokens.next() {
+        if token == "struct" || token == "enum" {
+            // "struct Name" or "struct Name with 6 elements": to a client, a JSON object.
+            let mut last = tokens.next().unwrap_or_default();
+            if tokens.peek() == Some(&"with") {
+                tokens.next();
+                tokens.next();
+                last = tokens.next().unwrap_or_default();
+            }
+            let punctuation = last.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_');
+            words.push(format!("a JSON object{punctuation}"));
+            continue;
+        }
+        let bare = token.trim_end_matches([',', '.']);
+        match RUST_TERMS.iter().find(|(rust, _)| *rust == bare) {
+            Some((rust, json)) => words.push(token.replacen(rust, json, 1)),
+            None => words.push(token.to_owned()),
+        }
+    }
+    words.join(" ")
+}
+
 /// 413 for a body over the limit.
 pub fn too_large(limit_bytes: usize) -> ApiError {
-    ApiError::new(ProblemKind::PayloadTooLarge, format!("the request body is larger than {limit_bytes} bytes"))
+    ApiError::new(
+        ProblemKind::PayloadTooLarge,
+        format!("the request body is larger than {limit_bytes} bytes"),
+    )
 }
 
 /// 415 for a body that is not typed `application/json`.
 pub fn unsupported_media_type() -> ApiError {
-    ApiError::new(ProblemKind::UnsupportedMediaType, "send the request body as Content-Type: application/json")
+    ApiError::new(
+        ProblemKind::UnsupportedMediaType,
+        "send the request body as Content-Type: application/json",
+    )
 }
 
 /// Path segments that do not parse (e.g. a malformed UUID) are 400, not the framework's 404.
@@ -69,7 +123,9 @@ pub fn path_config() -> web::PathConfig {
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error: QueryPayloadError, _request| {
         let detail = match error {
-            QueryPayloadError::Deserialize(error) => format!("the query string is malformed: {error}"),
+            QueryPayloadError::Deserialize(error) => {
+                format!("the query string is malformed: {error}")
+            }
             other => format!("the query string is malformed: {other}"),
         };
         ApiError::malformed(detail).into()
@@ -85,7 +141,8 @@ pub fn is_json_content_type(request: &HttpRequest) -> bool {
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<mime::Mime>().ok())
         .is_some_and(|mime| {
-            mime.type_() == mime::APPLICATION && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+            mime.type_() == mime::APPLICATION
+                && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
         })
 }
 
@@ -102,7 +159,9 @@ impl IdempotencyKey {
 
     /// Parses a header value; `None` when the header was not sent.
     pub fn parse(value: Option<&[u8]>) -> Result<Self, ApiError> {
-        let Some(bytes) = value else { return Ok(Self(None)) };
+        let Some(bytes) = value else {
+            return Ok(Self(None));
+        };
         let printable = bytes.iter().all(|b| (0x20..=0x7e).contains(b));
         if bytes.is_empty() || bytes.len() > Self::MAX_LENGTH || !printable {
             return Err(ApiError::malformed(format!(
@@ -124,7 +183,12 @@ impl FromRequest for IdempotencyKey {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Self::parse(request.headers().get(IDEMPOTENCY_KEY_HEADER).map(|v| v.as_bytes())))
+        ready(Self::parse(
+            request
+                .headers()
+                .get(IDEMPOTENCY_KEY_HEADER)
+                .map(|v| v.as_bytes()),
+        ))
     }
 }
 
@@ -171,9 +235,9 @@ impl OptionalEmptyObject {
         if !is_json_content_type(request) {
             return Err(unsupported_media_type());
         }
-        serde_json::from_slice(body)
-            .map(Self)
-            .map_err(|error| ApiError::malformed(format!("the request body must be a JSON object: {error}")))
+        serde_json::from_slice(body).map(Self).map_err(|error| {
+            ApiError::malformed(format!("the request body must be a JSON object: {error}"))
+        })
     }
 }
 
@@ -202,11 +266,16 @@ impl ApiComponent for OptionalEmptyObject {
         None
     }
 
-    fn request_body(oas_version: OpenApiVersion, _description: Option<String>) -> Option<RequestBody> {
+    fn request_body(
+        oas_version: OpenApiVersion,
+        _description: Option<String>,
+    ) -> Option<RequestBody> {
         let schema = serde_json::json!({ "type": "object" });
         let schema = apistos::schemars::Schema::try_from(schema).unwrap_or_default();
         let media = MediaType {
-            schema: Some(VersionSpecificSchema::OAS3_0(ReferenceOr::Object(ApistosSchema::new(schema, oas_version)))),
+            schema: Some(VersionSpecificSchema::OAS3_0(ReferenceOr::Object(
+                ApistosSchema::new(schema, oas_version),
+            ))),
             ..Default::default()
         };
         Some(RequestBody {
@@ -215,5 +284,37 @@ impl ApiComponent for OptionalEmptyObject {
             required: Some(false),
             ..Default::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message_for<T: serde::de::DeserializeOwned + std::fmt::Debug>(json: &str) -> String {
+        public_serde_message(&serde_json::from_str::<T>(json).unwrap_err())
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct InternalName {
+        count: i64,
+        label: String,
+    }
+
+    #[test]
+    fn serde_messages_name_json_types_never_rust_types() {
+        for (json, expected) in [
+            ("[]", "expected a JSON object"),
+            ("\"text\"", "expected a JSON object"),
+            (r#"{"count": "x", "label": "a"}"#, "expected an integer"),
+            (r#"{"count": 1.5, "label": "a"}"#, "expected an integer"),
+            (r#"{"count": 1}"#, "missing field `label`"),
+        ] {
+            let message = message_for::<InternalName>(json);
+            assert!(message.contains(expected), "{json}: {message}");
+            assert!(!message.contains("InternalName"), "{json}: {message}");
+            assert!(!message.contains("i64"), "{json}: {message}");
+        }
     }
 }

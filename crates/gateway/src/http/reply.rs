@@ -71,7 +71,12 @@ impl<T, const STATUS: u16> Reply<T, STATUS> {
     /// A response with a body known in advance to be a valid `T`.
     pub fn fixed(body: &'static [u8]) -> Self {
         Self {
-            stored: StoredResponse { status: STATUS, content_type: mime_json(), location: None, body: body.to_vec() },
+            stored: StoredResponse {
+                status: STATUS,
+                content_type: mime_json(),
+                location: None,
+                body: body.to_vec(),
+            },
             replayed: false,
             body_type: PhantomData,
         }
@@ -79,7 +84,11 @@ impl<T, const STATUS: u16> Reply<T, STATUS> {
 
     /// A response replayed from the idempotency store: status and body exactly as first sent.
     pub fn replay(stored: StoredResponse) -> Self {
-        Self { stored, replayed: true, body_type: PhantomData }
+        Self {
+            stored,
+            replayed: true,
+            body_type: PhantomData,
+        }
     }
 
     /// The response as it is stored for replay.
@@ -99,11 +108,18 @@ pub fn render_stored(stored: &StoredResponse, replayed: bool) -> HttpResponse {
     if let Ok(value) = HeaderValue::from_str(&stored.content_type) {
         builder.insert_header((header::CONTENT_TYPE, value));
     }
-    if let Some(location) = stored.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+    if let Some(location) = stored
+        .location
+        .as_deref()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
         builder.insert_header((header::LOCATION, location));
     }
     if replayed {
-        builder.insert_header((HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true")));
+        builder.insert_header((
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        ));
     }
     builder.body(stored.body.clone())
 }
@@ -117,13 +133,13 @@ impl<T, const STATUS: u16> Responder for Reply<T, STATUS> {
 }
 
 fn string_header(description: &str) -> ReferenceOr<Header> {
-    let schema = apistos::schemars::Schema::try_from(serde_json::json!({ "type": "string" })).unwrap_or_default();
+    let schema = apistos::schemars::Schema::try_from(serde_json::json!({ "type": "string" }))
+        .unwrap_or_default();
     ReferenceOr::Object(Header {
         description: Some(description.to_owned()),
-        definition: Some(ParameterDefinition::Schema(ReferenceOr::Object(ApistosSchema::new(
-            schema,
-            OpenApiVersion::OAS3_0,
-        )))),
+        definition: Some(ParameterDefinition::Schema(ReferenceOr::Object(
+            ApistosSchema::new(schema, OpenApiVersion::OAS3_0),
+        ))),
         ..Default::default()
     })
 }
@@ -154,14 +170,20 @@ impl<T: ApiComponent, const STATUS: u16> ApiComponent for Reply<T, STATUS> {
             ..Default::default()
         };
         let mut headers = BTreeMap::from([
-            ("X-Request-Id".to_owned(), string_header("The id of this request, echoed or generated")),
+            (
+                "X-Request-Id".to_owned(),
+                string_header("The id of this request, echoed or generated"),
+            ),
             (
                 IDEMPOTENT_REPLAYED_HEADER.to_owned(),
                 string_header("`true` when this response is a replay for a reused Idempotency-Key"),
             ),
         ]);
         if STATUS == 201 {
-            headers.insert("Location".to_owned(), string_header("The URL of the created resource"));
+            headers.insert(
+                "Location".to_owned(),
+                string_header("The URL of the created resource"),
+            );
         }
         let response = Response {
             description: description.unwrap_or_default(),

@@ -9,7 +9,10 @@ use crate::app::AppState;
 use crate::http::auth::{AdminCaller, Caller};
 use crate::http::problem::ApiError;
 use crate::http::reply::{Created, Reply};
-use crate::wire::{BookBody, BookPageBody, BookPatchRequest, IsbnPath, ListBooksQuery, NewBookRequest, cursor, page_limit};
+use crate::wire::{
+    BookBody, BookPageBody, BookPatchRequest, IsbnPath, ListBooksQuery, NewBookRequest, cursor,
+    page_limit,
+};
 
 /// Lists books ordered by ISBN, one page at a time.
 #[api_operation(
@@ -30,10 +33,19 @@ pub async fn list_books(
 ) -> Result<Reply<BookPageBody>, ApiError> {
     let query = query.into_inner();
     let limit = PageLimit::new(u64::from(page_limit(query.limit)?))?;
-    let after = query.cursor.as_deref().map(cursor::book_position).transpose()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(cursor::book_position)
+        .transpose()?;
     let page = state
         .catalogue
-        .list(&BookQuery { after, limit, author: query.author, text: query.q })
+        .list(&BookQuery {
+            after,
+            limit,
+            author: query.author,
+            text: query.q,
+        })
         .await?;
     Reply::new(&BookPageBody {
         items: page.books.iter().map(BookBody::from).collect(),

@@ -26,7 +26,10 @@ pub struct HealthBody {
 )]
 pub async fn live() -> Reply<HealthBody> {
     // Serializing a one-field struct cannot fail; the fallback only satisfies the types.
-    Reply::new(&HealthBody { status: "live".to_owned() }).unwrap_or_else(|_| Reply::fixed(br#"{"status":"live"}"#))
+    Reply::new(&HealthBody {
+        status: "live".to_owned(),
+    })
+    .unwrap_or_else(|_| Reply::fixed(br#"{"status":"live"}"#))
 }
 
 /// Answers 200 when every store answers, 503 otherwise.
@@ -42,5 +45,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<Reply<HealthBody>, ApiE
     state.catalogue.check_ready().await?;
     state.orders.check_ready().await?;
     state.deliveries.check_ready().await?;
-    Reply::new(&HealthBody { status: "ready".to_owned() })
+    Reply::new(&HealthBody {
+        status: "ready".to_owned(),
+    })
 }

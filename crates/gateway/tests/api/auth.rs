@@ -1,0 +1,157 @@
+//! `X-API-Key`: 401 for a missing or unknown key (alike), 403 for a role that may not act,
+//! demo keys only in demo mode, and the public endpoints that need no key.
+
+use actix_web::http::Method;
+use bookstore_gateway::config::Cli;
+use bookstore_gateway::http::auth::ApiKeys;
+use bookstore_gateway::server::state_from;
+use clap::Parser;
+use serde_json::json;
+
+use crate::helpers::{
+    ADMIN, CUSTOMER, EFFECTIVE_JAVA, Stores, isbn_with, spawn_app, spawn_app_with_keys,
+    spawn_app_with_stores,
+};
+
+#[actix_web::test]
+async fn a_missing_key_and_an_unknown_key_get_the_same_401() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/books",
+        "/api/orders",
+        &format!("/api/books/{EFFECTIVE_JAVA}"),
+    ] {
+        let missing = app.request(Method::GET, path).send().await.problem(401);
+        let unknown = app.get(path, "not-a-key").await.problem(401);
+        let wrong_case = app.get(path, &CUSTOMER.to_uppercase()).await.problem(401);
+        let empty = app.get(path, "").await.problem(401);
+        for other in [&unknown, &wrong_case, &empty] {
+            for field in ["type", "title", "status", "detail"] {
+                assert_eq!(missing[field], other[field], "{path}: {field}");
+            }
+        }
+        assert_eq!(missing["type"], "/problems/unauthenticated");
+    }
+}
+
+#[actix_web::test]
+async fn every_api_operation_needs_a_key() {
+    let app = spawn_app().await;
+    let order_id = uuid::Uuid::new_v4();
+    let requests = [
+        (Method::GET, "/api/books".to_owned()),
+        (Method::POST, "/api/books".to_owned()),
+        (Method::GET, format!("/api/books/{EFFECTIVE_JAVA}")),
+        (Method::PATCH, format!("/api/books/{EFFECTIVE_JAVA}")),
+        (Method::GET, "/api/orders".to_owned()),
+        (Method::POST, "/api/orders".to_owned()),
+        (Method::GET, format!("/api/orders/{order_id}")),
+        (Method::POST, format!("/api/orders/{order_id}/cancel")),
+        (Method::GET, format!("/api/orders/{order_id}/delivery")),
+        (Method::POST, "/api/delivery".to_owned()),
+        (Method::GET, format!("/api/delivery/{order_id}")),
+    ];
+    for (method, path) in requests {
+        let call = app.request(method.clone(), &path);
+        let call = if method == Method::GET {
+            call
+        } else {
+            call.json(&json!({}))
+        };
+        let response = call.send().await;
+        assert_eq!(response.status, 401, "{method} {path}: {}", response.text());
+        response.problem(401);
+    }
+}
+
+#[actix_web::test]
+async fn a_customer_key_calling_an_admin_operation_is_403() {
+    let app = spawn_app().await;
+    let body = json!({"isbn": isbn_with("979", 7), "title": "T", "author": "A", "price_cents": 1, "stock": 1});
+    let forbidden = app
+        .post_json("/api/books", CUSTOMER, &body)
+        .await
+        .problem(403);
+    assert_eq!(forbidden["type"], "/problems/forbidden");
+    app.post_json("/api/books", ADMIN, &body)
+        .await
+        .assert_status(201);
+}
+
+#[actix_web::test]
+async fn in_demo_mode_secret123_is_a_customer_and_admin123_an_admin() {
+    let app = spawn_app_with_keys(ApiKeys::demo()).await;
+    let body = json!({"isbn": isbn_with("979", 8), "title": "T", "author": "A", "price_cents": 1, "stock": 1});
+    app.get("/api/books", "secret123").await.success(200);
+    app.place_order("secret123", &[(EFFECTIVE_JAVA, 1)]).await;
+    app.post_json("/api/books", "secret123", &body)
+        .await
+        .problem(403);
+    app.get("/api/books", "admin123").await.success(200);
+    app.post_json("/api/books", "admin123", &body)
+        .await
+        .success(201);
+    app.get("/api/books", CUSTOMER).await.problem(401);
+}
+
+#[actix_web::test]
+async fn configured_keys_work_and_the_demo_keys_are_then_rejected() {
+    let app = spawn_app_with_keys(ApiKeys::parse("k1:customer,k2:admin").unwrap()).await;
+    let body = json!({"isbn": isbn_with("979", 9), "title": "T", "author": "A", "price_cents": 1, "stock": 1});
+    app.get("/api/books", "k1").await.success(200);
+    app.post_json("/api/books", "k1", &body).await.problem(403);
+    app.post_json("/api/books", "k2", &body).await.success(201);
+    for demo_key in ["secret123", "admin123"] {
+        app.get("/api/books", demo_key).await.problem(401);
+        app.post_json("/api/books", demo_key, &body)
+            .await
+            .problem(401);
+    }
+}
+
+#[actix_web::test]
+async fn a_server_started_without_key_configuration_runs_in_demo_mode_with_the_demo_catalogue() {
+    let cli = Cli::try_parse_from(["bookstore"]).expect("no arguments are needed");
+    let state = state_from(&cli).expect("the default configuration starts");
+    assert!(state.api_keys.is_demo());
+    let app = spawn_app_with_stores(Stores::from_state(state)).await;
+    let book = app
+        .get(&format!("/api/books/{EFFECTIVE_JAVA}"), "secret123")
+        .await
+        .success(200);
+    assert_eq!(book["title"], "Effective Java");
+}
+
+#[actix_web::test]
+async fn a_server_started_with_configured_keys_rejects_the_demo_keys() {
+    let cli = Cli::try_parse_from(["bookstore", "--api-keys", "k1:customer,k2:admin"])
+        .expect("keys are a flag");
+    let state = state_from(&cli).expect("the configuration starts");
+    assert!(!state.api_keys.is_demo());
+    let app = spawn_app_with_stores(Stores::from_state(state)).await;
+    app.get("/api/books", "k1").await.success(200);
+    app.get("/api/books", "secret123").await.problem(401);
+}
+
+#[actix_web::test]
+async fn probes_the_spec_and_the_docs_need_no_key() {
+    let app = spawn_app().await;
+    for path in [
+        "/health/live",
+        "/health/ready",
+        "/openapi.json",
+        "/docs/",
+        "/metrics",
+    ] {
+        let response = app.request(Method::GET, path).send().await;
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+    }
+    let docs = app.request(Method::GET, "/docs/").send().await;
+    assert!(
+        docs.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html"),
+        "{:?}",
+        docs.headers
+    );
+}
