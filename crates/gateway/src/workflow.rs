@@ -225,6 +225,12 @@ pub async fn cancel_order(
     }
     state.deliveries.cancel_for_order(order_id).await?;
     let cancelled = state.orders.mark_cancelled(order_id).await?;
+    // A delivery scheduled between the check above and the cancellation must not survive
+    // it. Scheduling re-reads the order after inserting its delivery, so of two racing
+    // requests at least one sees the other.
+    if let Err(error) = state.deliveries.cancel_for_order(order_id).await {
+        tracing::error!(error = %error, order_id = %order_id, "could not cancel the delivery of a cancelled order");
+    }
     refund_payment(state, cancelled.payment().transaction_id).await;
     let stock_lines: Vec<StockLine> = cancelled
         .lines()
