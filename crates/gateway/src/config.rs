@@ -118,6 +118,18 @@ pub struct Cli {
     )]
     pub shutdown_timeout_seconds: u64,
 
+    /// How old an unfinished order attempt must be before recovery settles it (refunds its
+    /// payment and returns its stock), in seconds. Recovery runs at start-up and every
+    /// minute. Keep it well above the longest request; lower it only when no other instance
+    /// shares the database.
+    #[arg(
+        long,
+        env = "BOOKSTORE_RECOVERY_GRACE_SECONDS",
+        default_value_t = crate::workflow::RECOVERY_GRACE_PERIOD.as_secs(),
+        global = true
+    )]
+    pub recovery_grace_seconds: u64,
+
     /// Worker threads serving requests (default: one per CPU core).
     #[arg(long, env = "BOOKSTORE_WORKERS", global = true)]
     pub workers: Option<usize>,

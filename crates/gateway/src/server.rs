@@ -47,6 +47,17 @@ const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often histograms are compacted and idle rate-limit keys forgotten.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How often interrupted orders are looked for.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Settles order attempts older than `grace`; failures are logged and retried next time.
+async fn run_recovery(state: &AppState, grace: chrono::Duration) {
+    let cutoff = chrono::Utc::now() - grace;
+    if let Err(error) = crate::workflow::recover_interrupted_orders(state, cutoff).await {
+        tracing::warn!(error = %error, "could not look for interrupted orders; will retry");
+    }
+}
+
 /// Builds the application state from the configuration.
 pub fn state_from(cli: &Cli) -> Result<AppState, StartError> {
     let api_keys = match cli.api_keys.as_deref() {
@@ -91,6 +102,20 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
                 Ok(purged) => tracing::debug!(purged, "purged expired idempotency records"),
                 Err(error) => tracing::warn!(error = %error, "could not purge idempotency records"),
             }
+        }
+    });
+
+    // Settle orders a previous process left half-done, then keep doing so every minute.
+    let recovery_state = state.clone();
+    let grace =
+        chrono::Duration::seconds(i64::try_from(cli.recovery_grace_seconds).unwrap_or(i64::MAX));
+    run_recovery(&recovery_state, grace).await;
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(RECOVERY_INTERVAL);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            run_recovery(&recovery_state, grace).await;
         }
     });
 
