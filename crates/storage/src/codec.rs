@@ -1,0 +1,291 @@
+//! Conversions between domain values and the plain column values both backends store:
+//! text, 64-bit integers, UUIDs, dates. Reading checks every value again; a value that
+//! does not parse is a [`CorruptRow`], reported as the store being unavailable.
+
+use bookstore_delivery::{
+    Address, AddressInput, Delivery, DeliveryId, DeliveryStatus, TrackingNumber,
+};
+use bookstore_inventory::{Author, Book, StockLine, Title};
+use bookstore_sales::{OrderLine, OrderStatus, PaymentStatus};
+use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::failure::CorruptRow;
+
+/// A book's stored columns, as read from a row.
+pub(crate) struct BookColumns {
+    pub(crate) isbn: String,
+    pub(crate) title: String,
+    pub(crate) author: String,
+    pub(crate) price_cents: i64,
+    pub(crate) currency: String,
+    pub(crate) stock: i64,
+}
+
+/// The book stored in `columns`.
+pub(crate) fn book(columns: BookColumns) -> Result<Book, CorruptRow> {
+    Ok(Book {
+        isbn: isbn(&columns.isbn)?,
+        title: Title::parse(columns.title).map_err(|_| CorruptRow { what: "title" })?,
+        author: Author::parse(columns.author).map_err(|_| CorruptRow { what: "author" })?,
+        price: money(columns.price_cents, &columns.currency)?,
+        stock: stock(columns.stock)?,
+    })
+}
+
+/// An ISBN stored as its 13 digits.
+pub(crate) fn isbn(text: &str) -> Result<Isbn, CorruptRow> {
+    Isbn::parse(text).map_err(|_| CorruptRow { what: "isbn" })
+}
+
+/// An amount stored as minor units and a currency code.
+pub(crate) fn money(cents: i64, currency: &str) -> Result<Money, CorruptRow> {
+    let currency = Currency::parse(currency).map_err(|_| CorruptRow { what: "currency" })?;
+    Money::from_cents(cents, currency).map_err(|_| CorruptRow { what: "amount" })
+}
+
+/// A stock count stored as a 64-bit integer.
+pub(crate) fn stock(count: i64) -> Result<u32, CorruptRow> {
+    u32::try_from(count).map_err(|_| CorruptRow { what: "stock" })
+}
+
+/// A line quantity stored as a 64-bit integer.
+pub(crate) fn quantity(count: i64) -> Result<Quantity, CorruptRow> {
+    u64::try_from(count)
+        .ok()
+        .and_then(|count| Quantity::new(count).ok())
+        .ok_or(CorruptRow { what: "quantity" })
+}
+
+/// The merged lines of a reservation as the journal stores them: `isbn:quantity`, comma
+/// separated, in the order given (ISBN order, as merged).
+pub(crate) fn encode_lines(lines: &[StockLine]) -> String {
+    let mut text = String::with_capacity(lines.len() * 17);
+    for (index, line) in lines.iter().enumerate() {
+        if index > 0 {
+            text.push(',');
+        }
+        text.push_str(line.isbn.as_str());
+        text.push(':');
+        text.push_str(&line.quantity.get().to_string());
+    }
+    text
+}
+
+/// The lines [`encode_lines`] wrote.
+pub(crate) fn decode_lines(text: &str) -> Result<Vec<StockLine>, CorruptRow> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|line| {
+            let (isbn_text, quantity_text) = line.split_once(':').ok_or(CorruptRow {
+                what: "reservation line",
+            })?;
+            let count: i64 = quantity_text.parse().map_err(|_| CorruptRow {
+                what: "reservation quantity",
+            })?;
+            Ok(StockLine {
+                isbn: isbn(isbn_text)?,
+                quantity: quantity(count)?,
+            })
+        })
+        .collect()
+}
+
+/// One order line as stored in the order's JSON `lines` column.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredLine<'a> {
+    isbn: &'a str,
+    title: std::borrow::Cow<'a, str>,
+    quantity: u32,
+    unit_price_cents: i64,
+    currency: std::borrow::Cow<'a, str>,
+}
+
+/// An order's lines as the JSON array the `lines` column holds.
+pub(crate) fn encode_order_lines(lines: &[OrderLine]) -> String {
+    let stored: Vec<StoredLine<'_>> = lines
+        .iter()
+        .map(|line| StoredLine {
+            isbn: line.isbn.as_str(),
+            title: std::borrow::Cow::Borrowed(&line.title),
+            quantity: line.quantity.get(),
+            unit_price_cents: line.unit_price.cents(),
+            currency: std::borrow::Cow::Owned(line.unit_price.currency().as_str().to_owned()),
+        })
+        .collect();
+    // Serializing strings and integers cannot fail.
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+/// The lines [`encode_order_lines`] wrote.
+pub(crate) fn decode_order_lines(json: &str) -> Result<Vec<OrderLine>, CorruptRow> {
+    let stored: Vec<StoredLine<'_>> = serde_json::from_str(json).map_err(|_| CorruptRow {
+        what: "order lines",
+    })?;
+    stored
+        .into_iter()
+        .map(|line| {
+            Ok(OrderLine {
+                isbn: isbn(line.isbn)?,
+                title: line.title.into_owned(),
+                quantity: quantity(i64::from(line.quantity))?,
+                unit_price: money(line.unit_price_cents, &line.currency)?,
+            })
+        })
+        .collect()
+}
+
+/// An order status stored as its lower-case name.
+pub(crate) fn order_status(text: &str) -> Result<OrderStatus, CorruptRow> {
+    match text {
+        "confirmed" => Ok(OrderStatus::Confirmed),
+        "cancelled" => Ok(OrderStatus::Cancelled),
+        _ => Err(CorruptRow {
+            what: "order status",
+        }),
+    }
+}
+
+/// A payment status stored as its lower-case name.
+pub(crate) fn payment_status(text: &str) -> Result<PaymentStatus, CorruptRow> {
+    match text {
+        "captured" => Ok(PaymentStatus::Captured),
+        "refunded" => Ok(PaymentStatus::Refunded),
+        _ => Err(CorruptRow {
+            what: "payment status",
+        }),
+    }
+}
+
+/// A delivery status stored as its lower-case name.
+pub(crate) fn delivery_status(text: &str) -> Result<DeliveryStatus, CorruptRow> {
+    match text {
+        "scheduled" => Ok(DeliveryStatus::Scheduled),
+        "dispatched" => Ok(DeliveryStatus::Dispatched),
+        "delivered" => Ok(DeliveryStatus::Delivered),
+        "cancelled" => Ok(DeliveryStatus::Cancelled),
+        _ => Err(CorruptRow {
+            what: "delivery status",
+        }),
+    }
+}
+
+/// A delivery's stored columns, as read from a row.
+pub(crate) struct DeliveryColumns {
+    pub(crate) id: Uuid,
+    pub(crate) order_id: Uuid,
+    pub(crate) status: String,
+    pub(crate) recipient: String,
+    pub(crate) line1: String,
+    pub(crate) line2: Option<String>,
+    pub(crate) city: String,
+    pub(crate) postal_code: String,
+    pub(crate) country: String,
+    pub(crate) scheduled_date: NaiveDate,
+    pub(crate) tracking_number: String,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// The delivery stored in `columns`. The address was checked when the delivery was made;
+/// it is checked again here, and a stored address that no longer passes is a corrupt row.
+pub(crate) fn delivery(columns: DeliveryColumns) -> Result<Delivery, CorruptRow> {
+    let address = Address::parse(AddressInput {
+        recipient: columns.recipient,
+        line1: columns.line1,
+        line2: columns.line2,
+        city: columns.city,
+        postal_code: columns.postal_code,
+        country: columns.country,
+    })
+    .map_err(|_| CorruptRow { what: "address" })?;
+    Ok(Delivery::restore(
+        DeliveryId::from_uuid(columns.id),
+        OrderId::from_uuid(columns.order_id),
+        delivery_status(&columns.status)?,
+        address,
+        columns.scheduled_date,
+        TrackingNumber::parse(&columns.tracking_number).map_err(|_| CorruptRow {
+            what: "tracking number",
+        })?,
+        columns.created_at,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(isbn_text: &str, count: u64) -> StockLine {
+        StockLine {
+            isbn: Isbn::parse(isbn_text).unwrap(),
+            quantity: Quantity::new(count).unwrap(),
+        }
+    }
+
+    #[test]
+    fn journal_lines_round_trip_through_their_text_form() {
+        let lines = vec![line("9780134685991", 2), line("9781593278281", 100)];
+        let text = encode_lines(&lines);
+        assert_eq!(text, "9780134685991:2,9781593278281:100");
+        assert_eq!(decode_lines(&text).unwrap(), lines);
+        assert_eq!(decode_lines(&encode_lines(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn unreadable_journal_lines_are_corrupt() {
+        for text in [
+            "9780134685991",
+            "9780134685991:0",
+            "9780134685992:1",
+            "x:1",
+            ":",
+        ] {
+            assert!(decode_lines(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn order_lines_round_trip_through_json_whatever_their_titles() {
+        let lines = vec![
+            OrderLine {
+                isbn: Isbn::parse("9780134685991").unwrap(),
+                title: "Quotes \" and \\ back-slashes, commas: and 日本語".to_owned(),
+                quantity: Quantity::new(2).unwrap(),
+                unit_price: Money::from_cents(4_499, Currency::USD).unwrap(),
+            },
+            OrderLine {
+                isbn: Isbn::parse("9781593278281").unwrap(),
+                title: "The Rust Programming Language".to_owned(),
+                quantity: Quantity::new(100).unwrap(),
+                unit_price: Money::from_cents(0, Currency::USD).unwrap(),
+            },
+        ];
+        assert_eq!(
+            decode_order_lines(&encode_order_lines(&lines)).unwrap(),
+            lines
+        );
+        assert!(decode_order_lines("[{\"isbn\": \"1\"}]").is_err());
+    }
+
+    #[test]
+    fn statuses_read_back_from_their_names() {
+        for status in [OrderStatus::Confirmed, OrderStatus::Cancelled] {
+            assert_eq!(order_status(status.as_str()).unwrap(), status);
+        }
+        for status in [PaymentStatus::Captured, PaymentStatus::Refunded] {
+            assert_eq!(payment_status(status.as_str()).unwrap(), status);
+        }
+        for status in [
+            DeliveryStatus::Scheduled,
+            DeliveryStatus::Dispatched,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Cancelled,
+        ] {
+            assert_eq!(delivery_status(status.as_str()).unwrap(), status);
+        }
+        assert!(order_status("Confirmed").is_err());
+    }
+}

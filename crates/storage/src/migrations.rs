@@ -1,0 +1,101 @@
+//! The schema migrations, compiled in: one folder per backend (`migrations/sqlite`,
+//! `migrations/postgres`), applied by sqlx's migrator.
+//!
+//! They are listed here with `include_str!` rather than found by `sqlx::migrate!`, because
+//! that macro needs sqlx's `macros` feature, which compiles both database drivers (and
+//! SQLite's C sources) a second time for the proc-macro. A test checks that every file in
+//! the folders is listed.
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// One migration file: its version, description and SQL.
+struct MigrationFile {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+/// The SQLite migrations, oldest first (`migrations/sqlite/<version>_<description>.sql`).
+const SQLITE: &[MigrationFile] = &[MigrationFile {
+    version: 1,
+    description: "initial",
+    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+}];
+
+/// The PostgreSQL migrations, oldest first (`migrations/postgres/<version>_<description>.sql`).
+const POSTGRES: &[MigrationFile] = &[MigrationFile {
+    version: 1,
+    description: "initial",
+    sql: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
+fn migrator(files: &[MigrationFile]) -> Migrator {
+    Migrator::with_migrations(
+        files
+            .iter()
+            .map(|file| {
+                Migration::new(
+                    file.version,
+                    Cow::Borrowed(file.description),
+                    MigrationType::Simple,
+                    file.sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The migrator for SQLite.
+pub(crate) fn sqlite() -> Migrator {
+    migrator(SQLITE)
+}
+
+/// The migrator for PostgreSQL.
+pub(crate) fn postgres() -> Migrator {
+    migrator(POSTGRES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `(version, description)` of every `.sql` file in `migrations/<backend>`, sorted.
+    fn files_in(backend: &str) -> Vec<(i64, String)> {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut found: Vec<(i64, String)> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter_map(|name| name.strip_suffix(".sql").map(str::to_owned))
+            .map(|stem| {
+                let (version, description) = stem.split_once('_').unwrap();
+                (version.parse().unwrap(), description.to_owned())
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn listed(files: &[MigrationFile]) -> Vec<(i64, String)> {
+        files
+            .iter()
+            .map(|file| (file.version, file.description.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        assert_eq!(listed(SQLITE), files_in("sqlite"));
+        assert_eq!(listed(POSTGRES), files_in("postgres"));
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migration_versions() {
+        assert_eq!(listed(SQLITE), listed(POSTGRES));
+    }
+}

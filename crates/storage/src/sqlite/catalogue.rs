@@ -1,0 +1,133 @@
+//! The catalogue's SQL for SQLite.
+
+const INSERT_BOOK: &str = "
+    INSERT INTO books
+        (isbn, title, author, author_key, title_text_key, author_text_key, price_cents, currency, stock)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    ON CONFLICT (isbn) DO NOTHING";
+
+const GET_BOOK: &str = "
+    SELECT isbn, title, author, price_cents, currency, stock FROM books WHERE isbn = ?1";
+
+/// A NULL parameter leaves its column as it is.
+const UPDATE_BOOK: &str = "
+    UPDATE books SET
+        title = coalesce(?2, title),
+        title_text_key = coalesce(?3, title_text_key),
+        author = coalesce(?4, author),
+        author_key = coalesce(?5, author_key),
+        author_text_key = coalesce(?6, author_text_key),
+        price_cents = coalesce(?7, price_cents),
+        currency = coalesce(?8, currency),
+        stock = coalesce(?9, stock)
+    WHERE isbn = ?1
+    RETURNING isbn, title, author, price_cents, currency, stock";
+
+/// ?1 the ISBN after which to start, ?2 the number of rows.
+const LIST_BOOKS: &str = "
+    SELECT isbn, title, author, price_cents, currency, stock FROM books
+    WHERE isbn > ?1
+    ORDER BY isbn LIMIT ?2";
+
+/// ?3 the author key.
+const LIST_BOOKS_BY_AUTHOR: &str = "
+    SELECT isbn, title, author, price_cents, currency, stock FROM books
+    WHERE isbn > ?1 AND author_key = ?3
+    ORDER BY isbn LIMIT ?2";
+
+/// ?3 the text key; instr() is an exact substring test, whatever the characters.
+const LIST_BOOKS_BY_TEXT: &str = "
+    SELECT isbn, title, author, price_cents, currency, stock FROM books
+    WHERE isbn > ?1 AND (instr(title_text_key, ?3) > 0 OR instr(author_text_key, ?3) > 0)
+    ORDER BY isbn LIMIT ?2";
+
+/// ?3 the author key, ?4 the text key.
+const LIST_BOOKS_BY_AUTHOR_AND_TEXT: &str = "
+    SELECT isbn, title, author, price_cents, currency, stock FROM books
+    WHERE isbn > ?1 AND author_key = ?3
+        AND (instr(title_text_key, ?4) > 0 OR instr(author_text_key, ?4) > 0)
+    ORDER BY isbn LIMIT ?2";
+
+/// The journal row; an id in the journal already is a primary-key violation.
+const INSERT_RESERVATION: &str = "
+    INSERT INTO reservations (id, lines, created_at) VALUES (?1, ?2, ?3)";
+
+/// Takes the stock of every line at once: `(?4, ?5)`, `(?6, ?7)`, ... are the quantity and
+/// ISBN of each line (see [`journal_and_take_sql`]). A line whose book lacks the stock, or
+/// does not exist, is simply not updated, and returns no row.
+const TAKE_STOCK_PREFIX: &str = "
+    UPDATE books SET stock = stock - taken.quantity
+    FROM (SELECT column1 AS quantity, column2 AS isbn FROM (VALUES";
+
+const TAKE_STOCK_SUFFIX: &str = ")) AS taken
+    WHERE books.isbn = taken.isbn AND books.stock >= taken.quantity
+    RETURNING isbn, title, price_cents, currency";
+
+const STOCK_OF: &str = "SELECT stock FROM books WHERE isbn = ?1";
+
+/// Gives back ?1 copies of ?2 unless the count would exceed what a u32 holds.
+const GIVE_BACK_STOCK: &str = "
+    UPDATE books SET stock = stock + ?1
+    WHERE isbn = ?2 AND stock <= 4294967295 - ?1";
+
+const DELETE_RESERVATION: &str = "DELETE FROM reservations WHERE id = ?1";
+
+const TAKE_RESERVATION: &str = "DELETE FROM reservations WHERE id = ?1 RETURNING lines";
+
+const RESERVATIONS_BEFORE: &str = "
+    SELECT id FROM reservations WHERE created_at < ?1 ORDER BY created_at, id";
+
+/// [`INSERT_RESERVATION`] and the stock update for `lines` lines, as one batch.
+fn journal_and_take_sql(lines: usize) -> String {
+    let mut sql = String::from(INSERT_RESERVATION);
+    if lines == 0 {
+        return sql;
+    }
+    sql.push(';');
+    sql.push_str(TAKE_STOCK_PREFIX);
+    for line in 0..lines {
+        let quantity = 4 + 2 * line;
+        sql.push_str(&format!(
+            "{}(?{quantity}, ?{})",
+            if line == 0 { " " } else { ", " },
+            quantity + 1
+        ));
+    }
+    sql.push_str(TAKE_STOCK_SUFFIX);
+    sql
+}
+
+/// Journals `reservation` and takes the stock of `lines` in one batch of two statements:
+/// one round trip to SQLite's connection thread, inside the caller's transaction. SQLite has
+/// one writer at a time, so the order in which rows are updated does not matter.
+async fn journal_and_take(
+    connection: &mut sqlx::SqliteConnection,
+    reservation: ReservationId,
+    lines: &[StockLine],
+    now: super::DbTime,
+) -> Result<Vec<Row>, sqlx::Error> {
+    let mut statement = sqlx::query(sqlx::AssertSqlSafe(journal_and_take_sql(lines.len())))
+        .bind(reservation.as_uuid())
+        .bind(codec::encode_lines(lines))
+        .bind(now);
+    for line in lines {
+        statement = statement
+            .bind(i64::from(line.quantity.get()))
+            .bind(line.isbn.as_str());
+    }
+    statement.fetch_all(connection).await
+}
+
+crate::shared::catalogue_queries!();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batch_numbers_the_parameters_of_each_line() {
+        assert!(journal_and_take_sql(0).ends_with("VALUES (?1, ?2, ?3)"));
+        let two = journal_and_take_sql(2);
+        assert!(two.contains("(VALUES (?4, ?5), (?6, ?7)))"), "{two}");
+    }
+}

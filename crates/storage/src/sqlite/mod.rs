@@ -1,0 +1,205 @@
+//! The SQLite backend: connection settings, the SQL of every store (one submodule per
+//! store), and the Rust that runs it, expanded from [`crate::shared`].
+//!
+//! # Connections
+//!
+//! A SQLite database has one writer at a time. Writes therefore go through *one* connection
+//! behind a fair async mutex: writers queue in the application, in arrival order, instead of
+//! failing with `SQLITE_BUSY` and sleeping in SQLite's busy handler. Reads use their own
+//! connections (WAL mode lets them run while the writer writes). Connections are held in
+//! mutexes rather than sqlx pools because a pool's acquire-and-release costs several times
+//! the statement itself (measured: ~60-140 µs against ~10 µs for `SELECT 1`), and SQLite
+//! connections to a local file do not drop out the way network connections do.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection as _, Sqlite, SqliteConnection, Transaction};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+
+use crate::failure::{BoxError, CorruptRow, unavailable};
+use crate::{ConnectOptions, StorageError};
+
+pub(crate) mod catalogue;
+pub(crate) mod deliveries;
+pub(crate) mod idempotency;
+pub(crate) mod orders;
+pub(crate) mod payments;
+
+/// The sqlx database type of this backend.
+pub(crate) type Db = Sqlite;
+
+/// How long a connection waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One connection, or `None` once the database is closed.
+type Slot = Mutex<Option<SqliteConnection>>;
+
+/// A connection in use; others wait until it is dropped.
+pub(crate) type ConnectionGuard<'a> = MappedMutexGuard<'a, SqliteConnection>;
+
+/// The connections of a SQLite database: one that writes, several that read.
+#[derive(Clone)]
+pub(crate) struct Handle(Arc<Connections>);
+
+struct Connections {
+    writer: Slot,
+    /// Empty for an in-memory database: the writer reads too.
+    readers: Vec<Slot>,
+    next_reader: AtomicUsize,
+    acquire_timeout: Duration,
+}
+
+impl Handle {
+    /// Closes every connection; later uses fail as if a pool were closed.
+    pub(crate) async fn close(&self) {
+        for slot in std::iter::once(&self.0.writer).chain(&self.0.readers) {
+            if let Some(connection) = slot.lock().await.take() {
+                let _ = connection.close().await;
+            }
+        }
+    }
+}
+
+/// Waits (at most the acquire timeout) for the connection in `slot`.
+async fn lock(slot: &Slot, timeout: Duration) -> Result<ConnectionGuard<'_>, sqlx::Error> {
+    let guard = tokio::time::timeout(timeout, slot.lock())
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?;
+    MutexGuard::try_map(guard, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)
+}
+
+/// The connection that writes, for single statements and transactions.
+async fn write_connection(handle: &Handle) -> Result<ConnectionGuard<'_>, sqlx::Error> {
+    lock(&handle.0.writer, handle.0.acquire_timeout).await
+}
+
+/// A connection for statements that only read: a free one if there is one, else the next
+/// in turn.
+async fn read_connection(handle: &Handle) -> Result<ConnectionGuard<'_>, sqlx::Error> {
+    let connections = &handle.0;
+    if connections.readers.is_empty() {
+        return write_connection(handle).await;
+    }
+    let start = connections.next_reader.fetch_add(1, Ordering::Relaxed);
+    let count = connections.readers.len();
+    for offset in 0..count {
+        if let Ok(guard) = connections.readers[(start + offset) % count].try_lock() {
+            return MutexGuard::try_map(guard, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed);
+        }
+    }
+    lock(
+        &connections.readers[start % count],
+        connections.acquire_timeout,
+    )
+    .await
+}
+
+/// Starts a write transaction on `connection`, taking the database's write lock at once (so
+/// another process sharing the file waits for it up front instead of failing half-way).
+async fn begin_write(
+    connection: &mut SqliteConnection,
+) -> Result<Transaction<'_, Db>, sqlx::Error> {
+    connection.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// How timestamps are stored: fixed-width UTC text, so that text order is time order.
+type DbTime = String;
+
+/// `2026-01-02T03:04:05.678901Z`: always six fractional digits (the domains keep
+/// microseconds), always `Z`.
+fn to_db_time(time: DateTime<Utc>) -> DbTime {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn from_db_time(text: DbTime) -> Result<DateTime<Utc>, BoxError> {
+    DateTime::parse_from_rfc3339(&text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| CorruptRow { what: "timestamp" }.into())
+}
+
+pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Handle, StorageError> {
+    let connect_options = SqliteConnectOptions::from_str(url)
+        .map_err(StorageError::InvalidUrl)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let open = || async {
+        tokio::time::timeout(
+            options.connect_timeout,
+            SqliteConnection::connect_with(&connect_options),
+        )
+        .await
+        .map_err(|_| StorageError::Connect(sqlx::Error::PoolTimedOut))?
+        .map_err(StorageError::Connect)
+    };
+    // The writer connects first: it creates the file and switches it to WAL.
+    let writer = open().await?;
+    // Separate connections to an in-memory database would see separate databases (or lock
+    // each other out through the shared cache): the writer does everything.
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let reader_count = if in_memory {
+        0
+    } else {
+        options.max_connections.max(1)
+    };
+    let mut readers = Vec::new();
+    for _ in 0..reader_count {
+        readers.push(Mutex::new(Some(open().await?)));
+    }
+    Ok(Handle(Arc::new(Connections {
+        writer: Mutex::new(Some(writer)),
+        readers,
+        next_reader: AtomicUsize::new(0),
+        acquire_timeout: options.connect_timeout,
+    })))
+}
+
+pub(crate) async fn check_ready(handle: &Handle) -> Result<(), StorageError> {
+    let mut connection = read_connection(handle).await.map_err(unavailable)?;
+    sqlx::query("SELECT 1")
+        .execute(&mut *connection)
+        .await
+        .map(drop)
+        .map_err(unavailable)
+}
+
+pub(crate) async fn migrate(handle: &Handle) -> Result<(), StorageError> {
+    let mut connection = write_connection(handle)
+        .await
+        .map_err(|error| StorageError::Migrate(error.into()))?;
+    crate::migrations::sqlite()
+        .run(&mut *connection)
+        .await
+        .map_err(StorageError::Migrate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_timestamps_have_one_width_and_sort_as_text_in_time_order() {
+        let times: Vec<DateTime<Utc>> = [
+            "2026-01-02T03:04:05Z",
+            "2026-01-02T03:04:05.1Z",
+            "2026-01-02T03:04:05.123456Z",
+            "2026-01-02T03:04:06Z",
+        ]
+        .iter()
+        .map(|text| text.parse().unwrap())
+        .collect();
+        let stored: Vec<String> = times.iter().map(|time| to_db_time(*time)).collect();
+        assert!(stored.iter().all(|text| text.len() == 27), "{stored:?}");
+        assert!(stored.is_sorted(), "{stored:?}");
+        for (time, text) in times.iter().zip(stored) {
+            assert_eq!(from_db_time(text).unwrap(), *time);
+        }
+    }
+}
