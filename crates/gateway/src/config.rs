@@ -29,9 +29,33 @@ pub struct Cli {
     #[arg(long, env = "BOOKSTORE_PORT", default_value_t = 5001, global = true)]
     pub port: u16,
 
-    /// Where data is kept. Only `memory` (lost on restart) is available in this version.
-    #[arg(long, env = "DATABASE_URL", default_value = "memory", global = true)]
+    /// Where data is kept: `sqlite://PATH` (created if missing), `postgres://USER@HOST:PORT/DB`
+    /// (for several instances sharing one database), or `memory` (lost on restart).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://bookstore.db",
+        global = true
+    )]
     pub database_url: String,
+
+    /// Most pooled database connections per process (PostgreSQL; SQLite uses one writer).
+    #[arg(
+        long,
+        env = "BOOKSTORE_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub database_max_connections: u32,
+
+    /// How long to wait for a database connection, in seconds.
+    #[arg(
+        long,
+        env = "BOOKSTORE_DATABASE_CONNECT_TIMEOUT_SECONDS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub database_connect_timeout_seconds: u64,
 
     /// Start with an empty catalogue instead of the demo books.
     #[arg(long, env = "BOOKSTORE_NO_SEED", global = true, value_parser = clap::builder::BoolishValueParser::new())]
@@ -142,6 +166,8 @@ pub enum Command {
     Serve,
     /// Print the OpenAPI document to standard output and exit.
     Openapi,
+    /// Apply the database migrations and exit (for deploy pipelines; serving applies them too).
+    Migrate,
 }
 
 /// How log lines are written.
@@ -164,11 +190,11 @@ mod tests {
     }
 
     #[test]
-    fn defaults_serve_on_localhost_port_5001_from_memory() {
+    fn defaults_serve_on_localhost_port_5001_from_a_sqlite_file() {
         let cli = Cli::try_parse_from(["bookstore"]).unwrap();
         assert_eq!(cli.host.to_string(), "127.0.0.1");
         assert_eq!(cli.port, 5001);
-        assert_eq!(cli.database_url, "memory");
+        assert_eq!(cli.database_url, "sqlite://bookstore.db");
         assert!(!cli.no_seed);
         assert!(cli.command.is_none());
     }

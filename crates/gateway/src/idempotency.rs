@@ -23,16 +23,21 @@ use crate::http::reply::{Reply, StoredResponse};
 use crate::metrics::BusinessEvent;
 
 /// How long a finished response is kept for replay.
-pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+pub const RETENTION: Duration = bookstore_storage::IDEMPOTENCY_RETENTION;
 
 /// How long a claim may stay in flight before another request may take the key over.
-pub const IN_FLIGHT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const IN_FLIGHT_TIMEOUT: Duration = bookstore_storage::IDEMPOTENCY_IN_FLIGHT_TIMEOUT;
 
 /// A digest of what a request asks for: method, path and body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
+    /// The digest's bytes.
+    pub fn as_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
     /// The fingerprint of a request.
     pub fn of(method: &str, path: &str, body: &[u8]) -> Self {
         let mut hasher = Sha256::new();

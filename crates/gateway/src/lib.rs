@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod server;
+pub mod stores;
 pub mod wire;
 pub mod workflow;

@@ -36,6 +36,16 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Migrate) => {
+            init_tracing(cli.log_format);
+            match bookstore_gateway::server::migrate(&cli).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("bookstore: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Serve) | None => {
             init_tracing(cli.log_format);
             match bookstore_gateway::server::serve(cli).await {

@@ -2,17 +2,16 @@
 //! HTTP server itself.
 
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::KeepAlive;
 use actix_web::{HttpServer, web};
-use bookstore_inventory::{InMemoryCatalogue, demo_catalogue};
 
 use crate::app::{AppState, RequestLimits, build_app};
 use crate::config::Cli;
 use crate::http::auth::ApiKeys;
 use crate::http::rate_limit::RateLimits;
+use crate::stores::{self, DatabaseOptions, OpenError, OpenedStores};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -20,14 +19,14 @@ pub enum StartError {
     /// `BOOKSTORE_API_KEYS` could not be read.
     #[error("invalid API keys (--api-keys or BOOKSTORE_API_KEYS): {0}")]
     ApiKeys(#[from] crate::http::auth::ApiKeysError),
-    /// A database URL this version cannot use.
-    #[error(
-        "unsupported --database-url {0:?}: this version keeps data in memory only (use `memory`)"
-    )]
-    UnsupportedDatabase(String),
-    /// The demo catalogue could not be loaded.
-    #[error("could not load the demo catalogue: {0}")]
-    Seed(#[from] bookstore_inventory::InventoryError),
+    /// The stores could not be opened (database unreachable, migrations failed, …).
+    #[error("cannot open the database {url}: {source}")]
+    Stores {
+        /// The database URL, without its password.
+        url: String,
+        /// The cause.
+        source: OpenError,
+    },
     /// The address could not be bound.
     #[error("could not listen on {address}: {source}")]
     Bind {
@@ -58,31 +57,59 @@ async fn run_recovery(state: &AppState, grace: chrono::Duration) {
     }
 }
 
-/// Builds the application state from the configuration.
-pub fn state_from(cli: &Cli) -> Result<AppState, StartError> {
+/// The database options the configuration asks for.
+pub fn database_options(cli: &Cli) -> DatabaseOptions {
+    DatabaseOptions {
+        max_connections: cli.database_max_connections,
+        connect_timeout: Duration::from_secs(cli.database_connect_timeout_seconds),
+    }
+}
+
+/// A database URL fit for logs and errors: the password, if any, replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Opens the stores and builds the application state from the configuration.
+pub async fn state_from(cli: &Cli) -> Result<OpenedStores, StartError> {
     let api_keys = match cli.api_keys.as_deref() {
         Some(list) => ApiKeys::parse(list)?,
         None => ApiKeys::demo(),
     };
-    if cli.database_url != "memory" {
-        return Err(StartError::UnsupportedDatabase(cli.database_url.clone()));
-    }
-    let mut state = AppState::in_memory(api_keys);
-    if !cli.no_seed {
-        state.catalogue = Arc::new(InMemoryCatalogue::with_books(demo_catalogue())?);
-    }
+    let mut opened = stores::open(
+        &cli.database_url,
+        &database_options(cli),
+        api_keys,
+        !cli.no_seed,
+    )
+    .await
+    .map_err(|source| StartError::Stores {
+        url: redacted_url(&cli.database_url),
+        source,
+    })?;
+    let state = &mut opened.state;
     state.request_limits = RequestLimits {
         body_bytes: cli.body_limit_bytes,
         max_url_bytes: cli.max_url_bytes,
         max_header_bytes: cli.max_header_bytes,
     };
     state.rate_limits = RateLimits::new(cli.rate_limit_per_second, cli.rate_limit_burst);
-    Ok(state)
+    Ok(opened)
 }
 
 /// Serves the API until the process is stopped.
 pub async fn serve(cli: Cli) -> Result<(), StartError> {
-    let state = web::Data::new(state_from(&cli)?);
+    let OpenedStores { state, database } = state_from(&cli).await?;
+    let state = web::Data::new(state);
     if state.api_keys.is_demo() {
         tracing::warn!(
             "DEMO MODE: the public demo API keys are active. Anyone can call this server as customer or admin. \
@@ -153,12 +180,30 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
     tracing::info!(
         address = %format!("http://{}:{}", cli.host, cli.port),
         docs = %format!("http://{}:{}/docs", cli.host, cli.port),
-        store = %cli.database_url,
+        store = %redacted_url(&cli.database_url),
         "bookstore is listening"
     );
     // actix-web stops accepting on SIGTERM/SIGINT and lets in-flight requests finish
     // within the shutdown timeout before `run` returns.
     server.run().await.map_err(StartError::Serve)?;
-    tracing::info!("bookstore stopped: in-flight requests finished");
+    if let Some(database) = database {
+        database.close().await;
+    }
+    tracing::info!("bookstore stopped: in-flight requests finished, stores closed");
+    Ok(())
+}
+
+/// `bookstore migrate`: applies the migrations to the configured database and exits.
+pub async fn migrate(cli: &Cli) -> Result<(), StartError> {
+    if cli.database_url == stores::MEMORY_URL {
+        return Ok(());
+    }
+    let database = stores::connect_and_migrate(&cli.database_url, &database_options(cli))
+        .await
+        .map_err(|source| StartError::Stores {
+            url: redacted_url(&cli.database_url),
+            source: source.into(),
+        })?;
+    database.close().await;
     Ok(())
 }

@@ -111,8 +111,12 @@ async fn configured_keys_work_and_the_demo_keys_are_then_rejected() {
 
 #[actix_web::test]
 async fn a_server_started_without_key_configuration_runs_in_demo_mode_with_the_demo_catalogue() {
-    let cli = Cli::try_parse_from(["bookstore"]).expect("no arguments are needed");
-    let state = state_from(&cli).expect("the default configuration starts");
+    let cli = Cli::try_parse_from(["bookstore", "--database-url", "memory"])
+        .expect("no other arguments are needed");
+    let state = state_from(&cli)
+        .await
+        .expect("the default configuration starts")
+        .state;
     assert!(state.api_keys.is_demo());
     let app = spawn_app_with_stores(Stores::from_state(state)).await;
     let book = app
@@ -124,9 +128,18 @@ async fn a_server_started_without_key_configuration_runs_in_demo_mode_with_the_d
 
 #[actix_web::test]
 async fn a_server_started_with_configured_keys_rejects_the_demo_keys() {
-    let cli = Cli::try_parse_from(["bookstore", "--api-keys", "k1:customer,k2:admin"])
-        .expect("keys are a flag");
-    let state = state_from(&cli).expect("the configuration starts");
+    let cli = Cli::try_parse_from([
+        "bookstore",
+        "--database-url",
+        "memory",
+        "--api-keys",
+        "k1:customer,k2:admin",
+    ])
+    .expect("keys are a flag");
+    let state = state_from(&cli)
+        .await
+        .expect("the configuration starts")
+        .state;
     assert!(!state.api_keys.is_demo());
     let app = spawn_app_with_stores(Stores::from_state(state)).await;
     app.get("/api/books", "k1").await.success(200);

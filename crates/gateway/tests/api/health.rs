@@ -117,6 +117,8 @@ async fn metrics_are_prometheus_histograms_by_route_template_and_status_without_
 async fn requests_over_a_keys_rate_limit_are_429_with_retry_after_and_other_keys_go_on() {
     let cli = Cli::try_parse_from([
         "bookstore",
+        "--database-url",
+        "memory",
         "--api-keys",
         &format!("{CUSTOMER}:customer,{OTHER_CUSTOMER}:customer"),
         "--rate-limit-per-second",
@@ -126,7 +128,10 @@ async fn requests_over_a_keys_rate_limit_are_429_with_retry_after_and_other_keys
     ])
     .expect("rate limits are configured with flags");
     let app = spawn_app_with_stores(Stores::from_state(
-        state_from(&cli).expect("the configuration starts"),
+        state_from(&cli)
+            .await
+            .expect("the configuration starts")
+            .state,
     ))
     .await;
 
@@ -162,6 +167,8 @@ async fn requests_over_a_keys_rate_limit_are_429_with_retry_after_and_other_keys
 async fn a_rate_of_zero_turns_rate_limiting_off() {
     let cli = Cli::try_parse_from([
         "bookstore",
+        "--database-url",
+        "memory",
         "--api-keys",
         &format!("{CUSTOMER}:customer"),
         "--rate-limit-per-second",
@@ -169,7 +176,10 @@ async fn a_rate_of_zero_turns_rate_limiting_off() {
     ])
     .expect("rate limits are configured with flags");
     let app = spawn_app_with_stores(Stores::from_state(
-        state_from(&cli).expect("the configuration starts"),
+        state_from(&cli)
+            .await
+            .expect("the configuration starts")
+            .state,
     ))
     .await;
     for _ in 0..50 {
@@ -181,6 +191,8 @@ async fn a_rate_of_zero_turns_rate_limiting_off() {
 async fn requests_without_a_valid_key_are_rate_limited_per_client_address() {
     let cli = Cli::try_parse_from([
         "bookstore",
+        "--database-url",
+        "memory",
         "--api-keys",
         &format!("{CUSTOMER}:customer"),
         "--rate-limit-per-second",
@@ -190,7 +202,10 @@ async fn requests_without_a_valid_key_are_rate_limited_per_client_address() {
     ])
     .expect("rate limits are configured with flags");
     let app = spawn_app_with_stores(Stores::from_state(
-        state_from(&cli).expect("the configuration starts"),
+        state_from(&cli)
+            .await
+            .expect("the configuration starts")
+            .state,
     ))
     .await;
     let noisy: SocketAddr = "10.0.0.1:40000".parse().unwrap();

@@ -28,9 +28,13 @@ impl Server {
     pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_bookstore"));
+        command.args(["--port", &port.to_string()]);
+        if !args.contains(&"--database-url") {
+            command.args(["--database-url", "memory"]);
+        }
         command
-            .args(["--port", &port.to_string()])
             .args(args)
+            .env_remove("DATABASE_URL")
             .env_remove("BOOKSTORE_API_KEYS")
             .env_remove("RUST_LOG")
             .env_remove("BOOKSTORE_LOG_FORMAT")
