@@ -4,10 +4,15 @@
 //! fixing, then prints one line per step and, as the very last line,
 //! `tests: P passed, F failed, S skipped`. Exits non-zero if any step failed.
 //!
-//! Every command inherits the environment (the tests read e.g.
-//! `BOOKSTORE_TEST_POSTGRES_URL`).
+//! Every command inherits the environment. The tests step runs the whole workspace, then the
+//! gateway's API suite again against each durable store (`BOOKSTORE_TEST_STORE=sqlite`, and
+//! `postgres` when a PostgreSQL server is available). PostgreSQL is the one named by
+//! `BOOKSTORE_TEST_POSTGRES_URL`, or, when that is unset and a server answers on
+//! 127.0.0.1:5432, that local server (user `postgres`); otherwise the run says plainly that
+//! the PostgreSQL tests were skipped.
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -60,6 +65,9 @@ pub(crate) fn run() -> ExitCode {
     }
     if counts.is_none() {
         println!("  (could not read the test counts from the test output)");
+    }
+    if postgres_url().is_none() {
+        println!("  PostgreSQL tests skipped: {POSTGRES_SKIPPED}");
     }
     let TestCounts {
         passed,
@@ -120,28 +128,121 @@ struct TestOutcome {
     counts: Option<TestCounts>,
 }
 
+/// The variable naming the PostgreSQL server the tests may create databases on.
+const POSTGRES_URL_VARIABLE: &str = "BOOKSTORE_TEST_POSTGRES_URL";
+
+/// The local server used when the variable is unset.
+const LOCAL_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Why PostgreSQL tests are skipped when no server is available.
+const POSTGRES_SKIPPED: &str =
+    "BOOKSTORE_TEST_POSTGRES_URL is not set and no server answers on 127.0.0.1:5432";
+
+/// The PostgreSQL server for the tests: the configured one, else a local one that answers.
+fn postgres_url() -> Option<String> {
+    if let Some(url) = std::env::var(POSTGRES_URL_VARIABLE)
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        return Some(url);
+    }
+    let local = SocketAddr::from(([127, 0, 0, 1], 5432));
+    TcpStream::connect_timeout(&local, Duration::from_millis(500))
+        .is_ok()
+        .then(|| LOCAL_POSTGRES_URL.to_owned())
+}
+
+/// The environment of the test commands: the PostgreSQL URL when one is available.
+fn test_environment() -> Vec<(&'static str, String)> {
+    match postgres_url() {
+        Some(url) => {
+            println!("PostgreSQL tests run against {}", redact(&url));
+            vec![(POSTGRES_URL_VARIABLE, url)]
+        }
+        None => {
+            println!("PostgreSQL tests skipped: {POSTGRES_SKIPPED}");
+            Vec::new()
+        }
+    }
+}
+
+/// A URL without its password.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, rest)), Some((_, host))) => {
+            let user = rest.split(['@', ':']).next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Runs the tests with nextest if it is installed (plus the doc tests, which nextest does
-/// not run), otherwise with `cargo test`.
+/// not run), otherwise with `cargo test`; then the API suite against each durable store.
 fn run_tests() -> TestOutcome {
+    let environment = test_environment();
+    let mut stores = vec!["sqlite"];
+    if environment
+        .iter()
+        .any(|(name, _)| *name == POSTGRES_URL_VARIABLE)
+    {
+        stores.push("postgres");
+    }
+    let with_store = |store: &'static str| {
+        let mut environment = environment.clone();
+        environment.push(("BOOKSTORE_TEST_STORE", store.to_owned()));
+        environment
+    };
+    let mut outcomes = Vec::new();
     if nextest_is_installed() {
-        let nextest = run_streamed(
-            &["nextest", "run", "--workspace", "--no-fail-fast"],
-            test_counts::from_nextest,
-        );
-        let doc = run_streamed(&["test", "--workspace", "--doc"], test_counts::from_libtest);
-        TestOutcome {
-            succeeded: nextest.succeeded && doc.succeeded,
-            counts: nextest.counts.zip(doc.counts).map(|(mut total, doc)| {
-                total += doc;
-                total
-            }),
+        let all = ["nextest", "run", "--workspace", "--no-fail-fast"];
+        outcomes.push(run_streamed(&all, &environment, test_counts::from_nextest));
+        let doc = ["test", "--workspace", "--doc"];
+        outcomes.push(run_streamed(&doc, &environment, test_counts::from_libtest));
+        for store in stores {
+            println!("\n--- the API suite against the {store} store");
+            let api = [
+                "nextest",
+                "run",
+                "--package",
+                "bookstore-gateway",
+                "--test",
+                "api",
+                "--no-fail-fast",
+            ];
+            outcomes.push(run_streamed(
+                &api,
+                &with_store(store),
+                test_counts::from_nextest,
+            ));
         }
     } else {
         println!("(cargo-nextest is not installed; using cargo test)");
-        run_streamed(
-            &["test", "--workspace", "--no-fail-fast"],
-            test_counts::from_libtest,
-        )
+        let all = ["test", "--workspace", "--no-fail-fast"];
+        outcomes.push(run_streamed(&all, &environment, test_counts::from_libtest));
+        for store in stores {
+            println!("\n--- the API suite against the {store} store");
+            let api = [
+                "test",
+                "--package",
+                "bookstore-gateway",
+                "--test",
+                "api",
+                "--no-fail-fast",
+            ];
+            outcomes.push(run_streamed(
+                &api,
+                &with_store(store),
+                test_counts::from_libtest,
+            ));
+        }
+    }
+    TestOutcome {
+        succeeded: outcomes.iter().all(|outcome| outcome.succeeded),
+        counts: outcomes
+            .iter()
+            .map(|outcome| outcome.counts)
+            .sum::<Option<TestCounts>>(),
     }
 }
 
@@ -156,7 +257,11 @@ fn nextest_is_installed() -> bool {
 
 /// Runs `cargo <args>`, copying its output to the terminal line by line as it arrives,
 /// and reads the test counts out of it with `parse`.
-fn run_streamed(args: &[&str], parse: fn(&[&str]) -> Option<TestCounts>) -> TestOutcome {
+fn run_streamed(
+    args: &[&str],
+    environment: &[(&'static str, String)],
+    parse: fn(&[&str]) -> Option<TestCounts>,
+) -> TestOutcome {
     println!("$ cargo {}", args.join(" "));
     let failed = TestOutcome {
         succeeded: false,
@@ -164,6 +269,7 @@ fn run_streamed(args: &[&str], parse: fn(&[&str]) -> Option<TestCounts>) -> Test
     };
 
     let mut command = cargo(args);
+    command.envs(environment.iter().map(|(name, value)| (name, value)));
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     keep_colours_on_a_terminal(&mut command);
     let mut child = match command.spawn() {

@@ -21,6 +21,15 @@ impl AddAssign for TestCounts {
     }
 }
 
+impl std::iter::Sum for TestCounts {
+    fn sum<I: Iterator<Item = TestCounts>>(counts: I) -> TestCounts {
+        counts.fold(TestCounts::default(), |mut total, more| {
+            total += more;
+            total
+        })
+    }
+}
+
 /// The counts from nextest's final summary line, e.g.
 /// `Summary [   0.105s] 3 tests run: 1 passed, 2 failed, 1 skipped`.
 ///

@@ -19,6 +19,21 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// An error and its causes on one line: "cannot open …: cannot connect …: Connection refused".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,7 +56,7 @@ async fn main() -> ExitCode {
             match bookstore_gateway::server::migrate(&cli).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
-                    eprintln!("bookstore: {error}");
+                    eprintln!("bookstore: {}", error_chain(&error));
                     ExitCode::FAILURE
                 }
             }
@@ -51,7 +66,7 @@ async fn main() -> ExitCode {
             match bookstore_gateway::server::serve(cli).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
-                    eprintln!("bookstore: {error}");
+                    eprintln!("bookstore: {}", error_chain(&error));
                     ExitCode::FAILURE
                 }
             }
