@@ -38,37 +38,96 @@
 use std::time::Duration;
 
 use bookstore_delivery::Delivery;
-use bookstore_inventory::{ReservationId, ReservedLine, StockLine};
+use bookstore_inventory::{InventoryError, ReservationId, ReservedLine, StockLine};
 use bookstore_sales::{
     CustomerId, Order, OrderLine, OrderStatus, Payment, PaymentError, PaymentStatus, SalesError,
     TransactionId, order_total,
 };
 use bookstore_types::OrderId;
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::http::auth::Caller;
 use crate::http::problem::{ApiError, ProblemKind};
+use crate::idempotency::Fingerprint;
 use crate::wire::{ValidDeliveryRequest, ValidOrderRequest};
 
 /// How old a journaled reservation must be before recovery treats it as abandoned. Much
 /// longer than any request may take (requests time out long before).
 pub const RECOVERY_GRACE_PERIOD: Duration = Duration::from_secs(5 * 60);
 
+/// Which id an order attempt gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderIdentity {
+    /// A new id: the request cannot be a retry of an earlier attempt.
+    Fresh,
+    /// The id derived from the request's idempotency key
+    /// ([`order_id_for_idempotency_key`]): an earlier attempt with this key may have been
+    /// cut off by a crash after taking stock, charging, or even recording the order.
+    Retryable(OrderId),
+}
+
+/// The order id of a request with an idempotency key: the same for the same caller, key and
+/// request, so a retry that takes over a key whose first attempt died (its response never
+/// stored) finds what that attempt did instead of ordering and charging again.
+pub fn order_id_for_idempotency_key(
+    owner: &CustomerId,
+    key: &str,
+    fingerprint: Fingerprint,
+) -> OrderId {
+    let mut hasher = Sha256::new();
+    for part in [
+        owner.as_str().as_bytes(),
+        key.as_bytes(),
+        &fingerprint.as_bytes(),
+    ] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    OrderId::from_uuid(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
 /// Places an order: reserve all stock → charge → record → confirm the reservation; on any
 /// failure undo what was done.
 pub async fn place_order(
     state: &AppState,
     owner: &CustomerId,
+    identity: OrderIdentity,
     request: ValidOrderRequest,
 ) -> Result<Order, ApiError> {
+    // 0. Pick the id. A retry finds what its cut-off first attempt left behind.
+    let order_id = match identity {
+        OrderIdentity::Fresh => OrderId::generate(),
+        OrderIdentity::Retryable(order_id) => {
+            match earlier_attempt(state, owner, order_id).await? {
+                EarlierAttempt::Recorded(order) => return Ok(order),
+                EarlierAttempt::None => order_id,
+                EarlierAttempt::Settled => OrderId::generate(),
+            }
+        }
+    };
+
     // 1. Reserve stock for every line, or for none, journaled under the order's id.
-    let order_id = OrderId::generate();
     let reservation = reservation_of(order_id);
-    let reserved = state
+    let reserved = match state
         .catalogue
         .reserve_all(reservation, &request.lines)
-        .await?;
+        .await
+    {
+        // The cut-off attempt still holds stock under this id: give it back, take it afresh.
+        Err(InventoryError::ReservationExists { .. }) => {
+            state.catalogue.cancel_reservation(reservation).await?;
+            state
+                .catalogue
+                .reserve_all(reservation, &request.lines)
+                .await?
+        }
+        reserved => reserved?,
+    };
 
     // 2. Price the order at the prices the stock was reserved at.
     let lines: Vec<OrderLine> = reserved.into_iter().map(order_line).collect();
@@ -192,6 +251,43 @@ async fn recover_one(
 }
 
 /// The reservation journaled for an order: same UUID.
+/// What an earlier attempt with the same order id left behind.
+enum EarlierAttempt {
+    /// Nothing, or only a reservation (which the new attempt replaces).
+    None,
+    /// The order was recorded: it is the answer.
+    Recorded(Order),
+    /// Recovery already refunded its payment: the id is spent, the new attempt needs its own.
+    Settled,
+}
+
+async fn earlier_attempt(
+    state: &AppState,
+    owner: &CustomerId,
+    order_id: OrderId,
+) -> Result<EarlierAttempt, ApiError> {
+    match state.orders.get(order_id).await {
+        Ok(order) if order.owner() == owner => {
+            let reservation = reservation_of(order_id);
+            if let Err(error) = state.catalogue.confirm_reservation(reservation).await {
+                tracing::warn!(error = %error, reservation = %reservation, "could not confirm a reservation; recovery will");
+            }
+            return Ok(EarlierAttempt::Recorded(order));
+        }
+        Ok(_) => {
+            return Err(ApiError::internal(
+                "an order id derived from an idempotency key belongs to another owner",
+            ));
+        }
+        Err(SalesError::NotFound { .. }) => {}
+        Err(error) => return Err(error.into()),
+    }
+    match state.payments.capture_for(order_id).await? {
+        Some(capture) if capture.status == PaymentStatus::Refunded => Ok(EarlierAttempt::Settled),
+        _ => Ok(EarlierAttempt::None),
+    }
+}
+
 fn reservation_of(order_id: OrderId) -> ReservationId {
     ReservationId::from_uuid(order_id.as_uuid())
 }
@@ -437,7 +533,7 @@ mod tests {
             lines: two_copies(),
             token: token("tok_visa"),
         };
-        let order = place_order(&harness.state, &alice(), request)
+        let order = place_order(&harness.state, &alice(), OrderIdentity::Fresh, request)
             .await
             .unwrap();
         assert_eq!(harness.journaled().await, vec![]);
@@ -461,7 +557,7 @@ mod tests {
             token: token("tok_chargeDeclined"),
         };
         assert!(
-            place_order(&harness.state, &alice(), request)
+            place_order(&harness.state, &alice(), OrderIdentity::Fresh, request)
                 .await
                 .is_err()
         );

@@ -15,7 +15,7 @@ use crate::wire::{
     DeliveryBody, ListOrdersQuery, OrderBody, OrderPageBody, OrderPath, PlaceOrderRequest, cursor,
     page_limit,
 };
-use crate::workflow;
+use crate::workflow::{self, OrderIdentity};
 
 fn fingerprint_of<T: serde::Serialize>(request: &HttpRequest, body: &T) -> Fingerprint {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
@@ -48,16 +48,25 @@ pub async fn create_order(
     body: web::Json<PlaceOrderRequest>,
 ) -> Result<Created<OrderBody>, ApiError> {
     let body = body.into_inner();
+    let fingerprint = fingerprint_of(&request, &body);
+    let identity = match idempotency_key.as_deref() {
+        Some(key) => OrderIdentity::Retryable(workflow::order_id_for_idempotency_key(
+            &caller.customer,
+            key,
+            fingerprint,
+        )),
+        None => OrderIdentity::Fresh,
+    };
     IdempotentRequest {
         store: state.idempotency.as_ref(),
         owner: &caller.customer,
         key: &idempotency_key,
-        fingerprint: fingerprint_of(&request, &body),
+        fingerprint,
         request_id: request_id.as_str(),
     }
     .run(async {
         let valid = body.validate()?;
-        let order = workflow::place_order(&state, &caller.customer, valid)
+        let order = workflow::place_order(&state, &caller.customer, identity, valid)
             .await
             .inspect_err(BusinessEvent::record_failure)?;
         BusinessEvent::OrderPlaced.record();

@@ -1,0 +1,375 @@
+//! `kill -9` in the middle of a burst of orders. After a restart (whose recovery settles
+//! every interrupted order at once): every order the server confirmed is there, stock adds
+//! up, every confirmed order is paid, and nothing half-done remains. And a client that
+//! retries a cut-off order with its `Idempotency-Key` gets it placed exactly once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bookstore_inventory::CatalogueStore;
+use bookstore_sales::{PaymentGateway, PaymentStatus};
+use bookstore_storage::{SqlCatalogue, SqlPaymentGateway};
+use bookstore_types::OrderId;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::harness::{
+    Api, Backend, EFFECTIVE_JAVA, PROCESS_LIMIT, RUST_BOOK, TestDatabase, kill_hard, order_request,
+    per_backend, poll_until, start_server, stop_gracefully,
+};
+use crate::helpers::Server;
+
+per_backend!(
+    every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_remains,
+    an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_placed_once,
+);
+
+/// Parallel buyers.
+const CLIENTS: u64 = 32;
+
+/// The most orders one buyer sends.
+const ORDERS_PER_CLIENT: usize = 100;
+
+/// The process is killed once this many orders have been answered 201.
+const KILL_AFTER_PLACED: usize = 50;
+
+/// The stock of both books before the burst: more than the burst can sell.
+const STOCK_BEFORE: u32 = 1_000;
+
+/// One order attempt of the burst.
+#[derive(Debug)]
+struct Attempt {
+    /// What was asked for.
+    request: Value,
+    /// The `Idempotency-Key` sent, if any.
+    key: Option<String>,
+    /// What came back.
+    outcome: Outcome,
+}
+
+/// What one order attempt got.
+#[derive(Debug)]
+enum Outcome {
+    /// 201, with the order's id.
+    Placed(String),
+    /// Another answer: its status and body.
+    Refused(u16, String),
+    /// No complete answer: the server died first.
+    Unanswered,
+}
+
+/// A small deterministic generator (xorshift64), so that no crate is needed for "random".
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Places orders of 1 to 3 copies of the Rust book, half of them with a second line of 1
+/// to 3 copies of Effective Java, until a request goes unanswered (the server died), the
+/// budget is spent, or time runs out. With `keyed`, each attempt has an idempotency key.
+async fn buy_until_the_server_dies(
+    api: Api,
+    client: u64,
+    keyed: bool,
+    placed: Arc<AtomicUsize>,
+    kill_now: Arc<Notify>,
+) -> Vec<Attempt> {
+    let deadline = Instant::now() + PROCESS_LIMIT;
+    let mut random = (client + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut attempts = Vec::new();
+    for attempt in 0..ORDERS_PER_CLIENT {
+        if Instant::now() > deadline {
+            break;
+        }
+        let rust_copies = 1 + (next_random(&mut random) % 3) as u32;
+        let request = if next_random(&mut random).is_multiple_of(2) {
+            order_request(&[(RUST_BOOK, rust_copies)])
+        } else {
+            let java_copies = 1 + (next_random(&mut random) % 3) as u32;
+            order_request(&[(RUST_BOOK, rust_copies), (EFFECTIVE_JAVA, java_copies)])
+        };
+        let key = keyed.then(|| format!("crash-{client}-{attempt}"));
+        let outcome = match api.place_order(&request, key.as_deref()).await {
+            Ok(reply) if reply.status == 201 => {
+                if placed.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER_PLACED {
+                    kill_now.notify_one();
+                }
+                Outcome::Placed(reply.id())
+            }
+            Ok(reply) => Outcome::Refused(reply.status, reply.body),
+            Err(_) => Outcome::Unanswered,
+        };
+        let died = matches!(outcome, Outcome::Unanswered);
+        attempts.push(Attempt {
+            request,
+            key,
+            outcome,
+        });
+        if died {
+            break;
+        }
+    }
+    attempts
+}
+
+/// Starts a server on `database` with lots of both books, sends the burst of
+/// [`CLIENTS`] buyers, and `kill -9`s the server once [`KILL_AFTER_PLACED`] orders are
+/// placed. Returns every attempt, once every buyer has stopped.
+async fn burst_cut_off_by_a_kill_9(database: &TestDatabase, keyed: bool) -> Vec<Attempt> {
+    let server = start_server(database.server_args(&[])).await;
+    let api = Api::new(&server.base_url);
+    for isbn in [RUST_BOOK, EFFECTIVE_JAVA] {
+        api.set_stock(isbn, STOCK_BEFORE).await;
+    }
+    let placed = Arc::new(AtomicUsize::new(0));
+    let kill_now = Arc::new(Notify::new());
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            tokio::spawn(buy_until_the_server_dies(
+                api.clone(),
+                client,
+                keyed,
+                Arc::clone(&placed),
+                Arc::clone(&kill_now),
+            ))
+        })
+        .collect();
+    tokio::time::timeout(PROCESS_LIMIT, kill_now.notified())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{KILL_AFTER_PLACED} orders were not placed within {PROCESS_LIMIT:?} (placed: {})",
+                placed.load(Ordering::SeqCst)
+            )
+        });
+    kill_hard(server).await;
+    let attempts: Vec<Attempt> =
+        tokio::time::timeout(PROCESS_LIMIT, futures_util::future::join_all(clients))
+            .await
+            .expect("every buyer stops once the server is gone")
+            .into_iter()
+            .flat_map(|joined| joined.expect("a buyer does not panic"))
+            .collect();
+    for attempt in &attempts {
+        match &attempt.outcome {
+            // A pool waits no longer than the connect timeout, which a busy machine may
+            // exceed; such an order must leave nothing behind, which is checked after.
+            Outcome::Placed(_) | Outcome::Refused(503, _) | Outcome::Unanswered => {}
+            // Stock cannot run out in this burst: nothing else is a fair answer.
+            Outcome::Refused(status, body) => {
+                panic!("an order before the kill was answered {status}: {body}")
+            }
+        }
+    }
+    attempts
+}
+
+/// The ids of the attempts answered 201.
+fn answered_201(attempts: &[Attempt]) -> BTreeSet<String> {
+    attempts
+        .iter()
+        .filter_map(|attempt| match &attempt.outcome {
+            Outcome::Placed(id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Starts the server again on `database`, settling every interrupted order at once
+/// (`--recovery-grace-seconds 0`), and waits until it is ready and recovery left no
+/// reservation behind.
+async fn restart_with_immediate_recovery(database: &TestDatabase) -> (Server, Api) {
+    let server = start_server(database.server_args(&["--recovery-grace-seconds", "0"])).await;
+    let api = Api::new(&server.base_url);
+    api.wait_until_ready().await;
+    let inspection = database.inspect().await;
+    let catalogue = SqlCatalogue::new(inspection.clone());
+    poll_until(
+        "recovery leaves no reservation behind",
+        PROCESS_LIMIT,
+        || async {
+            let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+            let left = catalogue.reservations_older_than(cutoff).await.ok()?;
+            left.is_empty().then_some(())
+        },
+    )
+    .await;
+    inspection.close().await;
+    (server, api)
+}
+
+/// Copies per ISBN in `orders`.
+fn units_by_isbn(orders: &[Value]) -> BTreeMap<String, u64> {
+    let mut units = BTreeMap::new();
+    for order in orders {
+        for item in order["items"].as_array().expect("an order has items") {
+            let isbn = item["isbn"]
+                .as_str()
+                .expect("a line has an isbn")
+                .to_owned();
+            *units.entry(isbn).or_insert(0) += item["quantity"].as_u64().expect("a quantity");
+        }
+    }
+    units
+}
+
+/// Checks that the books balance: every order is confirmed and paid its total, stock plus
+/// copies sold is the stock before the burst, and no capture is left without an order.
+/// Returns every order, newest first.
+async fn assert_the_books_balance(api: &Api, database: &TestDatabase) -> Vec<Value> {
+    let orders = api.all_orders().await;
+    let inspection = database.inspect().await;
+    let payments = SqlPaymentGateway::new(inspection.clone());
+    for order in &orders {
+        let id = order["id"].as_str().expect("an id");
+        assert_eq!(order["status"], "confirmed", "nobody cancelled: {order}");
+        let order_id: OrderId = id.parse().expect("a valid order id");
+        let capture = payments
+            .capture_for(order_id)
+            .await
+            .expect("the ledger answers")
+            .unwrap_or_else(|| panic!("confirmed order {id} has no capture"));
+        assert_eq!(
+            capture.status,
+            PaymentStatus::Captured,
+            "confirmed order {id}"
+        );
+        assert_eq!(
+            Some(capture.amount.cents()),
+            order["total_cents"].as_i64(),
+            "order {id} was charged its total"
+        );
+    }
+    let sold = units_by_isbn(&orders);
+    for isbn in [RUST_BOOK, EFFECTIVE_JAVA] {
+        let stock_now = api.stock_of(isbn).await;
+        let sold = sold.get(isbn).copied().unwrap_or(0);
+        assert_eq!(
+            stock_now + sold,
+            u64::from(STOCK_BEFORE),
+            "{isbn}: {stock_now} in stock + {sold} in confirmed orders"
+        );
+    }
+    assert_eq!(
+        payments.captured_count().await.expect("the ledger answers"),
+        orders.len(),
+        "every capture without an order was refunded (refunded: {:?})",
+        payments.refunded_count().await
+    );
+    inspection.close().await;
+    orders
+}
+
+async fn every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_remains(
+    backend: Backend,
+) {
+    let Some(database) = backend
+        .fresh_database(
+            "every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_remains",
+        )
+        .await
+    else {
+        return;
+    };
+    let attempts = burst_cut_off_by_a_kill_9(&database, false).await;
+    let answered = answered_201(&attempts);
+
+    let (server, api) = restart_with_immediate_recovery(&database).await;
+    // Every order in the database, answered or not (a kill can land between recording an
+    // order and answering it), must balance.
+    let orders = assert_the_books_balance(&api, &database).await;
+    let recorded: BTreeSet<&str> = orders
+        .iter()
+        .map(|order| order["id"].as_str().expect("an id"))
+        .collect();
+    for id in &answered {
+        assert!(
+            recorded.contains(id.as_str()),
+            "order {id} was answered 201 but is gone"
+        );
+        let reply = api.get(&format!("/api/orders/{id}")).await;
+        assert_eq!(reply.status, 200, "order {id}: {}", reply.body);
+        assert_eq!(reply.json()["status"], "confirmed", "order {id}");
+    }
+    eprintln!(
+        "{} attempts, {} answered 201, {} orders recorded; at restart: {:?}",
+        attempts.len(),
+        answered.len(),
+        orders.len(),
+        server
+            .stderr_text()
+            .lines()
+            .find(|line| line.contains("recovered interrupted orders"))
+    );
+    stop_gracefully(server).await;
+}
+
+async fn an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_placed_once(
+    backend: Backend,
+) {
+    let Some(database) = backend
+        .fresh_database(
+            "an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_placed_once",
+        )
+        .await
+    else {
+        return;
+    };
+    let attempts = burst_cut_off_by_a_kill_9(&database, true).await;
+    let answered = answered_201(&attempts);
+    let cut_off: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|attempt| !matches!(attempt.outcome, Outcome::Placed(_)))
+        .collect();
+    let (server, api) = restart_with_immediate_recovery(&database).await;
+
+    // A client retries each cut-off order with its key and body until it is answered 201.
+    // The keys of requests the kill interrupted stay "in flight" (409) for a minute; the
+    // database is then told that the minute has passed, as a client retrying later sees it.
+    let mut waiting = Vec::new();
+    for attempt in &cut_off {
+        let reply = api
+            .place_order(&attempt.request, attempt.key.as_deref())
+            .await
+            .expect("the retry is answered");
+        match reply.status {
+            201 => {}
+            409 => waiting.push(*attempt),
+            other => panic!("a retry was answered {other}: {}", reply.body),
+        }
+    }
+    let aged = database
+        .execute(
+            "UPDATE idempotency_keys SET expires_at = '2000-01-01T00:00:00.000000Z' \
+             WHERE state = 'in_flight'",
+        )
+        .await;
+    assert_eq!(aged, waiting.len() as u64, "one in-flight claim per 409");
+    for attempt in &waiting {
+        let reply = api
+            .place_order(&attempt.request, attempt.key.as_deref())
+            .await
+            .expect("the retry is answered");
+        assert_eq!(reply.status, 201, "a retry a minute later: {}", reply.body);
+    }
+
+    let orders = assert_the_books_balance(&api, &database).await;
+    eprintln!(
+        "{} attempts: {} answered 201, {} cut off ({} of them still in flight after restart); {} orders in the end",
+        attempts.len(),
+        answered.len(),
+        cut_off.len(),
+        waiting.len(),
+        orders.len(),
+    );
+    assert_eq!(
+        orders.len(),
+        answered.len() + cut_off.len(),
+        "each order attempt, retried with its key until answered, is placed exactly once"
+    );
+    stop_gracefully(server).await;
+}

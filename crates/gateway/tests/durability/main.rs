@@ -1,0 +1,28 @@
+//! Durability of the `bookstore` server on a real database: what survives a graceful
+//! restart and a `kill -9`, two instances sharing one PostgreSQL database, and a database
+//! that cannot be reached or goes away while the server runs.
+//!
+//! Every test starts the real `bookstore` binary (through the operations tests' `Server`
+//! helper) on a database of its own, and inspects that database afterwards through the
+//! HTTP API and, where the API cannot tell, through `bookstore-storage` directly.
+//!
+//! A test that makes sense on both SQL backends is written once, as an
+//! `async fn(Backend)`, and `harness::per_backend!` declares one test per backend
+//! (`<module>::sqlite::<check>` and `<module>::postgres::<check>`). The PostgreSQL tests
+//! run only when `BOOKSTORE_TEST_POSTGRES_URL` names a server (for example
+//! `postgres://postgres@127.0.0.1:5432/postgres`); each creates a database with a random
+//! name and drops it afterwards. Without the variable they print why they skipped and pass.
+
+#[path = "../operations/helpers.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the operations tests; this binary uses only part of it"
+)]
+mod helpers;
+
+mod harness;
+
+mod crash;
+mod database_failures;
+mod restart;
+mod two_instances;
