@@ -36,13 +36,20 @@ impl Name {
     }
 }
 
-/// The web stack, which only the gateway may use. `sqlx` is allowed for now: the domains
-/// will own their Postgres stores.
+/// The web stack, which only the gateway may use.
 const WEB_STACK: &[Name] = &[
     Prefix("actix"),
     Prefix("apistos"),
     Exact("awc"),
     Exact("hyper"),
+];
+
+/// SQL drivers: only `bookstore-storage` (and through it the gateway) may compile one, so a
+/// team importing a domain crate never builds a database driver.
+const SQL_DRIVERS: &[Name] = &[
+    Prefix("sqlx"),
+    Exact("libsqlite3-sys"),
+    Exact("bookstore-storage"),
 ];
 
 /// One line of the policy: `package` must not reach any name in `must_not_reach`.
@@ -57,13 +64,14 @@ const POLICY: &[Rule] = &[
     // The shared value types depend on nothing of ours.
     Rule {
         package: "bookstore-types",
-        must_not_reach: &[WEB_STACK, &[Prefix("bookstore-")]],
+        must_not_reach: &[WEB_STACK, SQL_DRIVERS, &[Prefix("bookstore-")]],
     },
     // Each domain knows only the shared types.
     Rule {
         package: "bookstore-inventory",
         must_not_reach: &[
             WEB_STACK,
+            SQL_DRIVERS,
             &[
                 Exact("bookstore-sales"),
                 Exact("bookstore-delivery"),
@@ -75,6 +83,7 @@ const POLICY: &[Rule] = &[
         package: "bookstore-sales",
         must_not_reach: &[
             WEB_STACK,
+            SQL_DRIVERS,
             &[
                 Exact("bookstore-inventory"),
                 Exact("bookstore-delivery"),
@@ -86,12 +95,18 @@ const POLICY: &[Rule] = &[
         package: "bookstore-delivery",
         must_not_reach: &[
             WEB_STACK,
+            SQL_DRIVERS,
             &[
                 Exact("bookstore-inventory"),
                 Exact("bookstore-sales"),
                 Exact("bookstore-gateway"),
             ],
         ],
+    },
+    // The SQL stores know the domains but not the web.
+    Rule {
+        package: "bookstore-storage",
+        must_not_reach: &[WEB_STACK, &[Exact("bookstore-gateway")]],
     },
 ];
 
@@ -354,7 +369,8 @@ mod tests {
             .collect()
     }
 
-    /// The four guarded crates, depending only on the shared types (and `serde`).
+    /// The guarded crates: the domains depending only on the shared types (and `serde`),
+    /// the SQL stores on the domains and sqlx, the gateway on everything.
     fn allowed_graph() -> Vec<Package> {
         vec![
             ("bookstore-types", &[("serde", None)]),
@@ -365,14 +381,25 @@ mod tests {
             ("bookstore-sales", &[("bookstore-types", None)]),
             ("bookstore-delivery", &[("bookstore-types", None)]),
             (
+                "bookstore-storage",
+                &[
+                    ("bookstore-inventory", None),
+                    ("bookstore-sales", None),
+                    ("bookstore-delivery", None),
+                    ("sqlx", None),
+                ],
+            ),
+            (
                 "bookstore-gateway",
                 &[
                     ("bookstore-inventory", None),
                     ("bookstore-sales", None),
                     ("bookstore-delivery", None),
+                    ("bookstore-storage", None),
                     ("actix-web", None),
                 ],
             ),
+            ("sqlx", &[]),
             ("serde", &[]),
             ("actix-web", &[("actix-http", None)]),
             ("actix-http", &[]),
@@ -385,6 +412,17 @@ mod tests {
     }
 
     #[test]
+    fn a_domain_reaching_a_sql_driver_is_reported() {
+        let mut graph = allowed_graph();
+        graph.retain(|(name, _)| *name != "bookstore-sales");
+        graph.push((
+            "bookstore-sales",
+            &[("bookstore-types", None), ("sqlx", None)],
+        ));
+        assert_eq!(check(&graph), ["bookstore-sales -> sqlx"]);
+    }
+
+    #[test]
     fn a_domain_reaching_actix_web_through_another_crate_is_reported_with_the_path() {
         let mut graph = allowed_graph();
         graph[2] = (
@@ -393,7 +431,14 @@ mod tests {
         );
         graph.push(("foo", &[("actix-web", None)]));
 
-        assert_eq!(check(&graph), ["bookstore-sales -> foo -> actix-web"]);
+        // The SQL stores depend on sales, so they are reported as reaching it too.
+        assert_eq!(
+            check(&graph),
+            [
+                "bookstore-sales -> foo -> actix-web",
+                "bookstore-storage -> bookstore-sales -> foo -> actix-web"
+            ]
+        );
     }
 
     #[test]
@@ -430,7 +475,13 @@ mod tests {
         graph.push(("hyper", &[]));
         graph.push(("awc", &[]));
 
-        assert_eq!(check(&graph), ["bookstore-inventory -> hyper"]);
+        assert_eq!(
+            check(&graph),
+            [
+                "bookstore-inventory -> hyper",
+                "bookstore-storage -> bookstore-inventory -> hyper"
+            ]
+        );
     }
 
     #[test]
