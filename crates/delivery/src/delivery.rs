@@ -10,50 +10,18 @@
 //! error naming why the change is not allowed. There are no setters.
 
 use std::fmt;
-use std::str::FromStr;
 
 use bookstore_types::OrderId;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
-use uuid::Uuid;
 
 use crate::address::Address;
 use crate::error::DeliveryError;
 use crate::schedule::schedule_date;
 use crate::tracking::TrackingNumber;
 
-/// The id of a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeliveryId(Uuid);
-
-impl DeliveryId {
-    /// A new, time-ordered (UUID v7) delivery id.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Wraps an existing UUID, e.g. one read from a URL or a database row.
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// The underlying UUID.
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for DeliveryId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for DeliveryId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
+bookstore_types::uuid_id! {
+    /// The id of a delivery.
+    pub struct DeliveryId;
 }
 
 /// Where a delivery is in its life cycle.

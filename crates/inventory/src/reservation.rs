@@ -4,39 +4,9 @@
 //! the caller (the gateway uses the id of the order being placed), so that stock taken for a
 //! request that never finished can be found and given back later.
 
-use std::fmt;
-use std::str::FromStr;
-
-use uuid::Uuid;
-
-/// The id under which one reservation is journaled until it is confirmed or cancelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReservationId(Uuid);
-
-impl ReservationId {
-    /// Wraps a UUID chosen by the caller, e.g. the UUID of the order being placed.
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// The underlying UUID.
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for ReservationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for ReservationId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
+bookstore_types::uuid_id! {
+    /// The id under which one reservation is journaled until it is confirmed or cancelled.
+    pub struct ReservationId;
 }
 
 #[cfg(test)]

@@ -2,44 +2,12 @@
 //! an order remembers of it.
 
 use std::fmt;
-use std::str::FromStr;
 
 use bookstore_types::{Money, OrderId};
-use uuid::Uuid;
 
-/// The processor's id for one captured payment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TransactionId(Uuid);
-
-impl TransactionId {
-    /// A new, time-ordered (UUID v7) transaction id.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Wraps an existing UUID, e.g. one read from a database row.
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// The underlying UUID.
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for TransactionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for TransactionId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
+bookstore_types::uuid_id! {
+    /// The processor's id for one captured payment.
+    pub struct TransactionId;
 }
 
 /// A payment token as sent by a client, e.g. `tok_visa`.

@@ -1,45 +1,58 @@
-//! Identifiers shared between domains.
+//! Identifiers: UUID newtypes, one type per kind of id so that an order id can never be
+//! passed where a delivery id is expected.
+//!
+//! [`uuid_id!`](crate::uuid_id) defines such a type; every domain uses it, so all ids behave
+//! alike: `generate` (time-ordered UUID v7), `from_uuid`, `as_uuid`, `Display` as a
+//! lowercase hyphenated UUID, and `FromStr`.
 
-use std::fmt;
-use std::str::FromStr;
+/// Defines a UUID newtype id: `uuid_id! { /// docs \n pub struct OrderId; }`.
+///
+/// The type gets `generate()` (a new, time-ordered UUID v7), `from_uuid`, `as_uuid`,
+/// `Display` (lowercase hyphenated) and `FromStr`, and derives `Debug`, `Clone`, `Copy`,
+/// `PartialEq`, `Eq`, `Hash`, `PartialOrd` and `Ord`.
+#[macro_export]
+macro_rules! uuid_id {
+    ($(#[$attribute:meta])* $visibility:vis struct $name:ident;) => {
+        $(#[$attribute])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $visibility struct $name($crate::uuid::Uuid);
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+        impl $name {
+            /// A new, time-ordered (UUID v7) id.
+            pub fn generate() -> Self {
+                Self($crate::uuid::Uuid::now_v7())
+            }
 
-/// The id of an order. Sales creates it; delivery refers to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OrderId(Uuid);
+            /// Wraps an existing UUID, e.g. one read from a URL or a database row.
+            pub const fn from_uuid(uuid: $crate::uuid::Uuid) -> Self {
+                Self(uuid)
+            }
 
-impl OrderId {
-    /// A new, time-ordered (UUID v7) order id.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
+            /// The underlying UUID.
+            pub const fn as_uuid(&self) -> $crate::uuid::Uuid {
+                self.0
+            }
+        }
 
-    /// Wraps an existing UUID, e.g. one read from a URL or a database row.
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
 
-    /// The underlying UUID.
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::uuid::Error;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $crate::uuid::Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
 }
 
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for OrderId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
+uuid_id! {
+    /// The id of an order. Sales creates it; delivery refers to it.
+    pub struct OrderId;
 }
 
 #[cfg(test)]
@@ -50,6 +63,7 @@ mod tests {
     fn order_ids_render_as_lowercase_hyphenated_uuids() {
         let id: OrderId = "67E55044-10B1-426F-9247-BB680E5FE0C8".parse().unwrap();
         assert_eq!(id.to_string(), "67e55044-10b1-426f-9247-bb680e5fe0c8");
+        assert_eq!(OrderId::from_uuid(id.as_uuid()), id);
     }
 
     #[test]
@@ -58,5 +72,10 @@ mod tests {
         let second = OrderId::generate();
         assert_ne!(first, second);
         assert!(first < second);
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected() {
+        assert!("not-a-uuid".parse::<OrderId>().is_err());
     }
 }

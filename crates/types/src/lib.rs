@@ -14,3 +14,7 @@ pub use ids::OrderId;
 pub use isbn::{Isbn, IsbnError};
 pub use money::{Currency, CurrencyError, Money, MoneyError};
 pub use quantity::{Quantity, QuantityError};
+
+/// Re-exported for [`uuid_id!`], so that crates using the macro need no `uuid` dependency of
+/// their own.
+pub use uuid;
