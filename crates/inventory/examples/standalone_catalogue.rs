@@ -35,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             quantity: Quantity::new(5)?,
         },
     ];
-    let reservation = ReservationId::from_uuid(uuid::Uuid::new_v4());
+    let reservation = ReservationId::generate();
     match catalogue.reserve_all(reservation, &lines).await {
         Err(InventoryError::OutOfStock {
             isbn,
