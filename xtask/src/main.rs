@@ -4,6 +4,7 @@
 //! subcommand per task (see [`USAGE`]). It has no dependencies besides `serde_json`, so
 //! it builds in seconds; everything else is done by calling cargo through `$CARGO`.
 
+mod bench;
 mod deps;
 mod openapi;
 mod suite;
@@ -24,6 +25,10 @@ Commands:
   deps               fail if a domain crate depends on the web stack or on another domain
   openapi            regenerate docs/openapi.json from the gateway
   openapi --check    fail if docs/openapi.json is missing or out of date
+  bench [--books N] [--duration 10s] [--connections N]
+                     load-test a release `bookstore` (memory, SQLite, PostgreSQL if
+                     BOOKSTORE_TEST_POSTGRES_URL is set) and a bare actix-web baseline
+                     with oha; writes target/bench/report.md and report.json
   help               print this text
 ";
 
@@ -42,6 +47,18 @@ fn main() -> ExitCode {
         ["deps"] => exit_code(deps::check()),
         ["openapi"] => exit_code(openapi::run(openapi::Mode::Write)),
         ["openapi", "--check"] => exit_code(openapi::run(openapi::Mode::Check)),
+        ["bench", "--help" | "-h"] => {
+            print!("{}", bench::USAGE);
+            ExitCode::SUCCESS
+        }
+        ["bench", options @ ..] => match bench::Options::parse(options) {
+            Ok(options) => exit_code(bench::run(options)),
+            Err(message) => {
+                eprintln!("error: {message}\n");
+                eprint!("{}", bench::USAGE);
+                ExitCode::from(USAGE_ERROR)
+            }
+        },
         ["help" | "-h" | "--help"] => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -1,0 +1,61 @@
+//! `cargo bench -p bookstore-gateway --bench wire`: converting a book and an order to their
+//! wire types ([`BookBody`], [`OrderBody`]) and serializing them to JSON, as every response
+//! that carries one does.
+
+use std::hint::black_box;
+
+use bookstore_gateway::wire::{BookBody, OrderBody};
+use bookstore_inventory::{Author, Book, Title};
+use bookstore_sales::{CustomerId, Order, OrderLine, Payment, PaymentStatus, TransactionId};
+use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
+use chrono::Utc;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn book() -> Book {
+    Book {
+        isbn: Isbn::parse("9780306406157").expect("a valid ISBN"),
+        title: Title::parse("The Rust Programming Language").expect("a title"),
+        author: Author::parse("Steve Klabnik, Carol Nichols").expect("an author"),
+        price: Money::from_cents(3999, Currency::parse("USD").expect("a currency"))
+            .expect("a price"),
+        stock: 100,
+    }
+}
+
+fn order() -> Order {
+    let book = book();
+    let lines = (1..=3)
+        .map(|quantity| OrderLine {
+            isbn: book.isbn,
+            title: book.title.as_str().to_owned(),
+            quantity: Quantity::new(quantity).expect("a quantity"),
+            unit_price: book.price,
+        })
+        .collect();
+    let payment = Payment {
+        transaction_id: TransactionId::generate(),
+        status: PaymentStatus::Captured,
+    };
+    Order::confirmed(
+        OrderId::generate(),
+        CustomerId::new("bench"),
+        lines,
+        payment,
+        Utc::now(),
+    )
+    .expect("a valid order")
+}
+
+fn wire(c: &mut Criterion) {
+    let book = book();
+    let order = order();
+    c.bench_function("book_body_to_json", |b| {
+        b.iter(|| serde_json::to_vec(&BookBody::from(black_box(&book))).expect("serializable"));
+    });
+    c.bench_function("order_body_to_json", |b| {
+        b.iter(|| serde_json::to_vec(&OrderBody::from(black_box(&order))).expect("serializable"));
+    });
+}
+
+criterion_group!(benches, wire);
+criterion_main!(benches);
