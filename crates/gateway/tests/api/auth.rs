@@ -9,8 +9,8 @@ use clap::Parser;
 use serde_json::json;
 
 use crate::helpers::{
-    ADMIN, CUSTOMER, EFFECTIVE_JAVA, Stores, isbn_with, spawn_app, spawn_app_with_keys,
-    spawn_app_with_stores,
+    ADMIN, CUSTOMER, EFFECTIVE_JAVA, Stores, TestDatabase, isbn_with, spawn_app,
+    spawn_app_with_keys, spawn_app_with_stores,
 };
 
 #[actix_web::test]
@@ -111,14 +111,15 @@ async fn configured_keys_work_and_the_demo_keys_are_then_rejected() {
 
 #[actix_web::test]
 async fn a_server_started_without_key_configuration_runs_in_demo_mode_with_the_demo_catalogue() {
-    let cli = Cli::try_parse_from(["bookstore", "--database-url", "memory"])
+    let database = TestDatabase::create().await;
+    let cli = Cli::try_parse_from(["bookstore", "--database-url", database.url()])
         .expect("no other arguments are needed");
     let state = state_from(&cli)
         .await
         .expect("the default configuration starts")
         .state;
     assert!(state.api_keys.is_demo());
-    let app = spawn_app_with_stores(Stores::from_state(state)).await;
+    let app = spawn_app_with_stores(Stores::from_state(state, database)).await;
     let book = app
         .get(&format!("/api/books/{EFFECTIVE_JAVA}"), "secret123")
         .await
@@ -128,10 +129,11 @@ async fn a_server_started_without_key_configuration_runs_in_demo_mode_with_the_d
 
 #[actix_web::test]
 async fn a_server_started_with_configured_keys_rejects_the_demo_keys() {
+    let database = TestDatabase::create().await;
     let cli = Cli::try_parse_from([
         "bookstore",
         "--database-url",
-        "memory",
+        database.url(),
         "--api-keys",
         "k1:customer,k2:admin",
     ])
@@ -141,7 +143,7 @@ async fn a_server_started_with_configured_keys_rejects_the_demo_keys() {
         .expect("the configuration starts")
         .state;
     assert!(!state.api_keys.is_demo());
-    let app = spawn_app_with_stores(Stores::from_state(state)).await;
+    let app = spawn_app_with_stores(Stores::from_state(state, database)).await;
     app.get("/api/books", "k1").await.success(200);
     app.get("/api/books", "secret123").await.problem(401);
 }

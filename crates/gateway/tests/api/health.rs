@@ -10,8 +10,9 @@ use bookstore_gateway::server::state_from;
 use clap::Parser;
 
 use crate::helpers::{
-    AppConfig, CUSTOMER, EFFECTIVE_JAVA, OTHER_CUSTOMER, Stores, UnavailableOrderStore,
-    assert_leaks_nothing, order_request, spawn_app, spawn_app_with, spawn_app_with_stores,
+    AppConfig, CUSTOMER, EFFECTIVE_JAVA, OTHER_CUSTOMER, Stores, TestDatabase,
+    UnavailableOrderStore, assert_leaks_nothing, order_request, spawn_app, spawn_app_with,
+    spawn_app_with_stores,
 };
 
 #[actix_web::test]
@@ -115,10 +116,11 @@ async fn metrics_are_prometheus_histograms_by_route_template_and_status_without_
 
 #[actix_web::test]
 async fn requests_over_a_keys_rate_limit_are_429_with_retry_after_and_other_keys_go_on() {
+    let database = TestDatabase::create().await;
     let cli = Cli::try_parse_from([
         "bookstore",
         "--database-url",
-        "memory",
+        database.url(),
         "--api-keys",
         &format!("{CUSTOMER}:customer,{OTHER_CUSTOMER}:customer"),
         "--rate-limit-per-second",
@@ -132,6 +134,7 @@ async fn requests_over_a_keys_rate_limit_are_429_with_retry_after_and_other_keys
             .await
             .expect("the configuration starts")
             .state,
+        database,
     ))
     .await;
 
@@ -165,10 +168,11 @@ async fn requests_over_a_keys_rate_limit_are_429_with_retry_after_and_other_keys
 
 #[actix_web::test]
 async fn a_rate_of_zero_turns_rate_limiting_off() {
+    let database = TestDatabase::create().await;
     let cli = Cli::try_parse_from([
         "bookstore",
         "--database-url",
-        "memory",
+        database.url(),
         "--api-keys",
         &format!("{CUSTOMER}:customer"),
         "--rate-limit-per-second",
@@ -180,6 +184,7 @@ async fn a_rate_of_zero_turns_rate_limiting_off() {
             .await
             .expect("the configuration starts")
             .state,
+        database,
     ))
     .await;
     for _ in 0..50 {
@@ -189,10 +194,11 @@ async fn a_rate_of_zero_turns_rate_limiting_off() {
 
 #[actix_web::test]
 async fn requests_without_a_valid_key_are_rate_limited_per_client_address() {
+    let database = TestDatabase::create().await;
     let cli = Cli::try_parse_from([
         "bookstore",
         "--database-url",
-        "memory",
+        database.url(),
         "--api-keys",
         &format!("{CUSTOMER}:customer"),
         "--rate-limit-per-second",
@@ -206,6 +212,7 @@ async fn requests_without_a_valid_key_are_rate_limited_per_client_address() {
             .await
             .expect("the configuration starts")
             .state,
+        database,
     ))
     .await;
     let noisy: SocketAddr = "10.0.0.1:40000".parse().unwrap();

@@ -1,16 +1,18 @@
-//! The test harness: `spawn_app()` builds the real application around fresh in-memory stores
-//! and answers requests in process; `RunningServer` serves the same application on a real
-//! port for the tests that need real connections and real parallelism.
+//! The test harness: `spawn_app()` builds the real application around a fresh database of
+//! the store under test (in memory, SQLite or PostgreSQL: see `test_store`) and answers
+//! requests in process; `RunningServer` serves the same application on a real port for the
+//! tests that need real connections and real parallelism.
 //!
-//! Every app gets its own stores, so tests never see each other's data. The payment
-//! processor is the simulated one, wrapped so that tests can count capture attempts and,
-//! when asked, hold captures until the test releases them.
+//! Every app gets its own database, so tests never see each other's data. The store's
+//! payment processor is wrapped so that tests can count capture attempts, captures and
+//! refunds on every store and, when asked, hold captures until the test releases them.
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -20,19 +22,23 @@ use actix_web::http::Method;
 use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use actix_web::web::{self, Bytes};
-use bookstore_delivery::{Delivery, DeliveryId, DeliveryStore, InMemoryDeliveryStore};
+use bookstore_delivery::{Delivery, DeliveryId};
 use bookstore_gateway::app::{AppState, build_app};
 use bookstore_gateway::http::auth::ApiKeys;
-use bookstore_inventory::{Author, Book, InMemoryCatalogue, Title, demo_catalogue};
+use bookstore_gateway::stores;
+use bookstore_inventory::{Author, Book, Title, demo_catalogue};
 use bookstore_sales::{
     Capture, CustomerId, Order, OrderPage, OrderStore, PaymentError, PaymentGateway, PaymentToken,
-    SalesError, SimulatedPaymentGateway, TransactionId,
+    SalesError, TransactionId,
 };
 use bookstore_types::{Currency, Isbn, Money, OrderId};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{LocalBoxFuture, try_join_all};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
+
+pub(crate) use crate::test_store::TestDatabase;
+use crate::test_store::{TestStore, test_database_options};
 
 /// A customer key of the default test configuration.
 pub(crate) const CUSTOMER: &str = "customer-key-alice";
@@ -118,8 +124,8 @@ pub(crate) fn delivery_request(order_id: &str) -> Value {
 // ---------------------------------------------------------------------------------------
 // Configuration
 
-/// How a test app is set up. `AppConfig::default()` is the configured test keys, the demo
-/// catalogue and in-memory stores.
+/// How a test app is set up. `AppConfig::default()` is the configured test keys and the demo
+/// catalogue, on the store under test (see [`TestStore`]).
 pub(crate) struct AppConfig {
     /// The API keys.
     pub(crate) keys: ApiKeys,
@@ -127,7 +133,7 @@ pub(crate) struct AppConfig {
     pub(crate) books: Vec<Book>,
     /// The request body limit, when not the default.
     pub(crate) body_limit_bytes: Option<usize>,
-    /// An order store to use instead of the in-memory one.
+    /// An order store to use instead of the one of the store under test.
     pub(crate) orders: Option<Arc<dyn OrderStore>>,
     /// Whether payment captures wait for [`Stores::release_payments`].
     pub(crate) hold_payments: bool,
@@ -145,51 +151,59 @@ impl Default for AppConfig {
     }
 }
 
-/// The application state and handles on the stores behind it.
+/// The application state and handles on the stores behind it. The test database goes
+/// away with the last clone.
 #[derive(Clone)]
 pub(crate) struct Stores {
     /// The state the application was built with.
     pub(crate) state: web::Data<AppState>,
-    /// The payment processor.
+    /// The payment processor, as the application sees it.
     pub(crate) payments: Arc<RecordingPaymentGateway>,
-    /// The delivery store.
-    pub(crate) deliveries: Arc<InMemoryDeliveryStore>,
+    /// Declared last: dropped after the state, so no store uses the database any more when
+    /// it is removed.
+    _database: Arc<TestDatabase>,
 }
 
 impl Stores {
-    /// Builds the state for `config`.
-    pub(crate) fn new(config: AppConfig) -> Self {
-        let mut state = AppState::in_memory(config.keys);
-        state.catalogue =
-            Arc::new(InMemoryCatalogue::with_books(config.books).expect("test books are distinct"));
-        let payments = Arc::new(RecordingPaymentGateway::new(config.hold_payments));
-        state.payments = payments.clone();
-        let deliveries = Arc::new(InMemoryDeliveryStore::new());
-        state.deliveries = deliveries.clone();
+    /// Builds the state for `config` on a fresh database of the store under test.
+    pub(crate) async fn new(config: AppConfig) -> Self {
+        let database = TestDatabase::create().await;
+        let mut state = stores::open(database.url(), &test_database_options(), config.keys, false)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("the {} stores open: {error}", TestStore::current().name())
+            })
+            .state;
+        // At once: on PostgreSQL, one insert after the other is a round trip each.
+        let catalogue = &state.catalogue;
+        try_join_all(config.books.into_iter().map(|book| catalogue.insert(book)))
+            .await
+            .expect("test books are distinct");
         if let Some(orders) = config.orders {
             state.orders = orders;
         }
         if let Some(limit) = config.body_limit_bytes {
             state.request_limits.body_bytes = limit;
         }
-        Self {
-            state: web::Data::new(state),
-            payments,
-            deliveries,
-        }
+        Self::wrap(state, config.hold_payments, database)
     }
 
-    /// Wraps a state built elsewhere (e.g. by `server::state_from`), swapping in a
-    /// recording payment processor and an in-memory delivery store.
-    pub(crate) fn from_state(mut state: AppState) -> Self {
-        let payments = Arc::new(RecordingPaymentGateway::new(false));
+    /// Wraps a state built elsewhere (e.g. by `server::state_from`) on `database`, swapping
+    /// in a recording payment processor around the state's own.
+    pub(crate) fn from_state(state: AppState, database: TestDatabase) -> Self {
+        Self::wrap(state, false, database)
+    }
+
+    fn wrap(mut state: AppState, hold_payments: bool, database: TestDatabase) -> Self {
+        let payments = Arc::new(RecordingPaymentGateway::new(
+            Arc::clone(&state.payments),
+            hold_payments,
+        ));
         state.payments = payments.clone();
-        let deliveries = Arc::new(InMemoryDeliveryStore::new());
-        state.deliveries = deliveries.clone();
         Self {
             state: web::Data::new(state),
             payments,
-            deliveries,
+            _database: Arc::new(database),
         }
     }
 
@@ -212,12 +226,12 @@ impl Stores {
 
     /// Transactions captured and not refunded.
     pub(crate) fn captured_count(&self) -> usize {
-        self.payments.simulated.captured_count()
+        self.payments.ledger().captured_count()
     }
 
     /// Transactions refunded.
     pub(crate) fn refunded_count(&self) -> usize {
-        self.payments.simulated.refunded_count()
+        self.payments.ledger().refunded.len()
     }
 
     /// How many times the processor was asked to capture, whatever the outcome.
@@ -228,7 +242,8 @@ impl Stores {
     /// Marks a delivery dispatched, as the warehouse would (the API has no endpoint for it).
     pub(crate) async fn dispatch_delivery(&self, delivery_id: &str) {
         let id = DeliveryId::from_uuid(Uuid::parse_str(delivery_id).expect("a delivery id"));
-        self.deliveries
+        self.state
+            .deliveries
             .transition(id, Delivery::dispatched)
             .await
             .expect("the delivery can be dispatched");
@@ -251,22 +266,38 @@ pub(crate) struct PaymentGate {
     release: Semaphore,
 }
 
-/// The simulated processor, counting capture attempts and optionally holding captures.
+/// The transactions the application captured and refunded, as the processor answered.
+#[derive(Default)]
+struct PaymentLedger {
+    captured: HashSet<TransactionId>,
+    refunded: HashSet<TransactionId>,
+}
+
+impl PaymentLedger {
+    fn captured_count(&self) -> usize {
+        self.captured.difference(&self.refunded).count()
+    }
+}
+
+/// The store's payment processor, counting capture attempts, recording what it captured and
+/// refunded (whichever processor it is), and optionally holding captures.
 pub(crate) struct RecordingPaymentGateway {
-    simulated: SimulatedPaymentGateway,
+    processor: Arc<dyn PaymentGateway>,
     attempts: AtomicUsize,
+    ledger: Mutex<PaymentLedger>,
     gate: Option<PaymentGate>,
 }
 
 impl RecordingPaymentGateway {
-    fn new(hold: bool) -> Self {
+    fn new(processor: Arc<dyn PaymentGateway>, hold: bool) -> Self {
         let gate = hold.then(|| PaymentGate {
             entered: Notify::new(),
             release: Semaphore::new(0),
         });
         Self {
-            simulated: SimulatedPaymentGateway::new(),
+            processor,
             attempts: AtomicUsize::new(0),
+            ledger: Mutex::new(PaymentLedger::default()),
             gate,
         }
     }
@@ -275,6 +306,12 @@ impl RecordingPaymentGateway {
         self.gate
             .as_ref()
             .expect("the app was configured with hold_payments")
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, PaymentLedger> {
+        self.ledger
+            .lock()
+            .expect("the payment ledger is not poisoned")
     }
 }
 
@@ -295,15 +332,22 @@ impl PaymentGateway for RecordingPaymentGateway {
                 .expect("the gate is never closed")
                 .forget();
         }
-        self.simulated.capture(token, amount, reference).await
+        let captured = self.processor.capture(token, amount, reference).await;
+        if let Ok(transaction_id) = captured {
+            // A second capture for one reference answers the first transaction: a set.
+            self.ledger().captured.insert(transaction_id);
+        }
+        captured
     }
 
     async fn capture_for(&self, reference: OrderId) -> Result<Option<Capture>, PaymentError> {
-        self.simulated.capture_for(reference).await
+        self.processor.capture_for(reference).await
     }
 
     async fn refund(&self, transaction_id: TransactionId) -> Result<(), PaymentError> {
-        self.simulated.refund(transaction_id).await
+        self.processor.refund(transaction_id).await?;
+        self.ledger().refunded.insert(transaction_id);
+        Ok(())
     }
 }
 
@@ -390,7 +434,7 @@ pub(crate) async fn spawn_app_with_empty_catalogue() -> TestApp {
 
 /// A test app set up as `config` says.
 pub(crate) async fn spawn_app_with(config: AppConfig) -> TestApp {
-    spawn_app_with_stores(Stores::new(config)).await
+    spawn_app_with_stores(Stores::new(config).await).await
 }
 
 /// A test app around existing stores.
@@ -698,13 +742,14 @@ pub(crate) struct RunningServer {
 }
 
 impl RunningServer {
-    /// Serves a fresh app set up as `config` says.
+    /// Serves a fresh app set up as `config` says. The stores are opened on the server's
+    /// own runtime, so the connections the server uses live as long as it does.
     pub(crate) fn start(config: AppConfig) -> Self {
-        let stores = Stores::new(config);
-        let state = stores.state.clone();
         let (started, on_start) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
+                let stores = Stores::new(config).await;
+                let state = stores.state.clone();
                 let server = HttpServer::new(move || build_app(state.clone()))
                     .workers(2)
                     .disable_signals()
@@ -714,12 +759,12 @@ impl RunningServer {
                 let address = server.addrs()[0];
                 let server = server.run();
                 started
-                    .send((address, server.handle()))
+                    .send((stores, address, server.handle()))
                     .expect("the test waits for the server");
                 server.await.expect("the server runs");
             });
         });
-        let (address, handle) = on_start.recv().expect("the server starts");
+        let (stores, address, handle) = on_start.recv().expect("the server starts");
         Self {
             stores,
             address,

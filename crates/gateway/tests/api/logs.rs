@@ -2,7 +2,7 @@
 //! latency and request id; never an API key, a payment token or an address.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use actix_web::http::Method;
 use serde_json::{Value, json};
@@ -41,6 +41,22 @@ impl CapturedLogs {
     }
 }
 
+/// Makes a do-nothing subscriber the global default, once per process, before a test installs
+/// its capturing subscriber for its own thread.
+///
+/// `tracing` caches per call site, for the whole process, whether anyone listens. A call site
+/// first reached by a test thread with no subscriber (while at most one subscriber exists) is
+/// cached as "never", and the capturing test then sees nothing from it. The longer a test
+/// takes to set up its app (a fresh SQL database), the more likely another test gets there
+/// first. With a global default that listens to everything, no call site is cached as
+/// "never"; the events of other threads go to it and are dropped.
+fn listen_on_every_thread() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+}
+
 /// The field of a log line whose name contains `part` (`http.route`, `route` …).
 fn field<'a>(fields: &'a serde_json::Map<String, Value>, part: &str) -> Option<&'a Value> {
     fields
@@ -51,6 +67,7 @@ fn field<'a>(fields: &'a serde_json::Map<String, Value>, part: &str) -> Option<&
 
 #[actix_web::test]
 async fn each_request_is_logged_once_with_method_route_template_status_latency_and_request_id() {
+    listen_on_every_thread();
     let logs = CapturedLogs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -99,6 +116,7 @@ async fn each_request_is_logged_once_with_method_route_template_status_latency_a
 
 #[actix_web::test]
 async fn logs_never_contain_api_keys_payment_tokens_or_addresses() {
+    listen_on_every_thread();
     let logs = CapturedLogs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -1,5 +1,8 @@
 //! The HTTP API tests of the bookstore gateway: every clause of `API.md`, checked against the
-//! real application with fresh in-memory stores per test (see `helpers`).
+//! real application with a fresh database per test (see `helpers`).
+//!
+//! One suite for every store: `BOOKSTORE_TEST_STORE` picks it, `memory` (the default),
+//! `sqlite` or `postgres` (with `BOOKSTORE_TEST_POSTGRES_URL`); see `test_store`.
 //!
 //! Most tests answer requests in process; `concurrency` and a few body-size tests run a real
 //! server and real parallel clients.
@@ -16,3 +19,4 @@ mod idempotency;
 mod logs;
 mod openapi;
 mod orders;
+mod test_store;
