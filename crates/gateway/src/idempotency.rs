@@ -212,6 +212,29 @@ pub struct IdempotentRequest<'a> {
     pub request_id: &'a str,
 }
 
+impl<'a> IdempotentRequest<'a> {
+    /// The idempotent request `http` with its parsed `body`, sent by `owner`. The fingerprint
+    /// covers the method, the path and the body as parsed (so whitespace and key order do
+    /// not matter).
+    pub fn new<T: serde::Serialize>(
+        store: &'a dyn IdempotencyStore,
+        owner: &'a CustomerId,
+        key: &'a IdempotencyKey,
+        request_id: &'a str,
+        http: &actix_web::HttpRequest,
+        body: &T,
+    ) -> Self {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        Self {
+            store,
+            owner,
+            key,
+            fingerprint: Fingerprint::of(http.method().as_str(), http.path(), &bytes),
+            request_id,
+        }
+    }
+}
+
 impl IdempotentRequest<'_> {
     /// Runs `work` at most once per key: replays a finished response, refuses a key in
     /// flight (409) or reused for another request (422).

@@ -10,7 +10,7 @@ use crate::http::extract::IdempotencyKey;
 use crate::http::middleware::RequestId;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::reply::{Created, Reply};
-use crate::idempotency::{Fingerprint, IdempotentRequest};
+use crate::idempotency::IdempotentRequest;
 use crate::metrics::BusinessEvent;
 use crate::wire::{DeliveryBody, DeliveryPath, ScheduleDeliveryRequest};
 use crate::workflow;
@@ -41,14 +41,14 @@ pub async fn create_delivery(
     body: web::Json<ScheduleDeliveryRequest>,
 ) -> Result<Created<DeliveryBody>, ApiError> {
     let body = body.into_inner();
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    IdempotentRequest {
-        store: state.idempotency.as_ref(),
-        owner: &caller.customer,
-        key: &idempotency_key,
-        fingerprint: Fingerprint::of(request.method().as_str(), request.path(), &bytes),
-        request_id: request_id.as_str(),
-    }
+    IdempotentRequest::new(
+        state.idempotency.as_ref(),
+        &caller.customer,
+        &idempotency_key,
+        request_id.as_str(),
+        &request,
+        &body,
+    )
     .run(async {
         let valid = body.validate()?;
         let delivery = workflow::schedule_delivery(&state, &caller, valid).await?;

@@ -9,18 +9,13 @@ use crate::http::extract::{IdempotencyKey, OptionalEmptyObject};
 use crate::http::middleware::RequestId;
 use crate::http::problem::ApiError;
 use crate::http::reply::{Created, Reply};
-use crate::idempotency::{Fingerprint, IdempotentRequest};
+use crate::idempotency::IdempotentRequest;
 use crate::metrics::BusinessEvent;
 use crate::wire::{
     DeliveryBody, ListOrdersQuery, OrderBody, OrderPageBody, OrderPath, PlaceOrderRequest, cursor,
     page_limit,
 };
 use crate::workflow::{self, OrderIdentity};
-
-fn fingerprint_of<T: serde::Serialize>(request: &HttpRequest, body: &T) -> Fingerprint {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    Fingerprint::of(request.method().as_str(), request.path(), &bytes)
-}
 
 /// Places an order.
 #[api_operation(
@@ -48,32 +43,33 @@ pub async fn create_order(
     body: web::Json<PlaceOrderRequest>,
 ) -> Result<Created<OrderBody>, ApiError> {
     let body = body.into_inner();
-    let fingerprint = fingerprint_of(&request, &body);
+    let idempotent = IdempotentRequest::new(
+        state.idempotency.as_ref(),
+        &caller.customer,
+        &idempotency_key,
+        request_id.as_str(),
+        &request,
+        &body,
+    );
     let identity = match idempotency_key.as_deref() {
         Some(key) => OrderIdentity::Retryable(workflow::order_id_for_idempotency_key(
             &caller.customer,
             key,
-            fingerprint,
+            idempotent.fingerprint,
         )),
         None => OrderIdentity::Fresh,
     };
-    IdempotentRequest {
-        store: state.idempotency.as_ref(),
-        owner: &caller.customer,
-        key: &idempotency_key,
-        fingerprint,
-        request_id: request_id.as_str(),
-    }
-    .run(async {
-        let valid = body.validate()?;
-        let order = workflow::place_order(&state, &caller.customer, identity, valid)
-            .await
-            .inspect_err(BusinessEvent::record_failure)?;
-        BusinessEvent::OrderPlaced.record();
-        Ok(Created::new(&OrderBody::from(&order))?
-            .with_location(format!("/api/orders/{}", order.id())))
-    })
-    .await
+    idempotent
+        .run(async {
+            let valid = body.validate()?;
+            let order = workflow::place_order(&state, &caller.customer, identity, valid)
+                .await
+                .inspect_err(BusinessEvent::record_failure)?;
+            BusinessEvent::OrderPlaced.record();
+            Ok(Created::new(&OrderBody::from(&order))?
+                .with_location(format!("/api/orders/{}", order.id())))
+        })
+        .await
 }
 
 /// Reads an order.
@@ -157,13 +153,14 @@ pub async fn cancel_order(
     path: web::Path<OrderPath>,
     body: OptionalEmptyObject,
 ) -> Result<Reply<OrderBody>, ApiError> {
-    IdempotentRequest {
-        store: state.idempotency.as_ref(),
-        owner: &caller.customer,
-        key: &idempotency_key,
-        fingerprint: fingerprint_of(&request, &body.0),
-        request_id: request_id.as_str(),
-    }
+    IdempotentRequest::new(
+        state.idempotency.as_ref(),
+        &caller.customer,
+        &idempotency_key,
+        request_id.as_str(),
+        &request,
+        &body.0,
+    )
     .run(async {
         let order = workflow::cancel_order(&state, &caller, path.order_id()).await?;
         BusinessEvent::OrderCancelled.record();
