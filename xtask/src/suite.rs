@@ -201,14 +201,15 @@ fn run_tests() -> TestOutcome {
         outcomes.push(run_streamed(&doc, &environment, test_counts::from_libtest));
         for store in stores {
             println!("\n--- the API suite against the {store} store");
+            // `--workspace` with a filter, not `--package`: selecting one package changes
+            // feature unification and would rebuild much of the tree.
             let api = [
                 "nextest",
                 "run",
-                "--package",
-                "bookstore-gateway",
-                "--test",
-                "api",
+                "--workspace",
                 "--no-fail-fast",
+                "-E",
+                "package(bookstore-gateway) and binary(api)",
             ];
             outcomes.push(run_streamed(
                 &api,
@@ -222,14 +223,7 @@ fn run_tests() -> TestOutcome {
         outcomes.push(run_streamed(&all, &environment, test_counts::from_libtest));
         for store in stores {
             println!("\n--- the API suite against the {store} store");
-            let api = [
-                "test",
-                "--package",
-                "bookstore-gateway",
-                "--test",
-                "api",
-                "--no-fail-fast",
-            ];
+            let api = ["test", "--workspace", "--test", "api", "--no-fail-fast"];
             outcomes.push(run_streamed(
                 &api,
                 &with_store(store),
