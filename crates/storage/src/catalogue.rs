@@ -7,9 +7,15 @@ use bookstore_inventory::{
 use bookstore_types::Isbn;
 use chrono::{DateTime, Utc};
 
-use crate::Database;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use dashmap::DashMap;
+
 use crate::database::dispatch;
 use crate::failure::unavailable;
+use crate::{BackendKind, Database};
 
 /// A [`CatalogueStore`] in a SQL database.
 ///
@@ -18,30 +24,91 @@ use crate::failure::unavailable;
 /// so they match exactly the books the in-memory store would, Unicode case folding
 /// included. A reservation is one transaction: the journal row, then one conditional update
 /// per merged line in ISBN order; the first line that cannot be served rolls it all back.
+///
+/// On SQLite, which serves one process, books read by [`get`](CatalogueStore::get) are kept
+/// in a read-through cache: a book page is the hottest read, and a cache hit skips the
+/// round trip to SQLite's worker thread. Every write through this store empties the cache.
+/// PostgreSQL is shared by several instances, so it is never cached.
 #[derive(Debug, Clone)]
 pub struct SqlCatalogue {
     database: Database,
+    cache: Option<Arc<BookCache>>,
 }
 
 impl SqlCatalogue {
     /// The catalogue kept in `database` (migrated with [`migrate`](crate::migrate)).
     pub fn new(database: Database) -> Self {
-        Self { database }
+        let cache =
+            (database.kind() == BackendKind::Sqlite).then(|| Arc::new(BookCache::default()));
+        Self { database, cache }
+    }
+
+    /// Runs a write, then empties the cache whatever the outcome (a failed write may still
+    /// have committed before its error, e.g. a lost connection).
+    async fn write<T>(&self, write: impl Future<Output = T>) -> T {
+        let result = write.await;
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
+        result
+    }
+}
+
+/// Books read from SQLite, dropped on every write.
+///
+/// A read that raced with a write must not put the old book back after the write emptied
+/// the cache: a read notes the generation before it queries, and stores its book only if no
+/// write has begun clearing since. Filling and clearing hold `guard` so that the check and
+/// the insert cannot straddle a clear.
+#[derive(Debug, Default)]
+struct BookCache {
+    books: DashMap<Isbn, Book>,
+    generation: AtomicU64,
+    guard: Mutex<()>,
+}
+
+impl BookCache {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn fill(&self, generation: u64, book: &Book) {
+        let _guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.generation() == generation {
+            self.books.insert(book.isbn, book.clone());
+        }
+    }
+
+    fn clear(&self) {
+        let _guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.books.clear();
     }
 }
 
 #[async_trait::async_trait]
 impl CatalogueStore for SqlCatalogue {
     async fn insert(&self, book: Book) -> Result<Book, InventoryError> {
-        dispatch!(self.database, catalogue::insert(book))
+        self.write(async { dispatch!(self.database, catalogue::insert(book)) })
+            .await
     }
 
     async fn get(&self, isbn: &Isbn) -> Result<Book, InventoryError> {
-        dispatch!(self.database, catalogue::get(isbn))
+        let Some(cache) = &self.cache else {
+            return dispatch!(self.database, catalogue::get(isbn));
+        };
+        if let Some(book) = cache.books.get(isbn) {
+            return Ok(book.clone());
+        }
+        let generation = cache.generation();
+        let book = dispatch!(self.database, catalogue::get(isbn))?;
+        cache.fill(generation, &book);
+        Ok(book)
     }
 
     async fn update(&self, isbn: &Isbn, patch: BookPatch) -> Result<Book, InventoryError> {
-        dispatch!(self.database, catalogue::update(isbn, patch))
+        self.write(async { dispatch!(self.database, catalogue::update(isbn, patch)) })
+            .await
     }
 
     async fn list(&self, query: &BookQuery) -> Result<BookPage, InventoryError> {
@@ -53,7 +120,8 @@ impl CatalogueStore for SqlCatalogue {
         reservation: ReservationId,
         lines: &[StockLine],
     ) -> Result<Vec<ReservedLine>, InventoryError> {
-        dispatch!(self.database, catalogue::reserve_all(reservation, lines))
+        self.write(async { dispatch!(self.database, catalogue::reserve_all(reservation, lines)) })
+            .await
     }
 
     async fn confirm_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
@@ -61,7 +129,8 @@ impl CatalogueStore for SqlCatalogue {
     }
 
     async fn cancel_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
-        dispatch!(self.database, catalogue::cancel_reservation(reservation))
+        self.write(async { dispatch!(self.database, catalogue::cancel_reservation(reservation)) })
+            .await
     }
 
     async fn reservations_older_than(
@@ -72,7 +141,8 @@ impl CatalogueStore for SqlCatalogue {
     }
 
     async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
-        dispatch!(self.database, catalogue::release_all(lines))
+        self.write(async { dispatch!(self.database, catalogue::release_all(lines)) })
+            .await
     }
 
     async fn check_ready(&self) -> Result<(), InventoryError> {

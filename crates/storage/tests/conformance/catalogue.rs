@@ -28,7 +28,50 @@ crate::conformance!(
     thirty_two_concurrent_reservations_of_a_stock_of_ten_let_exactly_ten_succeed,
     concurrent_cancels_of_one_reservation_give_the_stock_back_exactly_once,
     overlapping_reservations_in_every_order_never_deadlock_and_account_for_all_stock,
+    a_book_read_before_every_kind_of_write_reads_back_changed_after_it,
 );
+
+/// Reads go through a cache on SQLite: every write must be visible to the next read.
+async fn a_book_read_before_every_kind_of_write_reads_back_changed_after_it(backend: Backend) {
+    let Some(stores) = backend.stores().await else {
+        return;
+    };
+    stock_catalogue(&stores, [book(1, "Cached", "Author", 1000, 10)]).await;
+    assert_eq!(stock_of(&stores, 1).await, 10);
+
+    let reservation = fresh_reservation();
+    stores
+        .catalogue
+        .reserve_all(reservation, &[line(1, 3)])
+        .await
+        .unwrap();
+    assert_eq!(stock_of(&stores, 1).await, 7, "after a reservation");
+    stores
+        .catalogue
+        .cancel_reservation(reservation)
+        .await
+        .unwrap();
+    assert_eq!(stock_of(&stores, 1).await, 10, "after cancelling it");
+    stores
+        .catalogue
+        .reserve_all(fresh_reservation(), &[line(1, 2)])
+        .await
+        .unwrap();
+    stores.catalogue.release_all(&[line(1, 1)]).await.unwrap();
+    assert_eq!(stock_of(&stores, 1).await, 9, "after a release");
+    let patch = BookPatch {
+        title: Some(Title::parse("Renamed").unwrap()),
+        stock: Some(42),
+        ..BookPatch::default()
+    };
+    stores.catalogue.update(&isbn(1), patch).await.unwrap();
+    let book = stores.catalogue.get(&isbn(1)).await.unwrap();
+    assert_eq!(
+        (book.title.as_str(), book.stock),
+        ("Renamed", 42),
+        "after an update"
+    );
+}
 
 async fn pages(stores: &Stores, query: BookQuery) -> Vec<BookPage> {
     let mut pages = Vec::new();
