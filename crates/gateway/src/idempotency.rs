@@ -40,13 +40,19 @@ impl Fingerprint {
 
     /// The fingerprint of a request.
     pub fn of(method: &str, path: &str, body: &[u8]) -> Self {
-        let mut hasher = Sha256::new();
-        for part in [method.as_bytes(), path.as_bytes(), body] {
-            hasher.update((part.len() as u64).to_be_bytes());
-            hasher.update(part);
-        }
-        Self(hasher.finalize().into())
+        Self(digest_of_parts(&[method.as_bytes(), path.as_bytes(), body]))
     }
+}
+
+/// SHA-256 of several byte strings, each prefixed by its length so that no two different
+/// lists of parts hash the same input.
+pub fn digest_of_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
 }
 
 /// The outcome of claiming a key.

@@ -45,12 +45,11 @@ use bookstore_sales::{
 };
 use bookstore_types::OrderId;
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::http::auth::Caller;
 use crate::http::problem::{ApiError, ProblemKind};
-use crate::idempotency::Fingerprint;
+use crate::idempotency::{Fingerprint, digest_of_parts};
 use crate::wire::{ValidDeliveryRequest, ValidOrderRequest};
 
 /// How old a journaled reservation must be before recovery treats it as abandoned. Much
@@ -76,16 +75,11 @@ pub fn order_id_for_idempotency_key(
     key: &str,
     fingerprint: Fingerprint,
 ) -> OrderId {
-    let mut hasher = Sha256::new();
-    for part in [
+    let digest = digest_of_parts(&[
         owner.as_str().as_bytes(),
         key.as_bytes(),
         &fingerprint.as_bytes(),
-    ] {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
-    }
-    let digest = hasher.finalize();
+    ]);
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     OrderId::from_uuid(uuid::Builder::from_random_bytes(bytes).into_uuid())
