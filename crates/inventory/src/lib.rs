@@ -14,7 +14,8 @@
 //!   without any database driver.
 //! - [`author_filter_key`] and [`text_filter_key`] define what the listing filters compare,
 //!   so that every store filters exactly alike.
-//! - [`demo_catalogue`] is a small catalogue of real books for demos and tests.
+//! - [`demo_catalogue`] is a small catalogue of real books for demos and tests;
+//!   [`generated_catalogue`] makes one of any size for load tests and benchmarks.
 //!
 //! Invariants every store upholds:
 //! - stock is never negative and never oversold: [`CatalogueStore::reserve_all`] takes the
@@ -27,6 +28,7 @@
 mod book;
 mod demo;
 mod error;
+mod generated;
 mod in_memory;
 mod query;
 mod reservation;
@@ -39,6 +41,7 @@ mod test_support;
 pub use book::{Author, Book, BookPatch, Title};
 pub use demo::demo_catalogue;
 pub use error::InventoryError;
+pub use generated::{GENERATED_STOCK, generated_catalogue, generated_isbn};
 pub use in_memory::InMemoryCatalogue;
 pub use query::{BookPage, BookQuery, PageLimit, author_filter_key, text_filter_key};
 pub use reservation::ReservationId;

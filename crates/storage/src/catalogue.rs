@@ -27,7 +27,9 @@ use crate::{BackendKind, Database};
 ///
 /// On SQLite, which serves one process, books read by [`get`](CatalogueStore::get) are kept
 /// in a read-through cache: a book page is the hottest read, and a cache hit skips the
-/// round trip to SQLite's worker thread. Every write through this store empties the cache.
+/// round trip to SQLite's worker thread. Every write through this store drops the books it
+/// may have changed (a reservation, the books of its lines); the cache holds at most 65,536
+/// books and starts again when full.
 /// PostgreSQL is shared by several instances, so it is never cached.
 #[derive(Debug, Clone)]
 pub struct SqlCatalogue {
@@ -43,18 +45,48 @@ impl SqlCatalogue {
         Self { database, cache }
     }
 
-    /// Runs a write, then empties the cache whatever the outcome (a failed write may still
-    /// have committed before its error, e.g. a lost connection).
-    async fn write<T>(&self, write: impl Future<Output = T>) -> T {
+    /// Adds every book of `books` whose ISBN is not taken yet, in one transaction, and
+    /// returns how many it added.
+    ///
+    /// This loads a whole catalogue (the demo books, or a generated one for a benchmark)
+    /// much faster than one [`insert`](CatalogueStore::insert) per book, and is safe when
+    /// another process loads the same books at the same moment. On an error nothing is
+    /// added.
+    pub async fn insert_missing(&self, books: &[Book]) -> Result<u64, InventoryError> {
+        self.write(Touched::All, async {
+            dispatch!(self.database, catalogue::insert_missing(books))
+        })
+        .await
+    }
+
+    /// Runs a write, then drops from the cache the books it may have changed, whatever the
+    /// outcome (a failed write may still have committed before its error, e.g. a lost
+    /// connection).
+    async fn write<T>(&self, touched: Touched<'_>, write: impl Future<Output = T>) -> T {
         let result = write.await;
         if let Some(cache) = &self.cache {
-            cache.clear();
+            match touched {
+                Touched::Books(isbns) => cache.forget(isbns),
+                Touched::All => cache.clear(),
+            }
         }
         result
     }
 }
 
-/// Books read from SQLite, dropped on every write.
+/// The books a write may change.
+#[derive(Debug, Clone, Copy)]
+enum Touched<'a> {
+    /// Only these.
+    Books(&'a [Isbn]),
+    /// Any (the write does not say which).
+    All,
+}
+
+/// Most books the SQLite cache holds (a few MiB).
+const CACHE_CAPACITY: usize = 65_536;
+
+/// Books read from SQLite, dropped by every write that may change them.
 ///
 /// A read that raced with a write must not put the old book back after the write emptied
 /// the cache: a read notes the generation before it queries, and stores its book only if no
@@ -75,6 +107,11 @@ impl BookCache {
     fn fill(&self, generation: u64, book: &Book) {
         let _guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
         if self.generation() == generation {
+            // Full: start again, so the cache holds the books read since, and its memory
+            // stays bounded however large the catalogue.
+            if self.books.len() >= CACHE_CAPACITY {
+                self.books.clear();
+            }
             self.books.insert(book.isbn, book.clone());
         }
     }
@@ -84,13 +121,27 @@ impl BookCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.books.clear();
     }
+
+    /// Drops these books only. Bumping the generation still stops *every* read that began
+    /// before the write from filling the cache: such a read cannot tell whether it saw
+    /// the old row of one of these books.
+    fn forget(&self, isbns: &[Isbn]) {
+        let _guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for isbn in isbns {
+            self.books.remove(isbn);
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl CatalogueStore for SqlCatalogue {
     async fn insert(&self, book: Book) -> Result<Book, InventoryError> {
-        self.write(async { dispatch!(self.database, catalogue::insert(book)) })
-            .await
+        let isbn = [book.isbn];
+        self.write(Touched::Books(&isbn), async {
+            dispatch!(self.database, catalogue::insert(book))
+        })
+        .await
     }
 
     async fn get(&self, isbn: &Isbn) -> Result<Book, InventoryError> {
@@ -107,8 +158,10 @@ impl CatalogueStore for SqlCatalogue {
     }
 
     async fn update(&self, isbn: &Isbn, patch: BookPatch) -> Result<Book, InventoryError> {
-        self.write(async { dispatch!(self.database, catalogue::update(isbn, patch)) })
-            .await
+        self.write(Touched::Books(std::slice::from_ref(isbn)), async {
+            dispatch!(self.database, catalogue::update(isbn, patch))
+        })
+        .await
     }
 
     async fn list(&self, query: &BookQuery) -> Result<BookPage, InventoryError> {
@@ -120,8 +173,11 @@ impl CatalogueStore for SqlCatalogue {
         reservation: ReservationId,
         lines: &[StockLine],
     ) -> Result<Vec<ReservedLine>, InventoryError> {
-        self.write(async { dispatch!(self.database, catalogue::reserve_all(reservation, lines)) })
-            .await
+        let isbns: Vec<Isbn> = lines.iter().map(|line| line.isbn).collect();
+        self.write(Touched::Books(&isbns), async {
+            dispatch!(self.database, catalogue::reserve_all(reservation, lines))
+        })
+        .await
     }
 
     async fn confirm_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
@@ -129,8 +185,11 @@ impl CatalogueStore for SqlCatalogue {
     }
 
     async fn cancel_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
-        self.write(async { dispatch!(self.database, catalogue::cancel_reservation(reservation)) })
-            .await
+        // The journal, not the caller, knows which books get their stock back.
+        self.write(Touched::All, async {
+            dispatch!(self.database, catalogue::cancel_reservation(reservation))
+        })
+        .await
     }
 
     async fn reservations_older_than(
@@ -141,8 +200,11 @@ impl CatalogueStore for SqlCatalogue {
     }
 
     async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
-        self.write(async { dispatch!(self.database, catalogue::release_all(lines)) })
-            .await
+        let isbns: Vec<Isbn> = lines.iter().map(|line| line.isbn).collect();
+        self.write(Touched::Books(&isbns), async {
+            dispatch!(self.database, catalogue::release_all(lines))
+        })
+        .await
     }
 
     async fn check_ready(&self) -> Result<(), InventoryError> {

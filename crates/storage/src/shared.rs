@@ -54,7 +54,12 @@ macro_rules! catalogue_queries {
             })?)
         }
 
-        pub(crate) async fn insert(handle: &Handle, book: Book) -> Result<Book, InventoryError> {
+        /// `INSERT_BOOK` with the columns of `book` bound; it inserts nothing when the ISBN
+        /// is taken.
+        async fn insert_book(
+            connection: &mut Connection,
+            book: &Book,
+        ) -> Result<bool, sqlx::Error> {
             let inserted = sqlx::query(INSERT_BOOK)
                 .bind(book.isbn.as_str())
                 .bind(book.title.as_str())
@@ -65,13 +70,40 @@ macro_rules! catalogue_queries {
                 .bind(book.price.cents())
                 .bind(book.price.currency().as_str())
                 .bind(i64::from(book.stock))
-                .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
+                .execute(connection)
+                .await?;
+            Ok(inserted.rows_affected() == 1)
+        }
+
+        pub(crate) async fn insert(handle: &Handle, book: Book) -> Result<Book, InventoryError> {
+            let mut connection = write_connection(handle).await.map_err(unavailable)?;
+            if !insert_book(&mut connection, &book)
                 .await
-                .map_err(unavailable)?;
-            if inserted.rows_affected() == 0 {
+                .map_err(unavailable)?
+            {
                 return Err(InventoryError::AlreadyExists { isbn: book.isbn });
             }
             Ok(book)
+        }
+
+        /// Inserts `books` in one transaction, skipping every ISBN that is already taken;
+        /// returns how many were inserted.
+        pub(crate) async fn insert_missing(
+            handle: &Handle,
+            books: &[Book],
+        ) -> Result<u64, InventoryError> {
+            let mut connection = write_connection(handle).await.map_err(unavailable)?;
+            let mut transaction = begin_write(&mut connection).await.map_err(unavailable)?;
+            let result = async {
+                let mut inserted = 0;
+                for book in books {
+                    let added = insert_book(&mut transaction, book).await;
+                    inserted += u64::from(added.map_err(unavailable)?);
+                }
+                Ok(inserted)
+            }
+            .await;
+            finish(transaction, result).await
         }
 
         pub(crate) async fn get(handle: &Handle, isbn: &Isbn) -> Result<Book, InventoryError> {

@@ -7,6 +7,7 @@ use bookstore_inventory::{
     BookPage, BookPatch, BookQuery, CatalogueStore, InMemoryCatalogue, InventoryError, PageLimit,
     ReservedLine, Title,
 };
+use bookstore_storage::SqlCatalogue;
 use bookstore_types::{Isbn, QuantityError};
 use chrono::{Duration, Utc};
 
@@ -29,7 +30,79 @@ crate::conformance!(
     concurrent_cancels_of_one_reservation_give_the_stock_back_exactly_once,
     overlapping_reservations_in_every_order_never_deadlock_and_account_for_all_stock,
     a_book_read_before_every_kind_of_write_reads_back_changed_after_it,
+    a_write_to_one_book_leaves_the_others_as_they_read,
+    loading_a_catalogue_adds_only_the_isbns_not_taken,
 );
+
+/// The SQLite cache drops only the books a write changes; the others must still read right.
+async fn a_write_to_one_book_leaves_the_others_as_they_read(backend: Backend) {
+    let Some(stores) = backend.stores().await else {
+        return;
+    };
+    stock_catalogue(
+        &stores,
+        [
+            book(1, "One", "Author", 1000, 10),
+            book(2, "Two", "Author", 1000, 20),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (stock_of(&stores, 1).await, stock_of(&stores, 2).await),
+        (10, 20)
+    );
+    stores
+        .catalogue
+        .reserve_all(fresh_reservation(), &[line(2, 5)])
+        .await
+        .unwrap();
+    assert_eq!(
+        (stock_of(&stores, 1).await, stock_of(&stores, 2).await),
+        (10, 15)
+    );
+    stores.catalogue.release_all(&[line(1, 1)]).await.unwrap();
+    assert_eq!(
+        (stock_of(&stores, 1).await, stock_of(&stores, 2).await),
+        (11, 15)
+    );
+}
+
+/// `SqlCatalogue::insert_missing`, which loads the demo and benchmark catalogues.
+async fn loading_a_catalogue_adds_only_the_isbns_not_taken(backend: Backend) {
+    let Some(stores) = backend.stores().await else {
+        return;
+    };
+    let Some(database) = stores.database.clone() else {
+        return; // The in-memory store is loaded with `InMemoryCatalogue::with_books`.
+    };
+    let catalogue = SqlCatalogue::new(database);
+    let first = book(1, "Kept", "Author", 1000, 10);
+    catalogue.insert(first.clone()).await.unwrap();
+    let load: Vec<_> = (1..=300)
+        .map(|n| book(n, &format!("Loaded {n}"), "Loader", 500, 3))
+        .collect();
+    assert_eq!(catalogue.insert_missing(&load).await.unwrap(), 299);
+    assert_eq!(
+        catalogue.get(&isbn(1)).await.unwrap(),
+        first,
+        "a taken ISBN is kept"
+    );
+    assert_eq!(catalogue.get(&isbn(300)).await.unwrap(), load[299]);
+    let all = pages(
+        &stores,
+        BookQuery {
+            limit: limit(100),
+            ..BookQuery::default()
+        },
+    )
+    .await;
+    assert_eq!(isbns(&all).len(), 300);
+    assert_eq!(
+        catalogue.insert_missing(&load).await.unwrap(),
+        0,
+        "loading again adds nothing"
+    );
+}
 
 /// Reads go through a cache on SQLite: every write must be visible to the next read.
 async fn a_book_read_before_every_kind_of_write_reads_back_changed_after_it(backend: Backend) {
