@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::http::extract::DEFAULT_BODY_LIMIT_BYTES;
+use crate::stores::Seed;
 
 /// The Bookstore API server.
 #[derive(Debug, Clone, Parser)]
@@ -60,6 +61,18 @@ pub struct Cli {
     /// Start with an empty catalogue instead of the demo books.
     #[arg(long, env = "BOOKSTORE_NO_SEED", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_seed: bool,
+
+    /// Fill an empty catalogue with this many generated books (ISBN 978 + a nine-digit
+    /// serial + check digit, 1,000,000 copies each) instead of the demo books; for load
+    /// tests and benchmarks.
+    #[arg(
+        long,
+        env = "BOOKSTORE_SEED_GENERATED_BOOKS",
+        global = true,
+        conflicts_with = "no_seed",
+        value_parser = clap::value_parser!(u64).range(1..1_000_000_000)
+    )]
+    pub seed_generated_books: Option<u64>,
 
     /// API keys and roles, e.g. `key1:customer,key2:admin`. When unset, the demo keys
     /// `secret123` (customer) and `admin123` (admin) are active and a warning is logged.
@@ -159,6 +172,17 @@ pub struct Cli {
     pub workers: Option<usize>,
 }
 
+impl Cli {
+    /// What an empty catalogue is filled with at start-up.
+    pub fn seed(&self) -> Seed {
+        match (self.no_seed, self.seed_generated_books) {
+            (true, _) => Seed::Nothing,
+            (false, Some(count)) => Seed::Generated(count),
+            (false, None) => Seed::Demo,
+        }
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
@@ -195,7 +219,22 @@ mod tests {
         assert_eq!(cli.host.to_string(), "127.0.0.1");
         assert_eq!(cli.port, 5001);
         assert_eq!(cli.database_url, "sqlite://bookstore.db");
-        assert!(!cli.no_seed);
+        assert_eq!(cli.seed(), Seed::Demo);
         assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn the_seed_is_the_demo_nothing_or_a_generated_catalogue() {
+        let seed = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("bookstore").chain(args.iter().copied()))
+                .map(|cli| cli.seed())
+        };
+        assert_eq!(seed(&["--no-seed"]).unwrap(), Seed::Nothing);
+        assert_eq!(
+            seed(&["--seed-generated-books", "1000000"]).unwrap(),
+            Seed::Generated(1_000_000)
+        );
+        assert!(seed(&["--seed-generated-books", "0"]).is_err());
+        assert!(seed(&["--no-seed", "--seed-generated-books", "5"]).is_err());
     }
 }

@@ -89,7 +89,7 @@ pub async fn state_from(cli: &Cli) -> Result<OpenedStores, StartError> {
         &cli.database_url,
         &database_options(cli),
         api_keys,
-        !cli.no_seed,
+        cli.seed(),
     )
     .await
     .map_err(|source| StartError::Stores {

@@ -2,7 +2,7 @@
 //!
 //! The gateway sees every store as a trait object, so the rest of the application does not
 //! know which backend it runs on. The SQL stores come from `bookstore-storage`; this module
-//! only picks them, runs the migrations, loads the demo catalogue into an empty catalogue,
+//! only picks them, runs the migrations, fills an empty catalogue (demo or generated books),
 //! and adapts the SQL idempotency records to the gateway's [`IdempotencyStore`] trait.
 
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bookstore_inventory::{
-    BookQuery, CatalogueStore, InMemoryCatalogue, PageLimit, demo_catalogue,
+    Book, BookQuery, CatalogueStore, InMemoryCatalogue, PageLimit, demo_catalogue,
+    generated_catalogue,
 };
 use bookstore_sales::CustomerId;
 use bookstore_storage::{
@@ -43,9 +44,31 @@ pub enum OpenError {
     /// The database could not be reached or used.
     #[error("{0}")]
     Storage(#[from] StorageError),
-    /// The demo catalogue could not be loaded.
-    #[error("could not load the demo catalogue: {0}")]
+    /// The starting catalogue could not be loaded.
+    #[error("could not load the starting catalogue: {0}")]
     Seed(#[from] bookstore_inventory::InventoryError),
+}
+
+/// What an empty catalogue is filled with at start-up. A catalogue that has any book is left
+/// as it is, so a restart loads nothing and a shop's own books are never mixed with these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seed {
+    /// Nothing: the catalogue starts empty.
+    Nothing,
+    /// The demo catalogue ([`demo_catalogue`]).
+    Demo,
+    /// This many generated books ([`generated_catalogue`]), for load tests and benchmarks.
+    Generated(u64),
+}
+
+impl Seed {
+    fn books(self) -> Box<dyn Iterator<Item = Book> + Send> {
+        match self {
+            Seed::Nothing => Box::new(std::iter::empty()),
+            Seed::Demo => Box::new(demo_catalogue().into_iter()),
+            Seed::Generated(count) => Box::new(generated_catalogue(count)),
+        }
+    }
 }
 
 /// The stores of one database, and the database itself (to close it at shutdown).
@@ -56,34 +79,33 @@ pub struct OpenedStores {
     pub database: Option<Database>,
 }
 
-/// Opens the database `url` names (applying migrations) and builds the state around it.
-/// `seed` loads the demo catalogue into an empty catalogue (so only once per database).
+/// Opens the database `url` names (applying migrations), fills an empty catalogue as `seed`
+/// says, and builds the state around it.
 pub async fn open(
     url: &str,
     options: &DatabaseOptions,
     api_keys: ApiKeys,
-    seed: bool,
+    seed: Seed,
 ) -> Result<OpenedStores, OpenError> {
     if url == MEMORY_URL {
         let mut state = AppState::in_memory(api_keys);
-        if seed {
-            state.catalogue = Arc::new(InMemoryCatalogue::with_books(demo_catalogue())?);
-        }
+        state.catalogue = Arc::new(InMemoryCatalogue::with_books(seed.books())?);
         return Ok(OpenedStores {
             state,
             database: None,
         });
     }
     let database = connect_and_migrate(url, options).await?;
-    let mut state = AppState::in_memory(api_keys);
-    state.catalogue = Arc::new(SqlCatalogue::new(database.clone()));
-    state.orders = Arc::new(SqlOrderStore::new(database.clone()));
-    state.deliveries = Arc::new(SqlDeliveryStore::new(database.clone()));
-    state.payments = Arc::new(SqlPaymentGateway::new(database.clone()));
-    state.idempotency = Arc::new(SqlIdempotencyStore::new(database.clone()));
-    if seed {
-        seed_if_empty(state.catalogue.as_ref()).await?;
-    }
+    let catalogue = SqlCatalogue::new(database.clone());
+    seed_if_empty(&catalogue, seed).await?;
+    let state = AppState {
+        catalogue: Arc::new(catalogue),
+        orders: Arc::new(SqlOrderStore::new(database.clone())),
+        deliveries: Arc::new(SqlDeliveryStore::new(database.clone())),
+        payments: Arc::new(SqlPaymentGateway::new(database.clone())),
+        idempotency: Arc::new(SqlIdempotencyStore::new(database.clone())),
+        ..AppState::in_memory(api_keys)
+    };
     Ok(OpenedStores {
         state,
         database: Some(database),
@@ -104,11 +126,19 @@ pub async fn connect_and_migrate(
     Ok(database)
 }
 
-/// Loads the demo books when the catalogue has none: a restart does not load them again,
-/// and a shop that added its own books never gets them.
+/// Books loaded per transaction: large enough to be fast, small enough that the writer is
+/// not held for long.
+const SEED_BATCH: usize = 10_000;
+
+/// Loads the `seed` books when the catalogue has none. Another instance seeding the same
+/// database at the same moment is harmless: ISBNs already taken are skipped.
 async fn seed_if_empty(
-    catalogue: &dyn CatalogueStore,
+    catalogue: &SqlCatalogue,
+    seed: Seed,
 ) -> Result<(), bookstore_inventory::InventoryError> {
+    if seed == Seed::Nothing {
+        return Ok(());
+    }
     let first = catalogue
         .list(&BookQuery {
             limit: PageLimit::new(1)?,
@@ -118,12 +148,10 @@ async fn seed_if_empty(
     if !first.books.is_empty() {
         return Ok(());
     }
-    for book in demo_catalogue() {
-        match catalogue.insert(book).await {
-            // Another instance seeding the same database at the same moment.
-            Ok(_) | Err(bookstore_inventory::InventoryError::AlreadyExists { .. }) => {}
-            Err(error) => return Err(error),
-        }
+    let mut books = seed.books().peekable();
+    while books.peek().is_some() {
+        let batch: Vec<Book> = books.by_ref().take(SEED_BATCH).collect();
+        catalogue.insert_missing(&batch).await?;
     }
     Ok(())
 }

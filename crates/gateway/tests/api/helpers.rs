@@ -168,12 +168,15 @@ impl Stores {
     /// Builds the state for `config` on a fresh database of the store under test.
     pub(crate) async fn new(config: AppConfig) -> Self {
         let database = TestDatabase::create().await;
-        let mut state = stores::open(database.url(), &test_database_options(), config.keys, false)
-            .await
-            .unwrap_or_else(|error| {
-                panic!("the {} stores open: {error}", TestStore::current().name())
-            })
-            .state;
+        let mut state = stores::open(
+            database.url(),
+            &test_database_options(),
+            config.keys,
+            stores::Seed::Nothing,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("the {} stores open: {error}", TestStore::current().name()))
+        .state;
         // At once: on PostgreSQL, one insert after the other is a round trip each.
         let catalogue = &state.catalogue;
         try_join_all(config.books.into_iter().map(|book| catalogue.insert(book)))
