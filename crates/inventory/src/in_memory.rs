@@ -5,7 +5,8 @@
 //!
 //! - Each book is a record `Arc<Mutex<Book>>` in a `DashMap` keyed by ISBN, so operations on
 //!   different books rarely contend. A second structure, an ordered index
-//!   `RwLock<BTreeSet<Isbn>>`, serves cursor paging.
+//!   `RwLock<BTreeMap<Isbn, record>>` holding the same records, serves cursor paging
+//!   without a map look-up per book.
 //! - A `DashMap` guard is never held while taking any other lock (its shard locks are not
 //!   reentrant): records are cloned out of the map first, then locked.
 //! - Operations that lock several records ([`reserve_all`](CatalogueStore::reserve_all),
@@ -22,7 +23,7 @@
 //!   change together as far as any other operation can see.
 
 use std::collections::hash_map::Entry as JournalEntry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -39,7 +40,7 @@ use crate::{
     ReservedLine, StockLine,
 };
 
-/// How many ISBNs [`InMemoryCatalogue::list`](CatalogueStore::list) copies out of the index
+/// How many records [`InMemoryCatalogue::list`](CatalogueStore::list) copies out of the index
 /// per read lock, so that writers are never blocked for a whole scan.
 const INDEX_BATCH: usize = 128;
 
@@ -56,7 +57,7 @@ struct JournalRecord {
 /// A catalogue held in memory; lost when the process ends.
 pub struct InMemoryCatalogue {
     books: DashMap<Isbn, BookRecord>,
-    isbn_index: RwLock<BTreeSet<Isbn>>,
+    isbn_index: RwLock<BTreeMap<Isbn, BookRecord>>,
     journal: Mutex<HashMap<ReservationId, JournalRecord>>,
 }
 
@@ -65,7 +66,7 @@ impl InMemoryCatalogue {
     pub fn new() -> Self {
         Self {
             books: DashMap::new(),
-            isbn_index: RwLock::new(BTreeSet::new()),
+            isbn_index: RwLock::new(BTreeMap::new()),
             journal: Mutex::new(HashMap::new()),
         }
     }
@@ -83,18 +84,18 @@ impl InMemoryCatalogue {
 
     fn insert_book(&self, book: Book) -> Result<Book, InventoryError> {
         let isbn = book.isbn;
+        let record = Arc::new(Mutex::new(book.clone()));
         match self.books.entry(isbn) {
             Entry::Occupied(_) => return Err(InventoryError::AlreadyExists { isbn }),
             Entry::Vacant(vacant) => {
-                vacant.insert(Arc::new(Mutex::new(book.clone())));
+                vacant.insert(Arc::clone(&record));
             }
         }
-        // The shard guard is gone: taking the index lock while holding it could deadlock
-        // with `list_books`, which reads the map while it walks the index.
+        // The shard guard is gone: a map guard is never held while taking another lock.
         self.isbn_index
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(isbn);
+            .insert(isbn, record);
         Ok(book)
     }
 
@@ -126,18 +127,21 @@ impl InMemoryCatalogue {
         // One more than a page, to learn whether another page follows.
         let wanted = limit + 1;
         let mut books: Vec<Book> = Vec::with_capacity(wanted);
+        // Without a filter every book matches: copy out just the records of one page.
+        let batch_size = if filter.matches_everything() {
+            wanted
+        } else {
+            INDEX_BATCH
+        };
         let mut cursor = query.after;
         'scan: loop {
-            let batch = self.isbns_after(cursor);
-            let Some(&last) = batch.last() else {
+            let batch = self.records_after(cursor, batch_size);
+            let Some((last, _)) = batch.last() else {
                 break;
             };
-            cursor = Some(last);
-            for isbn in &batch {
-                let Some(record) = self.record(isbn) else {
-                    continue;
-                };
-                let book = lock_book(&record);
+            cursor = Some(*last);
+            for (_, record) in &batch {
+                let book = lock_book(record);
                 if filter.matches_everything() || filter.matches(&book) {
                     books.push(book.clone());
                     if books.len() == wanted {
@@ -155,8 +159,9 @@ impl InMemoryCatalogue {
         BookPage { books, next_after }
     }
 
-    /// Up to [`INDEX_BATCH`] ISBNs strictly after `cursor`, in order, copied out of the index.
-    fn isbns_after(&self, cursor: Option<Isbn>) -> Vec<Isbn> {
+    /// Up to `count` records strictly after `cursor`, in ISBN order, copied out of the
+    /// index (so that the index lock is held only while copying).
+    fn records_after(&self, cursor: Option<Isbn>, count: usize) -> Vec<(Isbn, BookRecord)> {
         let index = self
             .isbn_index
             .read()
@@ -167,8 +172,8 @@ impl InMemoryCatalogue {
         };
         index
             .range((lower, Bound::Unbounded))
-            .take(INDEX_BATCH)
-            .copied()
+            .take(count)
+            .map(|(isbn, record)| (*isbn, Arc::clone(record)))
             .collect()
     }
 
