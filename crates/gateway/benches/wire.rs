@@ -1,10 +1,11 @@
 //! `cargo bench -p bookstore-gateway --bench wire`: converting a book and an order to their
 //! wire types ([`BookBody`], [`OrderBody`]) and serializing them to JSON, as every response
-//! that carries one does.
+//! that carries one does; and writing books straight from the domain type ([`BookView`],
+//! [`BookPageView`]), as the book routes do.
 
 use std::hint::black_box;
 
-use bookstore_gateway::wire::{BookBody, OrderBody};
+use bookstore_gateway::wire::{BookBody, BookPageBody, BookPageView, BookView, OrderBody};
 use bookstore_inventory::{Author, Book, Title};
 use bookstore_sales::{CustomerId, Order, OrderLine, Payment, PaymentStatus, TransactionId};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
@@ -51,6 +52,30 @@ fn wire(c: &mut Criterion) {
     let order = order();
     c.bench_function("book_body_to_json", |b| {
         b.iter(|| serde_json::to_vec(&BookBody::from(black_box(&book))).expect("serializable"));
+    });
+    c.bench_function("book_view_to_json", |b| {
+        b.iter(|| serde_json::to_vec(&BookView(black_box(&book))).expect("serializable"));
+    });
+    // A page of 20, as `GET /api/books?limit=20` answers: built as wire bodies, and
+    // written straight from the books as the route does.
+    let page: Vec<Book> = bookstore_inventory::generated_catalogue(20).collect();
+    c.bench_function("book_page_body_to_json", |b| {
+        b.iter(|| {
+            let body = BookPageBody {
+                items: black_box(&page).iter().map(BookBody::from).collect(),
+                next_cursor: None,
+            };
+            serde_json::to_vec(&body).expect("serializable")
+        });
+    });
+    c.bench_function("book_page_view_to_json", |b| {
+        b.iter(|| {
+            let view = BookPageView {
+                books: black_box(&page),
+                next_cursor: None,
+            };
+            serde_json::to_vec(&view).expect("serializable")
+        });
     });
     c.bench_function("order_body_to_json", |b| {
         b.iter(|| serde_json::to_vec(&OrderBody::from(black_box(&order))).expect("serializable"));

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::http::problem::{ApiError, FieldError};
+use crate::http::reply::SerializesAs;
 
 /// Renders a timestamp as RFC 3339 in UTC with millisecond precision.
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -68,6 +69,62 @@ pub struct BookPageBody {
     pub items: Vec<BookBody>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// A [`Book`] written as a [`BookBody`] straight from the domain type, without copying its
+/// strings into one first: the book routes are the hottest, and a page has twenty books.
+/// Serializes byte for byte as `BookBody::from(book)` does (a test holds the two together).
+#[derive(Debug, Clone, Copy)]
+pub struct BookView<'a>(pub &'a Book);
+
+impl Serialize for BookView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let book = self.0;
+        let mut body = serializer.serialize_struct("BookBody", 6)?;
+        body.serialize_field("isbn", book.isbn.as_str())?;
+        body.serialize_field("title", book.title.as_str())?;
+        body.serialize_field("author", book.author.as_str())?;
+        body.serialize_field("price_cents", &book.price.cents())?;
+        body.serialize_field("currency", book.price.currency().as_str())?;
+        body.serialize_field("stock", &book.stock)?;
+        body.end()
+    }
+}
+
+impl SerializesAs<BookBody> for BookView<'_> {}
+
+/// A page of books written as a [`BookPageBody`] straight from the domain books (see
+/// [`BookView`]).
+#[derive(Debug, Clone)]
+pub struct BookPageView<'a> {
+    /// Books on this page, ordered by ISBN.
+    pub books: &'a [Book],
+    /// The cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+impl Serialize for BookPageView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Items<'a>(&'a [Book]);
+        impl Serialize for Items<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(BookView))
+            }
+        }
+        let mut page = serializer.serialize_struct("BookPageBody", 2)?;
+        page.serialize_field("items", &Items(self.books))?;
+        page.serialize_field("next_cursor", &self.next_cursor)?;
+        page.end()
+    }
+}
+
+impl SerializesAs<BookPageBody> for BookPageView<'_> {
+    fn json_size_hint(&self) -> usize {
+        // A generated book is about 150 bytes of JSON; real titles run longer.
+        64 + 192 * self.books.len()
+    }
 }
 
 /// Query parameters of `GET /api/books`.
@@ -676,10 +733,13 @@ pub mod cursor {
     use super::*;
 
     fn encode(tag: u8, position: &str) -> String {
-        std::iter::once(tag)
-            .chain(position.bytes())
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut cursor = String::with_capacity(2 * (1 + position.len()));
+        for byte in std::iter::once(tag).chain(position.bytes()) {
+            cursor.push(char::from(HEX[usize::from(byte >> 4)]));
+            cursor.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        cursor
     }
 
     fn decode(tag: u8, cursor: &str) -> Result<String, ApiError> {
@@ -732,6 +792,61 @@ pub mod cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn book(isbn: &str, title: &str, author: &str, cents: i64, currency: &str, stock: u32) -> Book {
+        Book {
+            isbn: Isbn::parse(isbn).unwrap(),
+            title: Title::parse(title).unwrap(),
+            author: Author::parse(author).unwrap(),
+            price: Money::from_cents(cents, Currency::parse(currency).unwrap()).unwrap(),
+            stock,
+        }
+    }
+
+    #[test]
+    fn the_book_views_write_the_same_bytes_as_the_wire_bodies() {
+        let books = [
+            book("9780306406157", "Plain", "Author", 3999, "USD", 7),
+            book(
+                "9781593278281",
+                r#"Quotes "and" \ back\slashes / é 漢字 🦀"#,
+                "Ünïcode",
+                0,
+                "EUR",
+                0,
+            ),
+            book(
+                "9780134685991",
+                r"A \t that is not a tab",
+                "A, B and C",
+                i64::MAX,
+                "JPY",
+                u32::MAX,
+            ),
+        ];
+        for book in &books {
+            assert_eq!(
+                serde_json::to_string(&BookView(book)).unwrap(),
+                serde_json::to_string(&BookBody::from(book)).unwrap()
+            );
+        }
+        for next_cursor in [None, Some(cursor::for_book(&books[2].isbn))] {
+            for count in 0..=books.len() {
+                let view = BookPageView {
+                    books: &books[..count],
+                    next_cursor: next_cursor.clone(),
+                };
+                let body = BookPageBody {
+                    items: books[..count].iter().map(BookBody::from).collect(),
+                    next_cursor: next_cursor.clone(),
+                };
+                assert_eq!(
+                    serde_json::to_string(&view).unwrap(),
+                    serde_json::to_string(&body).unwrap()
+                );
+            }
+        }
+    }
 
     fn order_request(items: serde_json::Value, payment: serde_json::Value) -> PlaceOrderRequest {
         serde_json::from_value(serde_json::json!({ "items": items, "payment": payment })).unwrap()
@@ -835,6 +950,8 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_foreign_cursors_are_rejected() {
         let isbn = Isbn::parse("9780134685991").unwrap();
+        // Clients keep cursors across deploys: the encoding is fixed (hex of `b` + ISBN).
+        assert_eq!(cursor::for_book(&isbn), "6239373830313334363835393931");
         assert_eq!(
             cursor::book_position(&cursor::for_book(&isbn)).unwrap(),
             isbn

@@ -44,10 +44,23 @@ pub struct Reply<T, const STATUS: u16 = 200> {
 /// A 201 Created response.
 pub type Created<T> = Reply<T, 201>;
 
-impl<T: Serialize, const STATUS: u16> Reply<T, STATUS> {
-    /// Serializes `body`.
-    pub fn new(body: &T) -> Result<Self, ApiError> {
-        let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+/// A value whose JSON is exactly that of a `T`: `T` itself, or a borrowed view of the
+/// domain data a `T` would be built from (see `wire::BookView`), which skips building the
+/// `T`. The spec documents `T`; the bytes come from `Self`.
+pub trait SerializesAs<T>: Serialize {
+    /// About how many bytes of JSON this is, to size the buffer once.
+    fn json_size_hint(&self) -> usize {
+        128
+    }
+}
+
+impl<T: Serialize> SerializesAs<T> for T {}
+
+impl<T, const STATUS: u16> Reply<T, STATUS> {
+    /// Serializes `body`: a `T`, or a view that serializes as one.
+    pub fn new(body: &impl SerializesAs<T>) -> Result<Self, ApiError> {
+        let mut bytes = Vec::with_capacity(body.json_size_hint());
+        serde_json::to_writer(&mut bytes, body).map_err(ApiError::internal)?;
         Ok(Self {
             stored: StoredResponse {
                 status: STATUS,

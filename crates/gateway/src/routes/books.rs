@@ -10,8 +10,8 @@ use crate::http::auth::{AdminCaller, Caller};
 use crate::http::problem::ApiError;
 use crate::http::reply::{Created, Reply};
 use crate::wire::{
-    BookBody, BookPageBody, BookPatchRequest, IsbnPath, ListBooksQuery, NewBookRequest, cursor,
-    page_limit,
+    BookBody, BookPageBody, BookPageView, BookPatchRequest, BookView, IsbnPath, ListBooksQuery,
+    NewBookRequest, cursor, page_limit,
 };
 
 /// Lists books ordered by ISBN, one page at a time.
@@ -47,8 +47,8 @@ pub async fn list_books(
             text: query.q,
         })
         .await?;
-    Reply::new(&BookPageBody {
-        items: page.books.iter().map(BookBody::from).collect(),
+    Reply::new(&BookPageView {
+        books: &page.books,
         next_cursor: page.next_after.as_ref().map(cursor::for_book),
     })
 }
@@ -73,7 +73,7 @@ pub async fn get_book(
 ) -> Result<Reply<BookBody>, ApiError> {
     let isbn = path.parse()?;
     let book = state.catalogue.get(&isbn).await?;
-    Reply::new(&BookBody::from(&book))
+    Reply::new(&BookView(&book))
 }
 
 /// Adds a book (admin).
@@ -100,7 +100,7 @@ pub async fn create_book(
 ) -> Result<Created<BookBody>, ApiError> {
     let book = body.into_inner().into_book()?;
     let book = state.catalogue.insert(book).await?;
-    Ok(Created::new(&BookBody::from(&book))?.with_location(format!("/api/books/{}", book.isbn)))
+    Ok(Created::new(&BookView(&book))?.with_location(format!("/api/books/{}", book.isbn)))
 }
 
 /// Changes a book (admin).
@@ -130,5 +130,5 @@ pub async fn update_book(
     let current = state.catalogue.get(&isbn).await?;
     let patch = body.into_inner().into_patch(current.price.currency())?;
     let book = state.catalogue.update(&isbn, patch).await?;
-    Reply::new(&BookBody::from(&book))
+    Reply::new(&BookView(&book))
 }
