@@ -6,11 +6,16 @@
 //! or `unmatched`, `method` is one of the standard methods or `OTHER`, `status` is the
 //! numeric code — never a raw path, ISBN or id.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::http::problem::{ApiError, ProblemKind};
@@ -155,32 +160,88 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// The in-flight gauge, looked up once the recorder is installed.
+static IN_FLIGHT: OnceLock<Gauge> = OnceLock::new();
+
+/// The gauge of requests in flight. Before [`install`] it is looked up each time (and
+/// records nothing); after, it is looked up once: a global recorder never changes.
+fn in_flight_gauge() -> Gauge {
+    if HANDLE.get().is_none() {
+        return gauge!(HTTP_REQUESTS_IN_FLIGHT);
+    }
+    IN_FLIGHT
+        .get_or_init(|| gauge!(HTTP_REQUESTS_IN_FLIGHT))
+        .clone()
+}
+
 /// Marks a request as in flight until dropped (also when the request is abandoned).
-pub struct InFlight(());
+pub struct InFlight(Gauge);
 
 impl InFlight {
     /// Counts a request in.
     pub fn start() -> Self {
-        gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
-        Self(())
+        let gauge = in_flight_gauge();
+        gauge.increment(1.0);
+        Self(gauge)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
+        self.0.decrement(1.0);
     }
+}
+
+/// The counter and histogram of one label set.
+struct RequestHandles {
+    total: Counter,
+    duration: Histogram,
+}
+
+impl RequestHandles {
+    fn new(method: &'static str, route: &str, status: u16) -> Self {
+        let labels = [
+            ("method", method.to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.to_string()),
+        ];
+        RequestHandles {
+            total: counter!(HTTP_REQUESTS_TOTAL, &labels),
+            duration: histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels),
+        }
+    }
+}
+
+thread_local! {
+    /// Each worker thread's handles by route, then method and status: looking a label set
+    /// up in the registry hashes it and allocates its labels, on every request.
+    /// The label sets are bounded (see the module documentation), and so is this.
+    static REQUEST_HANDLES: RefCell<HashMap<String, HashMap<(&'static str, u16), RequestHandles>>> =
+        RefCell::new(HashMap::new());
 }
 
 /// Records one answered request.
 pub fn record_request(method: &Method, route: &str, status: StatusCode, seconds: f64) {
-    let labels = [
-        ("method", method_label(method).to_owned()),
-        ("route", route.to_owned()),
-        ("status", status.as_u16().to_string()),
-    ];
-    counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
-    histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(seconds);
+    let method = method_label(method);
+    let status = status.as_u16();
+    if HANDLE.get().is_none() {
+        // No recorder yet: handles would record nothing, so none are kept.
+        let handles = RequestHandles::new(method, route, status);
+        handles.total.increment(1);
+        handles.duration.record(seconds);
+        return;
+    }
+    REQUEST_HANDLES.with_borrow_mut(|routes| {
+        if !routes.contains_key(route) {
+            routes.insert(route.to_owned(), HashMap::new());
+        }
+        let by_status = routes.get_mut(route).expect("inserted above");
+        let handles = by_status
+            .entry((method, status))
+            .or_insert_with(|| RequestHandles::new(method, route, status));
+        handles.total.increment(1);
+        handles.duration.record(seconds);
+    });
 }
 
 /// `GET /metrics`: the Prometheus text format.

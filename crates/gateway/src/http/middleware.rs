@@ -145,11 +145,25 @@ fn is_operational_path(path: &str) -> bool {
     path.starts_with("/health/") || path == "/metrics"
 }
 
+/// How many bytes `value` displays as, without building the string.
+fn display_len(value: &impl std::fmt::Display) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.0 += text.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = std::fmt::Write::write_fmt(&mut count, format_args!("{value}"));
+    count.0
+}
+
 /// Why a request is refused before routing, if it is.
 fn admission_refusal(request: &ServiceRequest) -> Option<ApiError> {
     let state = request.app_data::<web::Data<AppState>>()?;
     let limits = &state.request_limits;
-    let url_bytes = request.uri().to_string().len();
+    let url_bytes = display_len(request.uri());
     if url_bytes > limits.max_url_bytes {
         return Some(ApiError::new(
             ProblemKind::UriTooLong,
