@@ -25,10 +25,11 @@ Commands:
   deps               fail if a domain crate depends on the web stack or on another domain
   openapi            regenerate docs/openapi.json from the gateway
   openapi --check    fail if docs/openapi.json is missing or out of date
-  bench [--books N] [--duration 10s] [--connections N]
+  bench [--books N] [--scale-books N] [--duration 10s] [--connections N]
                      load-test a release `bookstore` (memory, SQLite, PostgreSQL if
                      BOOKSTORE_TEST_POSTGRES_URL is set) and a bare actix-web baseline
                      with oha; writes target/bench/report.md and report.json
+                     (`cargo xtask bench --help` says more)
   help               print this text
 ";
 
