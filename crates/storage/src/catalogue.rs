@@ -29,7 +29,7 @@ use crate::{BackendKind, Database};
 /// in a read-through cache: a book page is the hottest read, and a cache hit skips the
 /// round trip to SQLite's worker thread. Every write through this store drops the books it
 /// may have changed (a reservation, the books of its lines); the cache holds at most 65,536
-/// books and starts again when full.
+/// books, and a new one displaces an arbitrary other when it is full.
 /// PostgreSQL is shared by several instances, so it is never cached.
 #[derive(Debug, Clone)]
 pub struct SqlCatalogue {
@@ -83,7 +83,7 @@ enum Touched<'a> {
     All,
 }
 
-/// Most books the SQLite cache holds (a few MiB).
+/// Most books the SQLite cache holds (about 13 MiB of generated books).
 const CACHE_CAPACITY: usize = 65_536;
 
 /// Books read from SQLite, dropped by every write that may change them.
@@ -107,10 +107,14 @@ impl BookCache {
     fn fill(&self, generation: u64, book: &Book) {
         let _guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
         if self.generation() == generation {
-            // Full: start again, so the cache holds the books read since, and its memory
-            // stays bounded however large the catalogue.
+            // Full: make room by dropping some other book, so memory stays bounded however
+            // large the catalogue, and the cache stays full.
             if self.books.len() >= CACHE_CAPACITY {
-                self.books.clear();
+                // The iterator's shard guard must be gone before `remove` locks the shard.
+                let victim = self.books.iter().next().map(|entry| *entry.key());
+                if let Some(victim) = victim {
+                    self.books.remove(&victim);
+                }
             }
             self.books.insert(book.isbn, book.clone());
         }
@@ -212,5 +216,33 @@ impl CatalogueStore for SqlCatalogue {
             .check_ready()
             .await
             .map_err(unavailable::<InventoryError>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bookstore_inventory::generated_catalogue;
+
+    #[test]
+    fn a_full_cache_stays_full_and_keeps_the_newest_book() {
+        let cache = BookCache::default();
+        let books: Vec<Book> = generated_catalogue(CACHE_CAPACITY as u64 + 100).collect();
+        for book in &books {
+            cache.fill(cache.generation(), book);
+        }
+        assert_eq!(cache.books.len(), CACHE_CAPACITY);
+        let newest = books.last().unwrap();
+        assert_eq!(cache.books.get(&newest.isbn).as_deref(), Some(newest));
+    }
+
+    #[test]
+    fn a_read_that_began_before_a_write_does_not_fill_the_cache() {
+        let cache = BookCache::default();
+        let book = generated_catalogue(1).next().unwrap();
+        let before = cache.generation();
+        cache.forget(&[book.isbn]);
+        cache.fill(before, &book);
+        assert!(cache.books.is_empty());
     }
 }
