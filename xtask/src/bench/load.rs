@@ -128,7 +128,8 @@ fn oha_command(
     command
 }
 
-/// Runs one workload for the whole duration with every connection.
+/// Runs one workload for the whole duration with every connection: as fast as the server
+/// answers (`rate` `None`), or at `rate` requests per second.
 pub(super) fn drive(
     oha: &Path,
     load: Load,
@@ -136,21 +137,46 @@ pub(super) fn drive(
     catalogue: Catalogue,
     workload: Workload,
     urls_file: &Path,
+    rate: Option<f64>,
 ) -> Result<Row, String> {
-    println!("bench: {} against {}", workload.name(), server.name);
+    match rate {
+        None => println!("bench: {} against {}", workload.name(), server.name),
+        Some(rate) => println!(
+            "bench: {} against {} at {rate:.0} requests/s",
+            workload.name(),
+            server.name
+        ),
+    }
     let mut command = oha_command(oha, server, catalogue, workload, urls_file);
     command
         .args(["-z", &format!("{}s", load.duration_seconds)])
         .args(["-c", &load.connections.to_string()]);
+    if let Some(rate) = rate {
+        hold_to_rate(&mut command, rate);
+    }
     let output = command.output().map_err(|e| format!("running oha: {e}"))?;
-    summary_row(workload, workload.name(), &output)
+    let row = summary_row(workload, workload.name(), &output)?;
+    Ok(Row {
+        driven_at: rate,
+        ..row
+    })
+}
+
+/// Makes oha send `rate` requests per second and measure each request's latency from when
+/// it was due, not when it was sent: a stalled server must not hide its stall by delaying
+/// the requests behind it (coordinated omission).
+fn hold_to_rate(command: &mut Command, rate: f64) {
+    command
+        .args(["-q", &format!("{rate:.1}")])
+        .arg("--latency-correction");
 }
 
 /// The 90/10 mix: two oha runs at once, one reading (`GET /api/books/{isbn}`) and one
 /// ordering, each held to its share of `rate` requests per second (`oha -q`) and of the
 /// connections. Returns the read row and the write row.
 ///
-/// `rate` should be what the server can just sustain; see [`mix_rate`].
+/// `rate` should be below what the server can sustain (see [`mix_rate`]): past it, the
+/// requests queue and the latencies measure the queue.
 pub(super) fn drive_mix(
     oha: &Path,
     load: Load,
@@ -179,21 +205,22 @@ pub(super) fn drive_mix(
         let mut command = oha_command(oha, server, catalogue, workload, urls_file);
         command
             .args(["-z", &format!("{}s", load.duration_seconds)])
-            .args(["-c", &connections.to_string()])
-            .args(["-q", &format!("{:.1}", rate * share)])
-            // Latency from when each request was due, not when it was sent: a stalled
-            // server must not hide its stall by delaying the requests behind it.
-            .arg("--latency-correction");
+            .args(["-c", &connections.to_string()]);
+        hold_to_rate(&mut command, rate * share);
         let child = command.spawn().map_err(|e| format!("running oha: {e}"))?;
-        children.push((workload, child));
+        children.push((workload, share, child));
     }
     let mut rows = Vec::new();
-    for (workload, child) in children {
+    for (workload, share, child) in children {
         let output = child
             .wait_with_output()
             .map_err(|e| format!("waiting for oha: {e}"))?;
         let name = format!("90/10 mix: {}", workload.name());
-        rows.push(summary_row(workload, &name, &output)?);
+        let row = summary_row(workload, &name, &output)?;
+        rows.push(Row {
+            driven_at: Some(rate * share),
+            ..row
+        });
     }
     let write = rows.pop().expect("two parts");
     let read = rows.pop().expect("two parts");
@@ -240,6 +267,7 @@ fn summary_row(workload: Workload, name: &str, output: &Output) -> Result<Row, S
         store: String::new(),
         books: 0,
         requests_per_second: number("/metrics/requests_per_sec").unwrap_or(0.0),
+        driven_at: None,
         p50_ms: number("/metrics/latency_ms/p50").unwrap_or(f64::NAN),
         p99_ms: number("/metrics/latency_ms/p99").unwrap_or(f64::NAN),
         errors,
