@@ -60,7 +60,9 @@ const MIX_LOAD: f64 = 0.8;
 /// The share of the small catalogue's capacity at which the catalogue-size comparison
 /// measures latency: well below saturation, so that p99 shows the work a request does
 /// rather than how two busy processes share the cores.
-const SCALE_LOAD: f64 = 0.5;
+const SCALE_LOAD: f64 = 0.25;
+/// How many times each measured workload runs; the report keeps the [`best`] run.
+const RUNS: usize = 2;
 /// How long each server of the catalogue-size comparison is warmed up before a measured run.
 const WARM_UP_SECONDS: u64 = 3;
 /// How long a server sits after start-up before its idle RSS is read.
@@ -161,8 +163,9 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
 
     let mut report = Report::new(options);
 
-    // The baseline: the same GET workload against a server that does nothing else.
-    {
+    // The baseline: the same GET workload against a server that does nothing else. It is
+    // measured at the start and again at the end, and the better figure kept.
+    let baseline = {
         let port = free_port()?;
         let mut command = Command::new(release.dir.join("bookstore-bench-baseline"));
         command
@@ -185,12 +188,8 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
             &urls_file,
             None,
         )?;
-        report.baseline_rps = row.requests_per_second;
-        report.rows.push(Row {
-            store: "baseline".to_owned(),
-            ..row
-        });
-    }
+        (server, row)
+    };
 
     let mut stores = vec![Store::Memory, Store::Sqlite(out_dir.clone())];
     match env::var("BOOKSTORE_TEST_POSTGRES_URL") {
@@ -292,6 +291,28 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
             ..row
         });
     }
+    let (baseline_server, first) = baseline;
+    catalogue.write_urls(&urls_file, baseline_server.port(), MAX_URLS)?;
+    let again = measure(
+        &oha,
+        load,
+        &baseline_server,
+        catalogue,
+        Workload::GetBook,
+        &urls_file,
+        None,
+    )?;
+    let row = best(vec![first, again], None);
+    report.baseline_rps = row.requests_per_second;
+    report.rows.insert(
+        0,
+        Row {
+            store: "baseline".to_owned(),
+            ..row
+        },
+    );
+    drop(baseline_server);
+
     report.builds = vec![
         ProfileBuild::of("release", &release.bookstore()),
         ProfileBuild::of("release-default", &default_profile.bookstore()),
@@ -360,24 +381,34 @@ fn compare_sizes(
         if workload == Workload::ListFirstPage {
             list_rate = Some(rate);
         }
-        for (catalogue, _, server, urls) in &servers {
-            // Warm up first (discarded): the SQLite store fills its book cache.
-            let warm_up = Load {
-                duration_seconds: WARM_UP_SECONDS.min(load.duration_seconds),
-                ..load
-            };
-            drive(oha, warm_up, server, *catalogue, workload, urls, None)?;
-            let row = measure(oha, load, server, *catalogue, workload, urls, Some(rate))?;
+        let mut runs: Vec<Vec<Row>> = vec![Vec::new(); servers.len()];
+        for _round in 0..RUNS {
+            for ((catalogue, _, server, urls), runs) in servers.iter().zip(&mut runs) {
+                // Warm up first (discarded): the SQLite store fills its book cache.
+                let warm_up = Load {
+                    duration_seconds: WARM_UP_SECONDS.min(load.duration_seconds),
+                    ..load
+                };
+                drive(oha, warm_up, server, *catalogue, workload, urls, None)?;
+                let row = drive(oha, load, server, *catalogue, workload, urls, Some(rate))?;
+                runs.push(Row {
+                    books: catalogue.books,
+                    ..row
+                });
+            }
+        }
+        for runs in runs {
             report.scale_rows.push(Row {
                 store: store.name().to_owned(),
-                ..row
+                ..best(runs, Some(rate))
             });
         }
     }
     Ok(())
 }
 
-/// Runs one workload and reads the server's peak RSS during it.
+/// Runs one workload [`RUNS`] times, keeps the [`best`] run, and reads the server's peak
+/// RSS during them.
 fn measure(
     oha: &Path,
     load: Load,
@@ -388,12 +419,30 @@ fn measure(
     rate: Option<f64>,
 ) -> Result<Row, String> {
     server.reset_peak_rss();
-    let row = drive(oha, load, server, catalogue, workload, urls_file, rate)?;
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        runs.push(drive(
+            oha, load, server, catalogue, workload, urls_file, rate,
+        )?);
+    }
     Ok(Row {
         books: catalogue.books,
         peak_rss_kib: server.peak_rss_kib(),
-        ..row
+        ..best(runs, rate)
     })
+}
+
+/// The better of several runs of one workload: the most requests per second when driven
+/// flat out, the lowest p99 when held to a rate. Other processes on the machine only ever
+/// slow a run down, so the better run is the closer to what the server can do.
+fn best(runs: Vec<Row>, rate: Option<f64>) -> Row {
+    let key = |row: &Row| match rate {
+        None => -row.requests_per_second,
+        Some(_) => row.p99_ms,
+    };
+    runs.into_iter()
+        .min_by(|a, b| key(a).total_cmp(&key(b)))
+        .expect("at least one run")
 }
 
 /// Starts `binary` on a fresh database of `store` with the demo catalogue and reads its RSS

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::load::{MIX_READ_SHARE, Workload};
-use super::{MIX_LOAD, Options, Row, SCALE_LOAD, SMALL_CATALOGUE};
+use super::{MIX_LOAD, Options, RUNS, Row, SCALE_LOAD, SMALL_CATALOGUE};
 
 /// The RSS of a server sitting idle with the demo catalogue.
 pub(super) struct IdleRss {
@@ -96,7 +96,9 @@ impl Report {
             "Books: {books}, duration: {duration_seconds} s per workload, connections: \
              {connections}; ratio = requests/s ÷ baseline GET requests/s.\n\n\
              Rows without a rate were driven as fast as the server answers; the mix rows were \
-             held to the rate shown, with latency measured from when each request was due.\n\n\
+             held to the rate shown, with latency measured from when each request was due. \
+             Each flat-out row is the better of {RUNS} runs (more requests/s); the baseline's \
+             runs are at the start and at the end of the whole run.\n\n\
              | workload | store | driven at req/s | requests/s | p50 ms | p99 ms | errors | peak RSS MiB | ratio to baseline |\n\
              |---|---|---:|---:|---:|---:|---:|---:|---:|\n"
         );
@@ -140,7 +142,9 @@ impl Report {
                 "\n### Catalogue size: {SMALL_CATALOGUE} books against {scale_books}\n\n\
                  Both catalogues driven at the same rate, {:.0} % of what the small one \
                  serves flat out (both list pages at the first page's rate); latency from \
-                 when each request was due.\n\n\
+                 when each request was due. Each server is warmed up before each run; the \
+                 two catalogues are run alternately, {RUNS} times each, and each row keeps \
+                 the run with the lower p99.\n\n\
                  | store | workload | driven at req/s | p50 ms ({SMALL_CATALOGUE}) | p99 ms ({SMALL_CATALOGUE}) \
                  | p50 ms ({scale_books}) | p99 ms ({scale_books}) | served req/s ({scale_books}) \
                  | p99 ratio |\n\
