@@ -4,34 +4,21 @@
 use std::hint::black_box;
 
 use bookstore_inventory::{
-    Author, Book, CatalogueStore, InMemoryCatalogue, ReservationId, StockLine, Title,
+    Book, CatalogueStore, InMemoryCatalogue, ReservationId, StockLine, generated_catalogue,
+    generated_isbn,
 };
-use bookstore_types::{Currency, Isbn, Money, Quantity};
+use bookstore_types::Quantity;
 use criterion::{Criterion, criterion_group, criterion_main};
 use uuid::Uuid;
 
 /// Books in the catalogue.
 const BOOKS: u64 = 10_000;
 
-/// The ISBN-13 `978` + `serial` (nine digits) + its check digit.
-fn isbn(serial: u64) -> Isbn {
-    let body = format!("978{serial:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, digit)| u32::from(digit - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    Isbn::parse(&format!("{body}{}", (10 - sum % 10) % 10)).expect("a valid ISBN-13")
-}
-
+/// A generated catalogue whose stock no run can sell out.
 fn catalogue() -> InMemoryCatalogue {
-    let usd = Currency::parse("USD").expect("a currency");
-    InMemoryCatalogue::with_books((0..BOOKS).map(|serial| Book {
-        isbn: isbn(serial),
-        title: Title::parse(format!("Book {serial}")).expect("a title"),
-        author: Author::parse("A. Author").expect("an author"),
-        price: Money::from_cents(1999, usd).expect("a price"),
+    InMemoryCatalogue::with_books(generated_catalogue(BOOKS).map(|book| Book {
         stock: u32::MAX,
+        ..book
     }))
     .expect("distinct ISBNs")
 }
@@ -44,7 +31,7 @@ fn reserve_five_lines(c: &mut Criterion) {
     let lines: Vec<StockLine> = [17, 4_242, 9_999, 123, 5_000]
         .into_iter()
         .map(|serial| StockLine {
-            isbn: isbn(serial),
+            isbn: generated_isbn(serial),
             quantity: Quantity::new(1).expect("a quantity"),
         })
         .collect();

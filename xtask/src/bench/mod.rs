@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use load::{Load, Workload, drive, drive_mix, mix_rate, oha_binary};
 use report::{IdleRss, ProfileBuild, Report};
-use server::{Catalogue, Running, Store, free_port, start_bookstore};
+use server::{Catalogue, FreshDatabase, Running, Store, free_port, start_bookstore};
 
 use crate::{cargo, workspace_root};
 
@@ -163,6 +163,20 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
 
     let mut report = Report::new(options);
 
+    // The GET workload, flat out, on a server with `catalogue`.
+    let get_books = |server: &Running| {
+        catalogue.write_urls(&urls_file, server.port(), MAX_URLS)?;
+        measure(
+            &oha,
+            load,
+            server,
+            catalogue,
+            Workload::GetBook,
+            &urls_file,
+            None,
+        )
+    };
+
     // The baseline: the same GET workload against a server that does nothing else. It is
     // measured at the start and again at the end, and the better figure kept.
     let baseline = {
@@ -178,16 +192,7 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
             "/api/books/9780306406157",
             Duration::from_secs(30),
         )?;
-        catalogue.write_urls(&urls_file, port, MAX_URLS)?;
-        let row = measure(
-            &oha,
-            load,
-            &server,
-            catalogue,
-            Workload::GetBook,
-            &urls_file,
-            None,
-        )?;
+        let row = get_books(&server)?;
         (server, row)
     };
 
@@ -205,19 +210,7 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
             .push(idle_rss(&release.bookstore(), "release", store)?);
 
         let database = store.fresh("main")?;
-        let server = start_bookstore(
-            &release.bookstore(),
-            store.name(),
-            &database,
-            Some(catalogue),
-        )?;
-        report.notes.push(format!(
-            "{}: start-up with {} generated books took {:.1} s.",
-            store.name(),
-            catalogue.books,
-            server.ready_after.as_secs_f64()
-        ));
-        catalogue.check_served_by(&server)?;
+        let server = start_seeded(&release, store, &database, catalogue, &mut report)?;
         catalogue.stock_order_book(&server)?;
         catalogue.write_urls(&urls_file, server.port(), MAX_URLS)?;
         let mut measured = Vec::new();
@@ -275,16 +268,7 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
             &database,
             Some(catalogue),
         )?;
-        catalogue.write_urls(&urls_file, server.port(), MAX_URLS)?;
-        let row = measure(
-            &oha,
-            load,
-            &server,
-            catalogue,
-            Workload::GetBook,
-            &urls_file,
-            None,
-        )?;
+        let row = get_books(&server)?;
         report.rows.push(Row {
             store: "memory, release-default profile".to_owned(),
             books: catalogue.books,
@@ -292,16 +276,7 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
         });
     }
     let (baseline_server, first) = baseline;
-    catalogue.write_urls(&urls_file, baseline_server.port(), MAX_URLS)?;
-    let again = measure(
-        &oha,
-        load,
-        &baseline_server,
-        catalogue,
-        Workload::GetBook,
-        &urls_file,
-        None,
-    )?;
+    let again = get_books(&baseline_server)?;
     let row = best(vec![first, again], None);
     report.baseline_rps = row.requests_per_second;
     report.rows.insert(
@@ -330,6 +305,31 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
     Ok(())
 }
 
+/// Starts the release `bookstore` on `database` seeded with `catalogue`, checks it serves
+/// the catalogue's ISBNs, and notes how long start-up took.
+fn start_seeded(
+    release: &Binaries,
+    store: &Store,
+    database: &FreshDatabase,
+    catalogue: Catalogue,
+    report: &mut Report,
+) -> Result<Running, String> {
+    let server = start_bookstore(
+        &release.bookstore(),
+        store.name(),
+        database,
+        Some(catalogue),
+    )?;
+    report.notes.push(format!(
+        "{}: start-up with {} generated books took {:.1} s.",
+        store.name(),
+        catalogue.books,
+        server.ready_after.as_secs_f64()
+    ));
+    catalogue.check_served_by(&server)?;
+    Ok(server)
+}
+
 /// The catalogue-size comparison on `store`: a server with 1,000 books and one with
 /// `large` books run side by side. For each read workload the small one is first driven
 /// flat out to find its capacity; then each, warmed up, is driven at [`SCALE_LOAD`] of it,
@@ -348,18 +348,7 @@ fn compare_sizes(
     for books in [SMALL_CATALOGUE, large] {
         let catalogue = Catalogue { books };
         let database = store.fresh(&format!("scale{books}"))?;
-        let server = start_bookstore(
-            &release.bookstore(),
-            store.name(),
-            &database,
-            Some(catalogue),
-        )?;
-        report.notes.push(format!(
-            "{}: start-up with {books} generated books took {:.1} s.",
-            store.name(),
-            server.ready_after.as_secs_f64()
-        ));
-        catalogue.check_served_by(&server)?;
+        let server = start_seeded(release, store, &database, catalogue, report)?;
         let urls = out_dir.join(format!("book-paths-{books}.txt"));
         catalogue.write_urls(&urls, server.port(), MAX_URLS)?;
         servers.push((catalogue, database, server, urls));
