@@ -212,12 +212,14 @@ impl RequestHandles {
     }
 }
 
+/// The handles of one route, by method label and status.
+type RouteHandles = HashMap<(&'static str, u16), RequestHandles>;
+
 thread_local! {
     /// Each worker thread's handles by route, then method and status: looking a label set
     /// up in the registry hashes it and allocates its labels, on every request.
     /// The label sets are bounded (see the module documentation), and so is this.
-    static REQUEST_HANDLES: RefCell<HashMap<String, HashMap<(&'static str, u16), RequestHandles>>> =
-        RefCell::new(HashMap::new());
+    static REQUEST_HANDLES: RefCell<HashMap<String, RouteHandles>> = RefCell::new(HashMap::new());
 }
 
 /// Records one answered request.
