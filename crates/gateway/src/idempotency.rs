@@ -212,8 +212,8 @@ pub struct IdempotentRequest<'a> {
     pub owner: &'a CustomerId,
     /// The key, if the client sent one.
     pub key: &'a IdempotencyKey,
-    /// What the request asks for.
-    pub fingerprint: Fingerprint,
+    /// What the request asks for; computed only when there is a key to hold it to.
+    pub fingerprint: Option<Fingerprint>,
     /// The request id, kept in a stored error body so that a replay is byte-identical.
     pub request_id: &'a str,
 }
@@ -221,7 +221,7 @@ pub struct IdempotentRequest<'a> {
 impl<'a> IdempotentRequest<'a> {
     /// The idempotent request `http` with its parsed `body`, sent by `owner`. The fingerprint
     /// covers the method, the path and the body as parsed (so whitespace and key order do
-    /// not matter).
+    /// not matter); without a key there is nothing to compare it with, and it is not made.
     pub fn new<T: serde::Serialize>(
         store: &'a dyn IdempotencyStore,
         owner: &'a CustomerId,
@@ -230,12 +230,15 @@ impl<'a> IdempotentRequest<'a> {
         http: &actix_web::HttpRequest,
         body: &T,
     ) -> Self {
-        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        let fingerprint = key.as_deref().map(|_| {
+            let bytes = serde_json::to_vec(body).unwrap_or_default();
+            Fingerprint::of(http.method().as_str(), http.path(), &bytes)
+        });
         Self {
             store,
             owner,
             key,
-            fingerprint: Fingerprint::of(http.method().as_str(), http.path(), &bytes),
+            fingerprint,
             request_id,
         }
     }
@@ -251,12 +254,12 @@ impl IdempotentRequest<'_> {
     where
         Fut: Future<Output = Result<Reply<T, STATUS>, ApiError>>,
     {
-        let Some(key) = self.key.as_deref() else {
+        let (Some(key), Some(fingerprint)) = (self.key.as_deref(), self.fingerprint) else {
             return work.await;
         };
         let claim = self
             .store
-            .claim(self.owner, key, self.fingerprint, Utc::now())
+            .claim(self.owner, key, fingerprint, Utc::now())
             .await
             .map_err(ApiError::unavailable)?;
         match claim {

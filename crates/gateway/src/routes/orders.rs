@@ -51,13 +51,11 @@ pub async fn create_order(
         &request,
         &body,
     );
-    let identity = match idempotency_key.as_deref() {
-        Some(key) => OrderIdentity::Retryable(workflow::order_id_for_idempotency_key(
-            &caller.customer,
-            key,
-            idempotent.fingerprint,
-        )),
-        None => OrderIdentity::Fresh,
+    let identity = match (idempotency_key.as_deref(), idempotent.fingerprint) {
+        (Some(key), Some(fingerprint)) => OrderIdentity::Retryable(
+            workflow::order_id_for_idempotency_key(&caller.customer, key, fingerprint),
+        ),
+        _ => OrderIdentity::Fresh,
     };
     idempotent
         .run(async {
