@@ -19,4 +19,6 @@ mod idempotency;
 mod logs;
 mod openapi;
 mod orders;
+#[path = "../support/postgres.rs"]
+mod postgres_support;
 mod test_store;

@@ -17,8 +17,9 @@ use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bookstore_gateway::stores::{DatabaseOptions, MEMORY_URL};
-use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
+
+use crate::postgres_support::{create_database, drop_database_blocking, with_database};
 
 /// The variable that picks the store under test.
 const STORE_VARIABLE: &str = "BOOKSTORE_TEST_STORE";
@@ -150,16 +151,14 @@ impl TestDatabase {
                         name: name.clone(),
                     },
                 };
-                let mut admin = PgConnection::connect(server_url)
+                create_database(server_url, &name)
                     .await
                     .unwrap_or_else(|error| {
-                        panic!("the PostgreSQL server in {POSTGRES_URL_VARIABLE} answers: {error}")
+                        panic!(
+                            "could not create a test database on the PostgreSQL server in \
+                             {POSTGRES_URL_VARIABLE}: {error}"
+                        )
                     });
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await
-                    .unwrap_or_else(|error| panic!("could not create the test database: {error}"));
-                let _ = admin.close().await;
                 database
             }
         }
@@ -232,11 +231,7 @@ impl BackgroundDrops {
             counts.live == 0
         };
         std::thread::spawn(move || {
-            let dropped = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(sqlx::Error::Io)
-                .and_then(|runtime| runtime.block_on(drop_database(&server_url, &name)));
+            let dropped = drop_database_blocking(&server_url, &name);
             if let Err(error) = dropped {
                 let _ = writeln!(
                     std::io::stderr(),
@@ -258,34 +253,5 @@ impl BackgroundDrops {
                     .unwrap_or_else(PoisonError::into_inner);
             }
         }
-    }
-}
-
-/// `DROP DATABASE`, ending the sessions still connected to it (a pool not closed yet, a
-/// server thread still stopping).
-async fn drop_database(server_url: &str, name: &str) -> Result<(), sqlx::Error> {
-    let mut admin = PgConnection::connect(server_url).await?;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .await?;
-    admin.close().await
-}
-
-/// `url` with its database name replaced by `name` (the query string kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |index| index + 3);
-    let server = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{name}?{query}"),
-        None => format!("{server}/{name}"),
     }
 }

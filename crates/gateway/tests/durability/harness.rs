@@ -14,6 +14,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 use crate::helpers::Server;
+use crate::postgres_support::{create_database, drop_database_blocking, with_database};
 
 /// The variable naming a PostgreSQL server to test against.
 pub(crate) const POSTGRES_URL_VARIABLE: &str = "BOOKSTORE_TEST_POSTGRES_URL";
@@ -110,14 +111,9 @@ impl Backend {
                     return None;
                 };
                 let name = format!("bookstore_durability_{}", Uuid::new_v4().simple());
-                let mut admin = PgConnection::connect(&admin_url)
-                    .await
-                    .expect("the PostgreSQL server in BOOKSTORE_TEST_POSTGRES_URL answers");
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await
-                    .expect("a test database can be created");
-                admin.close().await.ok();
+                create_database(&admin_url, &name).await.expect(
+                    "a test database can be created on the server in BOOKSTORE_TEST_POSTGRES_URL",
+                );
                 Some(TestDatabase {
                     url: with_database(&admin_url, &name),
                     location: Location::Postgres { admin_url, name },
@@ -132,23 +128,6 @@ pub(crate) fn postgres_url() -> Option<String> {
     std::env::var(POSTGRES_URL_VARIABLE)
         .ok()
         .filter(|url| !url.trim().is_empty())
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |index| index + 3);
-    let server = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{name}?{query}"),
-        None => format!("{server}/{name}"),
-    }
 }
 
 impl TestDatabase {
@@ -267,22 +246,8 @@ impl Drop for TestDatabase {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop cannot await and may run inside a runtime: use a thread with a
                 // runtime of its own.
-                let dropped = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("a runtime for the cleanup");
-                    runtime.block_on(async {
-                        let mut admin = PgConnection::connect(&admin_url).await?;
-                        admin
-                            .execute(sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            )))
-                            .await
-                            .map(drop)
-                    })
-                })
-                .join();
+                let dropped =
+                    std::thread::spawn(move || drop_database_blocking(&admin_url, &name)).join();
                 if !matches!(dropped, Ok(Ok(()))) {
                     eprintln!("could not drop a test database: {dropped:?}");
                 }

@@ -21,6 +21,8 @@
 mod helpers;
 
 mod harness;
+#[path = "../support/postgres.rs"]
+mod postgres_support;
 
 mod crash;
 mod database_failures;
