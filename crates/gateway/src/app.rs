@@ -2,6 +2,7 @@
 //! builds the actix-web `App`, used by `main`, by the tests and by the spec export.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -51,6 +52,9 @@ pub struct AppState {
     pub request_limits: RequestLimits,
     /// Rate limits per API key or client address; `None` when limiting is off.
     pub rate_limits: Option<RateLimits>,
+    /// Whether start-up recovery has settled what a previous process left behind;
+    /// `/health/ready` answers 503 until it has.
+    pub recovered: Arc<AtomicBool>,
 }
 
 /// Size limits on requests.
@@ -86,6 +90,7 @@ impl AppState {
             api_keys,
             request_limits: RequestLimits::default(),
             rate_limits: None,
+            recovered: Arc::new(AtomicBool::new(true)),
         }
     }
 }

@@ -167,6 +167,19 @@ pub struct Cli {
     )]
     pub recovery_grace_seconds: u64,
 
+    /// How long this process's lease in the database lasts, in seconds. The process renews
+    /// it every fifth of that; when a process stops renewing (it was killed), another
+    /// instance settles its unfinished orders within the lease and two fifths more (14 s by
+    /// default). On SQLite the next start settles them at once.
+    #[arg(
+        long,
+        env = "BOOKSTORE_INSTANCE_LEASE_SECONDS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(2..=3600),
+        global = true
+    )]
+    pub instance_lease_seconds: u64,
+
     /// Worker threads serving requests (default: one per CPU core).
     #[arg(long, env = "BOOKSTORE_WORKERS", global = true)]
     pub workers: Option<usize>,

@@ -55,11 +55,24 @@ pub fn digest_of_parts(parts: &[&[u8]]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// Whether the work of a request is its key's first attempt, or resumes one that died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Nothing was done for this request before (or it has no `Idempotency-Key`).
+    First,
+    /// An earlier attempt with the same key and request died in flight: it may have done
+    /// some of the work, which this attempt finishes instead of refusing.
+    Resumed,
+}
+
 /// The outcome of claiming a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The key is new (or expired): do the work, then complete or release the claim.
     Started,
+    /// The first request with this key died in flight (its process stopped, or it timed
+    /// out): do the work again, finishing what the first attempt may have begun.
+    Resumed,
     /// The first request finished: replay its response.
     Replay(StoredResponse),
     /// The first request is still being processed.
@@ -165,8 +178,14 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
             Entry::Occupied(mut occupied) => {
                 let record = occupied.get();
                 if record.is_expired(now) {
+                    let resumed = record.fingerprint == fingerprint
+                        && matches!(record.state, RecordState::InFlight { .. });
                     occupied.insert(fresh);
-                    return Ok(Claim::Started);
+                    return Ok(if resumed {
+                        Claim::Resumed
+                    } else {
+                        Claim::Started
+                    });
                 }
                 if record.fingerprint != fingerprint {
                     return Ok(Claim::Mismatch);
@@ -249,21 +268,22 @@ impl IdempotentRequest<'_> {
     /// flight (409) or reused for another request (422).
     pub async fn run<T, const STATUS: u16, Fut>(
         self,
-        work: Fut,
+        work: impl FnOnce(Attempt) -> Fut,
     ) -> Result<Reply<T, STATUS>, ApiError>
     where
         Fut: Future<Output = Result<Reply<T, STATUS>, ApiError>>,
     {
         let (Some(key), Some(fingerprint)) = (self.key.as_deref(), self.fingerprint) else {
-            return work.await;
+            return work(Attempt::First).await;
         };
         let claim = self
             .store
             .claim(self.owner, key, fingerprint, Utc::now())
             .await
             .map_err(ApiError::unavailable)?;
-        match claim {
-            Claim::Started => {}
+        let attempt = match claim {
+            Claim::Started => Attempt::First,
+            Claim::Resumed => Attempt::Resumed,
             Claim::Replay(stored) => {
                 BusinessEvent::IdempotentReplay.record();
                 return Ok(Reply::replay(stored));
@@ -280,8 +300,8 @@ impl IdempotentRequest<'_> {
                     "this Idempotency-Key was used for a different request",
                 ));
             }
-        }
-        let result = work.await;
+        };
+        let result = work(attempt).await;
         let stored = match &result {
             Ok(reply) => Some(reply.stored().clone()),
             Err(error) if error.kind().status().is_server_error() => None,
@@ -382,6 +402,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn another_request_takes_a_stale_claim_over_as_a_fresh_start() {
+        let store = InMemoryIdempotencyStore::new();
+        let owner = CustomerId::new("alice");
+        let start = Utc::now();
+        let first = Fingerprint::of("POST", "/a", b"1");
+        store.claim(&owner, "k", first, start).await.unwrap();
+        let later = start + chrono::Duration::seconds(61);
+        assert_eq!(
+            store
+                .claim(&owner, "k", Fingerprint::of("POST", "/b", b"2"), later)
+                .await
+                .unwrap(),
+            Claim::Started
+        );
+    }
+
+    #[tokio::test]
     async fn finished_keys_expire_after_the_retention_and_stale_claims_can_be_taken_over() {
         let store = InMemoryIdempotencyStore::new();
         let owner = CustomerId::new("alice");
@@ -389,9 +426,10 @@ mod tests {
         let start = Utc::now();
         store.claim(&owner, "stale", print, start).await.unwrap();
         let later = start + chrono::Duration::seconds(61);
+        // The same request takes its own stale claim over as a resumed attempt.
         assert_eq!(
             store.claim(&owner, "stale", print, later).await.unwrap(),
-            Claim::Started
+            Claim::Resumed
         );
 
         store.claim(&owner, "done", print, start).await.unwrap();

@@ -2,6 +2,7 @@
 //! HTTP server itself.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix_web::http::KeepAlive;
@@ -11,6 +12,8 @@ use crate::app::{AppState, RequestLimits, build_app};
 use crate::config::Cli;
 use crate::http::auth::ApiKeys;
 use crate::http::rate_limit::RateLimits;
+use bookstore_storage::{Database, LeaseRenewal};
+
 use crate::stores::{self, DatabaseOptions, OpenError, OpenedStores};
 
 /// Why the server could not start.
@@ -46,14 +49,50 @@ const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often histograms are compacted and idle rate-limit keys forgotten.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(10);
 
-/// How often interrupted orders are looked for.
-const RECOVERY_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Settles order attempts older than `grace`; failures are logged and retried next time.
-async fn run_recovery(state: &AppState, grace: chrono::Duration) {
+/// Settles the order attempts of stopped processes (whose leases have expired) and those
+/// older than `grace`; returns whether it could. Failures are logged and retried next time.
+async fn run_recovery(
+    state: &AppState,
+    database: Option<&Database>,
+    grace: chrono::Duration,
+) -> bool {
+    if let Some(database) = database
+        && let Err(error) = database.reap_expired_leases().await
+    {
+        tracing::warn!(error = %error, "could not look for expired instance leases; will retry");
+        return false;
+    }
     let cutoff = chrono::Utc::now() - grace;
-    if let Err(error) = crate::workflow::recover_interrupted_orders(state, cutoff).await {
-        tracing::warn!(error = %error, "could not look for interrupted orders; will retry");
+    match crate::workflow::recover_interrupted_orders(state, cutoff).await {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::warn!(error = %error, "could not look for interrupted orders; will retry");
+            false
+        }
+    }
+}
+
+/// Renews this process's lease every fifth of its length. A lease found taken over (this
+/// process stalled past it, and another instance settled its work) ends the process: its
+/// in-flight orders can no longer be recorded, and a fresh start gets a fresh lease.
+async fn renew_lease_forever(database: Database, lease: Duration) {
+    let mut interval = actix_web::rt::time::interval(lease / 5);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        match database.renew_lease(lease).await {
+            Ok(LeaseRenewal::Renewed) => {}
+            Ok(LeaseRenewal::Lost) => {
+                tracing::error!(
+                    instance = %database.instance(),
+                    "this instance's lease expired and another instance settled its work; stopping"
+                );
+                std::process::exit(1);
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "could not renew this instance's lease; will retry");
+            }
+        }
     }
 }
 
@@ -62,6 +101,7 @@ pub fn database_options(cli: &Cli) -> DatabaseOptions {
     DatabaseOptions {
         max_connections: cli.database_max_connections,
         connect_timeout: Duration::from_secs(cli.database_connect_timeout_seconds),
+        instance_lease: Duration::from_secs(cli.instance_lease_seconds),
     }
 }
 
@@ -132,17 +172,29 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
         }
     });
 
-    // Settle orders a previous process left half-done, then keep doing so every minute.
+    // The stores registered this instance with a lease. Settle what stopped processes left
+    // half-done (on SQLite: everything a previous process left), and only then report ready. Keep renewing the lease, and keep
+    // settling the work of instances whose lease expires, every fifth of the lease.
+    let lease = Duration::from_secs(cli.instance_lease_seconds);
+    if let Some(database) = &database {
+        actix_web::rt::spawn(renew_lease_forever(database.clone(), lease));
+    }
     let recovery_state = state.clone();
+    let recovery_database = database.clone();
     let grace =
         chrono::Duration::seconds(i64::try_from(cli.recovery_grace_seconds).unwrap_or(i64::MAX));
-    run_recovery(&recovery_state, grace).await;
+    state.recovered.store(false, Ordering::Release);
+    if run_recovery(&recovery_state, recovery_database.as_ref(), grace).await {
+        state.recovered.store(true, Ordering::Release);
+    }
     actix_web::rt::spawn(async move {
-        let mut interval = actix_web::rt::time::interval(RECOVERY_INTERVAL);
+        let mut interval = actix_web::rt::time::interval(lease / 5);
         interval.tick().await;
         loop {
             interval.tick().await;
-            run_recovery(&recovery_state, grace).await;
+            if run_recovery(&recovery_state, recovery_database.as_ref(), grace).await {
+                recovery_state.recovered.store(true, Ordering::Release);
+            }
         }
     });
 
@@ -187,6 +239,11 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
     // within the shutdown timeout before `run` returns.
     server.run().await.map_err(StartError::Serve)?;
     if let Some(database) = database {
+        // Every request has finished: nothing of this instance is left to settle, and
+        // another instance need not wait for the lease to run out.
+        if let Err(error) = database.deregister_instance().await {
+            tracing::warn!(error = %error, "could not give up this instance's lease; it will expire");
+        }
         database.close().await;
     }
     tracing::info!("bookstore stopped: in-flight requests finished, stores closed");

@@ -36,6 +36,9 @@ pub struct DatabaseOptions {
     pub max_connections: u32,
     /// How long to wait for a connection.
     pub connect_timeout: Duration,
+    /// How long this process's lease lasts (see `bookstore_storage::InstanceId`): the
+    /// process registers with it when the stores open, and must renew it while it runs.
+    pub instance_lease: Duration,
 }
 
 /// Why the stores could not be opened.
@@ -96,6 +99,8 @@ pub async fn open(
         });
     }
     let database = connect_and_migrate(url, options).await?;
+    // On SQLite this also marks every earlier process as stopped, for recovery to settle.
+    database.register_instance(options.instance_lease).await?;
     let catalogue = SqlCatalogue::new(database.clone());
     seed_if_empty(&catalogue, seed).await?;
     let state = AppState {
@@ -184,6 +189,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
                 .map_err(unavailable)?;
         Ok(match claim {
             IdempotencyClaim::Started => Claim::Started,
+            IdempotencyClaim::Resumed => Claim::Resumed,
             IdempotencyClaim::Replay(response) => Claim::Replay(to_stored(response)),
             IdempotencyClaim::InFlight => Claim::InFlight,
             IdempotencyClaim::Mismatch => Claim::Mismatch,

@@ -19,25 +19,31 @@
 //! A process can die between any two steps, and then nothing undoes the steps already done.
 //! The reservation journal makes that visible: the reservation id *is* the order id, and the
 //! payment's reference is the order id too, so a journal record names everything that was
-//! started for one order. [`recover_interrupted_orders`] resolves every record older than a
-//! cutoff:
+//! started for one order. A cancellation journals the stock it gives back the same way (the
+//! return journal, under the order's id). [`recover_interrupted_orders`] resolves the records
+//! of processes that have stopped (a SQL store records which process wrote each one, see
+//! `bookstore_storage::InstanceId`), and every record older than a cutoff whoever wrote it:
 //!
-//! - the order was recorded → the reservation is confirmed (the crash hit between steps 3
-//!   and 4);
-//! - no order → the request was abandoned: a captured payment for that reference is
-//!   refunded, then the reservation is cancelled (its stock given back).
+//! - a reservation whose order was recorded → confirmed (the crash hit between steps 3 and
+//!   4);
+//! - a reservation without an order → the request was abandoned: a captured payment for that
+//!   reference is refunded, then the reservation is cancelled (its stock given back);
+//! - a return whose order is cancelled → the payment is refunded if it is still captured, and
+//!   the stock given back; a return whose order is not cancelled → forgotten (the
+//!   cancellation never happened).
 //!
-//! **Invariant:** a journaled reservation older than the grace period whose order does not
-//! exist is abandoned. This holds only if the grace period is longer than the longest
-//! `place_order` can run; recovery must therefore be called with a cutoff of at least
-//! [`RECOVERY_GRACE_PERIOD`] in the past. Every step of recovery is idempotent (confirm and
-//! cancel of an unknown reservation are no-ops, a capture is looked up by reference, a
-//! second refund is tolerated), so running it again, or on several instances at once, is
-//! safe.
+//! **Invariant:** a journaled record whose process has stopped, or that is older than the
+//! grace period, belongs to an attempt that will never continue. The first holds because a
+//! stopped process's lease has expired and an order is only recorded under a live lease; the
+//! second only if the grace period is longer than the longest request, so recovery must be
+//! called with a cutoff of at least [`RECOVERY_GRACE_PERIOD`] in the past. Every step of
+//! recovery is idempotent (confirm and cancel of an unknown reservation are no-ops, a return
+//! gives its stock back once, a capture is looked up by reference, a second refund is
+//! tolerated), so running it again, or on several instances at once, is safe.
 
 use std::time::Duration;
 
-use bookstore_delivery::Delivery;
+use bookstore_delivery::{Delivery, DeliveryError};
 use bookstore_inventory::{InventoryError, ReservationId, ReservedLine, StockLine};
 use bookstore_sales::{
     CustomerId, Order, OrderLine, OrderStatus, Payment, PaymentError, PaymentStatus, SalesError,
@@ -49,7 +55,7 @@ use chrono::{DateTime, Utc};
 use crate::app::AppState;
 use crate::http::auth::Caller;
 use crate::http::problem::{ApiError, ProblemKind};
-use crate::idempotency::{Fingerprint, digest_of_parts};
+use crate::idempotency::{Attempt, Fingerprint, digest_of_parts};
 use crate::wire::{ValidDeliveryRequest, ValidOrderRequest};
 
 /// How old a journaled reservation must be before recovery treats it as abandoned. Much
@@ -178,27 +184,47 @@ pub struct RecoveryReport {
     pub confirmed: usize,
     /// Reservations without an order: cancelled, their stock given back.
     pub released: usize,
-    /// Captures for orders that were never recorded: refunded.
+    /// Captures for orders that were never recorded, or cancelled without their refund:
+    /// refunded.
     pub refunded: usize,
-    /// Reservations that could not be resolved this time (logged; tried again next run).
+    /// Returns of cancelled orders: their stock given back.
+    pub returned: usize,
+    /// Returns of orders that were not cancelled: forgotten.
+    pub abandoned: usize,
+    /// Records that could not be resolved this time (logged; tried again next run).
     pub failed: usize,
 }
 
-/// Resolves every journaled reservation made before `older_than`: confirms it if its order
-/// was recorded, otherwise refunds the order's capture (if any) and cancels it.
+/// Resolves the journal records of stopped processes, and every record made before
+/// `older_than`: a reservation is confirmed if its order was recorded, otherwise its
+/// capture (if any) is refunded and it is cancelled; a return is completed if its order was
+/// cancelled (refunding a capture the cancellation left), otherwise forgotten.
 ///
 /// `older_than` must lie at least [`RECOVERY_GRACE_PERIOD`] in the past (see the module
-/// documentation). Fails only if the journal cannot be read; a reservation that cannot be
+/// documentation). Fails only if the journal cannot be read; a record that cannot be
 /// resolved is logged, counted in [`RecoveryReport::failed`] and left for the next run.
 pub async fn recover_interrupted_orders(
     state: &AppState,
     older_than: DateTime<Utc>,
 ) -> Result<RecoveryReport, ApiError> {
+    let mut journal = state.catalogue.stopped_processes_journal().await?;
+    journal
+        .reservations
+        .extend(state.catalogue.reservations_older_than(older_than).await?);
+    journal
+        .returns
+        .extend(state.catalogue.returns_older_than(older_than).await?);
     let mut report = RecoveryReport::default();
-    for reservation in state.catalogue.reservations_older_than(older_than).await? {
-        if let Err(error) = recover_one(state, reservation, &mut report).await {
+    for reservation in distinct(journal.reservations) {
+        if let Err(error) = recover_reservation(state, reservation, &mut report).await {
             report.failed += 1;
             tracing::error!(error = %error, reservation = %reservation, "could not recover an interrupted order");
+        }
+    }
+    for id in distinct(journal.returns) {
+        if let Err(error) = recover_return(state, id, &mut report).await {
+            report.failed += 1;
+            tracing::error!(error = %error, order_id = %id, "could not recover an interrupted cancellation");
         }
     }
     if report != RecoveryReport::default() {
@@ -206,6 +232,8 @@ pub async fn recover_interrupted_orders(
             confirmed = report.confirmed,
             released = report.released,
             refunded = report.refunded,
+            returned = report.returned,
+            abandoned = report.abandoned,
             failed = report.failed,
             "recovered interrupted orders"
         );
@@ -213,12 +241,20 @@ pub async fn recover_interrupted_orders(
     Ok(report)
 }
 
+/// `ids` without repeats, in their first order.
+fn distinct(ids: Vec<ReservationId>) -> Vec<ReservationId> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.into_iter().filter(|id| seen.insert(*id)).collect()
+}
+
+type RecoveryError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Resolves one journaled reservation; see [`recover_interrupted_orders`].
-async fn recover_one(
+async fn recover_reservation(
     state: &AppState,
     reservation: ReservationId,
     report: &mut RecoveryReport,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), RecoveryError> {
     let order_id = OrderId::from_uuid(reservation.as_uuid());
     match state.orders.get(order_id).await {
         Ok(_) => {
@@ -229,22 +265,54 @@ async fn recover_one(
         Err(SalesError::NotFound { .. }) => {}
         Err(error) => return Err(error.into()),
     }
-    if let Some(capture) = state.payments.capture_for(order_id).await?
-        && capture.status == PaymentStatus::Captured
-    {
-        match state.payments.refund(capture.transaction_id).await {
-            Ok(()) => report.refunded += 1,
-            // Another instance's recovery got there first.
-            Err(PaymentError::AlreadyRefunded { .. }) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
+    refund_capture_of(state, order_id, report).await?;
     state.catalogue.cancel_reservation(reservation).await?;
     report.released += 1;
     Ok(())
 }
 
-/// The reservation journaled for an order: same UUID.
+/// Resolves one journaled return; see [`recover_interrupted_orders`].
+async fn recover_return(
+    state: &AppState,
+    id: ReservationId,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoveryError> {
+    let order_id = OrderId::from_uuid(id.as_uuid());
+    let cancelled = match state.orders.get(order_id).await {
+        Ok(order) => order.status() == OrderStatus::Cancelled,
+        Err(SalesError::NotFound { .. }) => false,
+        Err(error) => return Err(error.into()),
+    };
+    if cancelled {
+        refund_capture_of(state, order_id, report).await?;
+        state.catalogue.complete_return(id).await?;
+        report.returned += 1;
+    } else {
+        state.catalogue.abandon_return(id).await?;
+        report.abandoned += 1;
+    }
+    Ok(())
+}
+
+/// Refunds the capture made for `order_id`, if it is still captured.
+async fn refund_capture_of(
+    state: &AppState,
+    order_id: OrderId,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoveryError> {
+    if let Some(capture) = state.payments.capture_for(order_id).await?
+        && capture.status == PaymentStatus::Captured
+    {
+        match state.payments.refund(capture.transaction_id).await {
+            Ok(()) => report.refunded += 1,
+            // Another instance's recovery, or the cancellation itself, got there first.
+            Err(PaymentError::AlreadyRefunded { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}
+
 /// What an earlier attempt with the same order id left behind.
 enum EarlierAttempt {
     /// Nothing, or only a reservation (which the new attempt replaces).
@@ -282,6 +350,8 @@ async fn earlier_attempt(
     }
 }
 
+/// The reservation journaled for an order, and the return journaled when it is cancelled
+/// (in the other journal): the order's UUID.
 fn reservation_of(order_id: OrderId) -> ReservationId {
     ReservationId::from_uuid(order_id.as_uuid())
 }
@@ -296,24 +366,39 @@ fn order_line(line: ReservedLine) -> OrderLine {
 }
 
 /// Cancels one of the caller's orders: cancel its delivery if still scheduled (409 once
-/// dispatched) → mark the order cancelled (exactly one concurrent cancel wins) → refund →
-/// return the stock.
+/// dispatched) → journal the return of its stock → mark the order cancelled (exactly one
+/// concurrent cancel wins) → refund → give the stock back (once).
+///
+/// An [`Attempt::Resumed`] request (its first attempt with the same key died) that finds the
+/// order cancelled finishes the refund and the return and answers the cancelled order, as
+/// the first attempt would have; any other request gets 409 for a cancelled order.
 pub async fn cancel_order(
     state: &AppState,
     caller: &Caller,
     order_id: OrderId,
+    attempt: Attempt,
 ) -> Result<Order, ApiError> {
     let order = state.orders.get(order_id).await?;
     if order.owner() != &caller.customer {
         return Err(ApiError::not_found("order"));
     }
     if order.status() == OrderStatus::Cancelled {
+        if attempt == Attempt::Resumed {
+            finish_cancellation(state, &order).await;
+            return Ok(order);
+        }
         return Err(ApiError::new(
             ProblemKind::OrderNotCancellable,
             "the order is already cancelled",
         ));
     }
     state.deliveries.cancel_for_order(order_id).await?;
+    // If anything below fails or the process dies, recovery finishes the return (the order
+    // was cancelled) or forgets it (it was not).
+    state
+        .catalogue
+        .begin_return(reservation_of(order_id), &stock_lines(&order))
+        .await?;
     let cancelled = state.orders.mark_cancelled(order_id).await?;
     // A delivery scheduled between the check above and the cancellation must not survive
     // it. Scheduling re-reads the order after inserting its delivery, so of two racing
@@ -321,17 +406,29 @@ pub async fn cancel_order(
     if let Err(error) = state.deliveries.cancel_for_order(order_id).await {
         tracing::error!(error = %error, order_id = %order_id, "could not cancel the delivery of a cancelled order");
     }
+    finish_cancellation(state, &cancelled).await;
+    Ok(cancelled)
+}
+
+/// The refund and the stock return of a cancelled order; both are idempotent. A failure
+/// cannot be answered to anyone, so it is logged; recovery finishes from the return journal.
+async fn finish_cancellation(state: &AppState, cancelled: &Order) {
     refund_payment(state, cancelled.payment().transaction_id).await;
-    let stock_lines: Vec<StockLine> = cancelled
+    let id = reservation_of(cancelled.id());
+    if let Err(error) = state.catalogue.complete_return(id).await {
+        tracing::error!(error = %error, order_id = %cancelled.id(), "could not return the stock of a cancelled order; recovery will");
+    }
+}
+
+fn stock_lines(order: &Order) -> Vec<StockLine> {
+    order
         .lines()
         .iter()
         .map(|line| StockLine {
             isbn: line.isbn,
             quantity: line.quantity,
         })
-        .collect();
-    release_stock(state, &stock_lines).await;
-    Ok(cancelled)
+        .collect()
 }
 
 /// Reads an order the caller may see: its own, or any for an admin. Another key's order is
@@ -350,10 +447,15 @@ pub async fn readable_order(
 }
 
 /// Schedules the delivery of one of the caller's confirmed orders; one per order.
+///
+/// An [`Attempt::Resumed`] request (its first attempt with the same key died) that finds a
+/// delivery to the same address already scheduled for the order answers it, as the first
+/// attempt would have, instead of 409.
 pub async fn schedule_delivery(
     state: &AppState,
     caller: &Caller,
     request: ValidDeliveryRequest,
+    attempt: Attempt,
 ) -> Result<Delivery, ApiError> {
     let ValidDeliveryRequest {
         order_id,
@@ -368,7 +470,16 @@ pub async fn schedule_delivery(
     if order.status() == OrderStatus::Cancelled {
         return Err(order_cancelled());
     }
-    state.deliveries.insert(delivery.clone()).await?;
+    let delivery = match state.deliveries.insert(delivery.clone()).await {
+        Ok(()) => delivery,
+        Err(error @ DeliveryError::AlreadyScheduled { .. }) if attempt == Attempt::Resumed => {
+            match state.deliveries.get_by_order(order_id).await? {
+                Some(earlier) if earlier.address() == delivery.address() => earlier,
+                _ => return Err(error.into()),
+            }
+        }
+        Err(error) => return Err(error.into()),
+    };
     // The order may have been cancelled between the check above and the insert; a
     // cancelled order never keeps a scheduled delivery.
     if state.orders.get(order_id).await?.status() == OrderStatus::Cancelled {
@@ -393,18 +504,14 @@ async fn cancel_reservation(state: &AppState, reservation: ReservationId) {
     }
 }
 
-/// Gives back stock no longer journaled (a cancelled order's). A failure here cannot be
-/// answered to anyone, so it is logged.
-async fn release_stock(state: &AppState, lines: &[StockLine]) {
-    if let Err(error) = state.catalogue.release_all(lines).await {
-        tracing::error!(error = %error, lines = lines.len(), "could not return reserved stock");
-    }
-}
-
-/// Refunds a captured payment. A failure here cannot be answered to anyone, so it is logged.
+/// Refunds a captured payment; one refunded already is left as it is. A failure here cannot
+/// be answered to anyone, so it is logged.
 async fn refund_payment(state: &AppState, transaction_id: TransactionId) {
-    if let Err(error) = state.payments.refund(transaction_id).await {
-        tracing::error!(error = %error, transaction_id = %transaction_id, "could not refund a payment");
+    match state.payments.refund(transaction_id).await {
+        Ok(()) | Err(PaymentError::AlreadyRefunded { .. }) => {}
+        Err(error) => {
+            tracing::error!(error = %error, transaction_id = %transaction_id, "could not refund a payment");
+        }
     }
 }
 
@@ -646,7 +753,7 @@ mod tests {
                 confirmed: 1,
                 released: 2,
                 refunded: 1,
-                failed: 0,
+                ..RecoveryReport::default()
             }
         );
         assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
@@ -668,5 +775,176 @@ mod tests {
         assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
         assert_eq!(harness.payments.captured_count(), 1);
         assert_eq!(harness.journaled().await, vec![reservation_of(order_id)]);
+    }
+
+    fn alice_caller() -> Caller {
+        Caller {
+            customer: alice(),
+            role: crate::http::auth::Role::Customer,
+        }
+    }
+
+    impl Harness {
+        /// A placed order: stock taken, payment captured, order recorded.
+        async fn placed(&self) -> Order {
+            let request = ValidOrderRequest {
+                lines: two_copies(),
+                token: token("tok_visa"),
+            };
+            place_order(&self.state, &alice(), OrderIdentity::Fresh, request)
+                .await
+                .unwrap()
+        }
+
+        /// The first steps of `cancel_order` (return journaled, order marked cancelled),
+        /// then a crash before the refund and the return.
+        async fn cancel_then_crash(&self, order: &Order) {
+            self.state
+                .catalogue
+                .begin_return(reservation_of(order.id()), &stock_lines(order))
+                .await
+                .unwrap();
+            self.state.orders.mark_cancelled(order.id()).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancel_cut_off_after_marking_the_order_is_finished_by_recovery() {
+        let harness = harness();
+        let order = harness.placed().await;
+        harness.cancel_then_crash(&order).await;
+        assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
+        assert_eq!(harness.payments.captured_count(), 1);
+
+        let report = harness.recover().await;
+        assert_eq!(
+            report,
+            RecoveryReport {
+                refunded: 1,
+                returned: 1,
+                ..RecoveryReport::default()
+            }
+        );
+        assert_eq!(harness.stock().await, INITIAL_STOCK);
+        assert_eq!(harness.payments.captured_count(), 0);
+        assert_eq!(harness.recover().await, RecoveryReport::default());
+        assert_eq!(
+            harness.stock().await,
+            INITIAL_STOCK,
+            "the stock came back once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancel_cut_off_before_marking_the_order_is_forgotten_by_recovery() {
+        let harness = harness();
+        let order = harness.placed().await;
+        harness
+            .state
+            .catalogue
+            .begin_return(reservation_of(order.id()), &stock_lines(&order))
+            .await
+            .unwrap();
+
+        let report = harness.recover().await;
+        assert_eq!(
+            report,
+            RecoveryReport {
+                abandoned: 1,
+                ..RecoveryReport::default()
+            }
+        );
+        assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
+        assert_eq!(harness.payments.captured_count(), 1);
+        let order = harness.state.orders.get(order.id()).await.unwrap();
+        assert_eq!(order.status(), OrderStatus::Confirmed);
+    }
+
+    #[tokio::test]
+    async fn a_resumed_cancel_finishes_what_the_cut_off_one_began_and_answers_the_order() {
+        let harness = harness();
+        let order = harness.placed().await;
+        harness.cancel_then_crash(&order).await;
+
+        let cancelled = cancel_order(
+            &harness.state,
+            &alice_caller(),
+            order.id(),
+            Attempt::Resumed,
+        )
+        .await
+        .unwrap();
+        assert_eq!(cancelled.status(), OrderStatus::Cancelled);
+        assert_eq!(harness.stock().await, INITIAL_STOCK);
+        assert_eq!(harness.payments.captured_count(), 0);
+        // Resuming again (a second retry) gives nothing back twice.
+        cancel_order(
+            &harness.state,
+            &alice_caller(),
+            order.id(),
+            Attempt::Resumed,
+        )
+        .await
+        .unwrap();
+        assert_eq!(harness.stock().await, INITIAL_STOCK);
+        assert_eq!(harness.recover().await, RecoveryReport::default());
+    }
+
+    #[tokio::test]
+    async fn a_first_cancel_of_a_cancelled_order_is_refused_as_not_cancellable() {
+        let harness = harness();
+        let order = harness.placed().await;
+        cancel_order(&harness.state, &alice_caller(), order.id(), Attempt::First)
+            .await
+            .unwrap();
+        let error = cancel_order(&harness.state, &alice_caller(), order.id(), Attempt::First)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ProblemKind::OrderNotCancellable);
+        assert_eq!(harness.stock().await, INITIAL_STOCK);
+    }
+
+    #[tokio::test]
+    async fn a_resumed_scheduling_answers_the_delivery_its_cut_off_attempt_made() {
+        let harness = harness();
+        let order = harness.placed().await;
+        let request = || ValidDeliveryRequest {
+            order_id: order.id(),
+            address: test_address("1 Main Street"),
+            requested_date: None,
+        };
+        let first = schedule_delivery(&harness.state, &alice_caller(), request(), Attempt::First)
+            .await
+            .unwrap();
+        let resumed =
+            schedule_delivery(&harness.state, &alice_caller(), request(), Attempt::Resumed)
+                .await
+                .unwrap();
+        assert_eq!(resumed, first);
+
+        let again = schedule_delivery(&harness.state, &alice_caller(), request(), Attempt::First)
+            .await
+            .unwrap_err();
+        assert_eq!(again.kind(), ProblemKind::DeliveryExists);
+        let elsewhere = ValidDeliveryRequest {
+            address: test_address("2 Other Road"),
+            ..request()
+        };
+        let other = schedule_delivery(&harness.state, &alice_caller(), elsewhere, Attempt::Resumed)
+            .await
+            .unwrap_err();
+        assert_eq!(other.kind(), ProblemKind::DeliveryExists);
+    }
+
+    fn test_address(line1: &str) -> bookstore_delivery::Address {
+        bookstore_delivery::Address::parse(bookstore_delivery::AddressInput {
+            recipient: "Ada Lovelace".to_owned(),
+            line1: line1.to_owned(),
+            line2: None,
+            city: "London".to_owned(),
+            postal_code: "N1 9GU".to_owned(),
+            country: "GB".to_owned(),
+        })
+        .unwrap()
     }
 }

@@ -16,11 +16,12 @@
 //!   simply recovered.
 //! - A book enters the map before the index and is never removed, so every ISBN in the index
 //!   has a record.
-//! - The reservation journal is one `Mutex<HashMap>`. Lock order: book records (ascending
+//! - The reservation journal and the return journal are one `Mutex<HashMap>` each. Lock order: book records (ascending
 //!   ISBN) first, the journal last; the journal lock is held only for short, non-blocking
 //!   work. A reservation inserts its journal record while it holds the locks of its books,
 //!   and a cancellation removes the record while it holds them, so the journal and the stock
-//!   change together as far as any other operation can see.
+//!   change together as far as any other operation can see. Completing a return is the same
+//!   operation as cancelling a reservation, on the other map.
 
 use std::collections::hash_map::Entry as JournalEntry;
 use std::collections::{BTreeMap, HashMap};
@@ -47,7 +48,8 @@ const INDEX_BATCH: usize = 128;
 /// One book, shared between the map and any operation that has looked it up.
 type BookRecord = Arc<Mutex<Book>>;
 
-/// One reservation in the journal: the merged lines it took and when.
+/// One reservation (or return) in a journal: the merged lines it took (or gives back) and
+/// when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct JournalRecord {
     lines: Vec<StockLine>,
@@ -59,6 +61,7 @@ pub struct InMemoryCatalogue {
     books: DashMap<Isbn, BookRecord>,
     isbn_index: RwLock<BTreeMap<Isbn, BookRecord>>,
     journal: Mutex<HashMap<ReservationId, JournalRecord>>,
+    returns: Mutex<HashMap<ReservationId, JournalRecord>>,
 }
 
 impl InMemoryCatalogue {
@@ -68,6 +71,7 @@ impl InMemoryCatalogue {
             books: DashMap::new(),
             isbn_index: RwLock::new(BTreeMap::new()),
             journal: Mutex::new(HashMap::new()),
+            returns: Mutex::new(HashMap::new()),
         }
     }
 
@@ -184,8 +188,22 @@ impl InMemoryCatalogue {
     }
 
     fn lock_journal(&self) -> MutexGuard<'_, HashMap<ReservationId, JournalRecord>> {
-        // Nothing that holds this lock can leave the map half-changed.
-        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+        lock_map(&self.journal)
+    }
+
+    fn begin_return_of(
+        &self,
+        id: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<(), InventoryError> {
+        let lines = merge_lines(lines)?;
+        lock_map(&self.returns)
+            .entry(id)
+            .or_insert_with(|| JournalRecord {
+                lines,
+                created_at: Utc::now(),
+            });
+        Ok(())
     }
 
     fn reserve_lines(
@@ -284,14 +302,20 @@ impl InMemoryCatalogue {
         Ok(())
     }
 
-    fn cancel(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+    /// Gives back the stock of the record `reservation` in `journal` and removes the record,
+    /// as one step for any other operation.
+    fn give_back_record(
+        &self,
+        journal: &Mutex<HashMap<ReservationId, JournalRecord>>,
+        reservation: ReservationId,
+    ) -> Result<(), InventoryError> {
         loop {
-            let Some(seen) = self.lock_journal().get(&reservation).cloned() else {
+            let Some(seen) = lock_map(journal).get(&reservation).cloned() else {
                 return Ok(());
             };
             let records = self.records_for(&seen.lines);
             let books = self.lock_for_release(&seen.lines, &records)?;
-            let mut journal = self.lock_journal();
+            let mut journal = lock_map(journal);
             match journal.get(&reservation) {
                 // Confirmed or cancelled by someone else meanwhile: nothing to give back.
                 None => return Ok(()),
@@ -309,13 +333,11 @@ impl InMemoryCatalogue {
         }
     }
 
-    fn confirm(&self, reservation: ReservationId) {
-        self.lock_journal().remove(&reservation);
-    }
-
-    fn journaled_before(&self, cutoff: DateTime<Utc>) -> Vec<ReservationId> {
-        let mut found: Vec<(DateTime<Utc>, ReservationId)> = self
-            .lock_journal()
+    fn journaled_before(
+        journal: &Mutex<HashMap<ReservationId, JournalRecord>>,
+        cutoff: DateTime<Utc>,
+    ) -> Vec<ReservationId> {
+        let mut found: Vec<(DateTime<Utc>, ReservationId)> = lock_map(journal)
             .iter()
             .filter(|(_, record)| record.created_at < cutoff)
             .map(|(id, record)| (record.created_at, *id))
@@ -323,6 +345,14 @@ impl InMemoryCatalogue {
         found.sort_unstable();
         found.into_iter().map(|(_, id)| id).collect()
     }
+}
+
+/// Locks a journal. Nothing that holds this lock can leave the map half-changed, so a
+/// poisoned lock is simply recovered.
+fn lock_map(
+    journal: &Mutex<HashMap<ReservationId, JournalRecord>>,
+) -> MutexGuard<'_, HashMap<ReservationId, JournalRecord>> {
+    journal.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Locks a book, recovering it if a thread panicked while holding the lock: no code that
@@ -373,19 +403,43 @@ impl CatalogueStore for InMemoryCatalogue {
     }
 
     async fn confirm_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
-        self.confirm(reservation);
+        self.lock_journal().remove(&reservation);
         Ok(())
     }
 
     async fn cancel_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
-        self.cancel(reservation)
+        self.give_back_record(&self.journal, reservation)
     }
 
     async fn reservations_older_than(
         &self,
         cutoff: DateTime<Utc>,
     ) -> Result<Vec<ReservationId>, InventoryError> {
-        Ok(self.journaled_before(cutoff))
+        Ok(Self::journaled_before(&self.journal, cutoff))
+    }
+
+    async fn begin_return(
+        &self,
+        id: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<(), InventoryError> {
+        self.begin_return_of(id, lines)
+    }
+
+    async fn complete_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        self.give_back_record(&self.returns, id)
+    }
+
+    async fn abandon_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        lock_map(&self.returns).remove(&id);
+        Ok(())
+    }
+
+    async fn returns_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        Ok(Self::journaled_before(&self.returns, cutoff))
     }
 
     async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {

@@ -46,4 +46,4 @@ pub use in_memory::InMemoryCatalogue;
 pub use query::{BookPage, BookQuery, PageLimit, author_filter_key, text_filter_key};
 pub use reservation::ReservationId;
 pub use stock::{ReservedLine, StockLine, merge_lines};
-pub use store::CatalogueStore;
+pub use store::{CatalogueStore, Journal};

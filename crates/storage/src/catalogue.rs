@@ -1,7 +1,7 @@
 //! [`SqlCatalogue`]: the catalogue and its reservation journal in SQL.
 
 use bookstore_inventory::{
-    Book, BookPage, BookPatch, BookQuery, CatalogueStore, InventoryError, ReservationId,
+    Book, BookPage, BookPatch, BookQuery, CatalogueStore, InventoryError, Journal, ReservationId,
     ReservedLine, StockLine,
 };
 use bookstore_types::Isbn;
@@ -179,7 +179,10 @@ impl CatalogueStore for SqlCatalogue {
     ) -> Result<Vec<ReservedLine>, InventoryError> {
         let isbns: Vec<Isbn> = lines.iter().map(|line| line.isbn).collect();
         self.write(Touched::Books(&isbns), async {
-            dispatch!(self.database, catalogue::reserve_all(reservation, lines))
+            dispatch!(
+                self.database,
+                catalogue::reserve_all(self.database.instance(), reservation, lines)
+            )
         })
         .await
     }
@@ -201,6 +204,40 @@ impl CatalogueStore for SqlCatalogue {
         cutoff: DateTime<Utc>,
     ) -> Result<Vec<ReservationId>, InventoryError> {
         dispatch!(self.database, catalogue::reservations_older_than(cutoff))
+    }
+
+    async fn begin_return(
+        &self,
+        id: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<(), InventoryError> {
+        dispatch!(
+            self.database,
+            catalogue::begin_return(self.database.instance(), id, lines)
+        )
+    }
+
+    async fn complete_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        // The journal, not the caller, knows which books get their stock back.
+        self.write(Touched::All, async {
+            dispatch!(self.database, catalogue::complete_return(id))
+        })
+        .await
+    }
+
+    async fn abandon_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        dispatch!(self.database, catalogue::abandon_return(id))
+    }
+
+    async fn returns_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        dispatch!(self.database, catalogue::returns_older_than(cutoff))
+    }
+
+    async fn stopped_processes_journal(&self) -> Result<Journal, InventoryError> {
+        dispatch!(self.database, catalogue::stopped_processes_journal())
     }
 
     async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::{StorageError, postgres, sqlite};
+use crate::{InstanceId, StorageError, postgres, sqlite};
 
 /// How to open a database.
 #[derive(Debug, Clone)]
@@ -62,6 +62,7 @@ pub enum BackendKind {
 #[derive(Clone)]
 pub struct Database {
     backend: Backend,
+    pub(crate) instance: InstanceId,
 }
 
 /// The connections of one backend.
@@ -106,6 +107,7 @@ impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Database")
             .field("kind", &self.kind())
+            .field("instance", &self.instance)
             .finish_non_exhaustive()
     }
 }
@@ -113,7 +115,10 @@ impl fmt::Debug for Database {
 /// Opens the database at `url`:
 ///
 /// - `sqlite://PATH` (or `sqlite:PATH`): the file is created if missing; see [`Database`]
-///   for the settings applied;
+///   for the settings applied. A SQLite file serves one process: this takes an exclusive
+///   lock on `PATH.lock` (created if missing), held until [`Database::close`] or the end of
+///   the process (the operating system releases it even after `kill -9`), and fails with
+///   [`StorageError::InUse`] while another process holds it;
 /// - `postgres://...` or `postgresql://...`: a pool of
 ///   [`ConnectOptions::max_connections`] connections.
 ///
@@ -127,7 +132,10 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Database, St
     } else {
         return Err(StorageError::UnsupportedUrl);
     };
-    Ok(Database { backend })
+    Ok(Database {
+        backend,
+        instance: InstanceId::generate(),
+    })
 }
 
 /// Applies the migrations compiled into this crate that the database has not seen yet.

@@ -10,6 +10,26 @@ pub enum StorageError {
     /// The URL could not be understood by the driver.
     #[error("invalid database url")]
     InvalidUrl(#[source] sqlx::Error),
+    /// Another process has the SQLite file open (it holds the lock file).
+    #[error(
+        "the SQLite database {} is in use by another process (it holds {}); a SQLite file serves one process",
+        path.display(),
+        lock.display()
+    )]
+    InUse {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// The lock file the other process holds.
+        lock: std::path::PathBuf,
+    },
+    /// The lock file of a SQLite database could not be created or locked.
+    #[error("cannot lock {}", lock.display())]
+    Lock {
+        /// The lock file.
+        lock: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The database could not be reached or opened.
     #[error("cannot connect to the database")]
     Connect(#[source] sqlx::Error),

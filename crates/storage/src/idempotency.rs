@@ -38,6 +38,9 @@ pub struct IdempotentResponse {
 pub enum IdempotencyClaim {
     /// The key is new (or its record expired): do the work, then complete or release.
     Started,
+    /// The first request with this key died in flight (its instance stopped, or it timed
+    /// out): do the work again, finishing what the first attempt may have begun.
+    Resumed,
     /// The first request finished: replay its response.
     Replay(IdempotentResponse),
     /// The first request is still being processed (here or on another instance).
@@ -72,7 +75,7 @@ impl SqlIdempotencyStore {
     ) -> Result<IdempotencyClaim, StorageError> {
         dispatch!(
             self.database,
-            idempotency::claim(owner, key, fingerprint, now)
+            idempotency::claim(self.database.instance(), owner, key, fingerprint, now)
         )
     }
 

@@ -52,6 +52,7 @@ mod deliveries;
 mod error;
 mod failure;
 mod idempotency;
+mod instances;
 mod migrations;
 mod orders;
 mod payments;
@@ -68,5 +69,6 @@ pub use idempotency::{
     IDEMPOTENCY_IN_FLIGHT_TIMEOUT, IDEMPOTENCY_RETENTION, IdempotencyClaim, IdempotentResponse,
     SqlIdempotencyStore,
 };
+pub use instances::{InstanceId, LeaseRenewal};
 pub use orders::SqlOrderStore;
 pub use payments::SqlPaymentGateway;

@@ -19,18 +19,32 @@ struct MigrationFile {
 }
 
 /// The SQLite migrations, oldest first (`migrations/sqlite/<version>_<description>.sql`).
-const SQLITE: &[MigrationFile] = &[MigrationFile {
-    version: 1,
-    description: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+const SQLITE: &[MigrationFile] = &[
+    MigrationFile {
+        version: 1,
+        description: "initial",
+        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+    },
+    MigrationFile {
+        version: 2,
+        description: "instances",
+        sql: include_str!("../migrations/sqlite/0002_instances.sql"),
+    },
+];
 
 /// The PostgreSQL migrations, oldest first (`migrations/postgres/<version>_<description>.sql`).
-const POSTGRES: &[MigrationFile] = &[MigrationFile {
-    version: 1,
-    description: "initial",
-    sql: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+const POSTGRES: &[MigrationFile] = &[
+    MigrationFile {
+        version: 1,
+        description: "initial",
+        sql: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    MigrationFile {
+        version: 2,
+        description: "instances",
+        sql: include_str!("../migrations/postgres/0002_instances.sql"),
+    },
+];
 
 fn migrator(files: &[MigrationFile]) -> Migrator {
     Migrator::with_migrations(

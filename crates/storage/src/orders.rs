@@ -28,7 +28,10 @@ impl SqlOrderStore {
 #[async_trait::async_trait]
 impl OrderStore for SqlOrderStore {
     async fn insert(&self, order: Order) -> Result<(), SalesError> {
-        dispatch!(self.database, orders::insert(order))
+        dispatch!(
+            self.database,
+            orders::insert(self.database.instance(), order)
+        )
     }
 
     async fn get(&self, id: OrderId) -> Result<Order, SalesError> {

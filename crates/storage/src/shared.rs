@@ -19,8 +19,11 @@
 ///
 /// SQL: `INSERT_BOOK`, `GET_BOOK`, `UPDATE_BOOK`, `LIST_BOOKS`, `LIST_BOOKS_BY_AUTHOR`,
 /// `LIST_BOOKS_BY_TEXT`, `LIST_BOOKS_BY_AUTHOR_AND_TEXT`, `STOCK_OF`, `GIVE_BACK_STOCK`,
-/// `DELETE_RESERVATION`, `TAKE_RESERVATION`, `RESERVATIONS_BEFORE`; and a function
-/// `journal_and_take(connection, reservation, lines, now)` that inserts the journal row
+/// `DELETE_RESERVATION`, `TAKE_RESERVATION`, `RESERVATIONS_BEFORE`, `INSERT_RETURN` (an id
+/// taken already inserts nothing), `TAKE_RETURN`, `DELETE_RETURN`, `RETURNS_BEFORE`,
+/// `STOPPED_RESERVATIONS`, `STOPPED_RETURNS` (the records whose instance has no row); and a
+/// function `journal_and_take(connection, instance, reservation, lines, now)` that inserts
+/// the journal row
 /// (failing with a unique violation if the id is taken) and takes the stock of the merged
 /// lines with conditional updates, returning a row (`isbn`, `title`, `price_cents`,
 /// `currency`) for each line it could take; how many statements that is differs by
@@ -28,9 +31,11 @@
 macro_rules! catalogue_queries {
     () => {
         use bookstore_inventory::{
-            Book, BookPage, BookPatch, BookQuery, InventoryError, ReservationId, ReservedLine,
-            StockLine, Title, author_filter_key, merge_lines, text_filter_key,
+            Book, BookPage, BookPatch, BookQuery, InventoryError, Journal, ReservationId,
+            ReservedLine, StockLine, Title, author_filter_key, merge_lines, text_filter_key,
         };
+
+        use crate::InstanceId;
         use bookstore_types::Isbn;
         use chrono::{DateTime, Utc};
         use sqlx::Row as _;
@@ -200,13 +205,14 @@ macro_rules! catalogue_queries {
 
         pub(crate) async fn reserve_all(
             handle: &Handle,
+            instance: InstanceId,
             reservation: ReservationId,
             lines: &[StockLine],
         ) -> Result<Vec<ReservedLine>, InventoryError> {
             let lines = merge_lines(lines)?;
             let mut connection = write_connection(handle).await.map_err(unavailable)?;
             let mut transaction = begin_write(&mut connection).await.map_err(unavailable)?;
-            let result = reserve_in(&mut transaction, reservation, &lines).await;
+            let result = reserve_in(&mut transaction, instance, reservation, &lines).await;
             finish(transaction, result).await
         }
 
@@ -214,11 +220,13 @@ macro_rules! catalogue_queries {
         /// on an error the caller rolls everything back.
         async fn reserve_in(
             connection: &mut Connection,
+            instance: InstanceId,
             reservation: ReservationId,
             lines: &[StockLine],
         ) -> Result<Vec<ReservedLine>, InventoryError> {
             let taken = match journal_and_take(
                 connection,
+                instance,
                 reservation,
                 lines,
                 to_db_time(Utc::now()),
@@ -327,20 +335,29 @@ macro_rules! catalogue_queries {
             handle: &Handle,
             reservation: ReservationId,
         ) -> Result<(), InventoryError> {
+            give_back_journaled(handle, TAKE_RESERVATION, reservation).await
+        }
+
+        /// Deletes the journal record `take` names (so a concurrent call finds nothing) and
+        /// gives its stock back, in one transaction; an id not in the journal gives nothing.
+        async fn give_back_journaled(
+            handle: &Handle,
+            take: &'static str,
+            id: ReservationId,
+        ) -> Result<(), InventoryError> {
             let mut connection = write_connection(handle).await.map_err(unavailable)?;
             let mut transaction = begin_write(&mut connection).await.map_err(unavailable)?;
-            let result = cancel_in(&mut transaction, reservation).await;
+            let result = give_back_in_journal(&mut transaction, take, id).await;
             finish(transaction, result).await
         }
 
-        /// Deletes the journal record (so a concurrent cancel finds nothing) and gives its
-        /// stock back; the caller rolls everything back on an error.
-        async fn cancel_in(
+        async fn give_back_in_journal(
             connection: &mut Connection,
-            reservation: ReservationId,
+            take: &'static str,
+            id: ReservationId,
         ) -> Result<(), InventoryError> {
-            let lines: Option<String> = sqlx::query_scalar(TAKE_RESERVATION)
-                .bind(reservation.as_uuid())
+            let lines: Option<String> = sqlx::query_scalar(take)
+                .bind(id.as_uuid())
                 .fetch_optional(&mut *connection)
                 .await
                 .map_err(unavailable)?;
@@ -351,16 +368,88 @@ macro_rules! catalogue_queries {
             give_back_in(connection, &lines).await
         }
 
-        pub(crate) async fn reservations_older_than(
+        pub(crate) async fn begin_return(
+            handle: &Handle,
+            instance: InstanceId,
+            id: ReservationId,
+            lines: &[StockLine],
+        ) -> Result<(), InventoryError> {
+            let lines = merge_lines(lines)?;
+            sqlx::query(INSERT_RETURN)
+                .bind(id.as_uuid())
+                .bind(codec::encode_lines(&lines))
+                .bind(to_db_time(Utc::now()))
+                .bind(instance.as_uuid())
+                .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
+                .await
+                .map(drop)
+                .map_err(unavailable)
+        }
+
+        pub(crate) async fn complete_return(
+            handle: &Handle,
+            id: ReservationId,
+        ) -> Result<(), InventoryError> {
+            give_back_journaled(handle, TAKE_RETURN, id).await
+        }
+
+        pub(crate) async fn abandon_return(
+            handle: &Handle,
+            id: ReservationId,
+        ) -> Result<(), InventoryError> {
+            sqlx::query(DELETE_RETURN)
+                .bind(id.as_uuid())
+                .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
+                .await
+                .map(drop)
+                .map_err(unavailable)
+        }
+
+        pub(crate) async fn returns_older_than(
             handle: &Handle,
             cutoff: DateTime<Utc>,
         ) -> Result<Vec<ReservationId>, InventoryError> {
-            let ids: Vec<Uuid> = sqlx::query_scalar(RESERVATIONS_BEFORE)
+            ids_before(handle, RETURNS_BEFORE, cutoff).await
+        }
+
+        pub(crate) async fn stopped_processes_journal(
+            handle: &Handle,
+        ) -> Result<Journal, InventoryError> {
+            Ok(Journal {
+                reservations: ids_of(handle, STOPPED_RESERVATIONS).await?,
+                returns: ids_of(handle, STOPPED_RETURNS).await?,
+            })
+        }
+
+        async fn ids_of(
+            handle: &Handle,
+            select: &'static str,
+        ) -> Result<Vec<ReservationId>, InventoryError> {
+            let ids: Vec<Uuid> = sqlx::query_scalar(select)
+                .fetch_all(&mut *read_connection(handle).await.map_err(unavailable)?)
+                .await
+                .map_err(unavailable)?;
+            Ok(ids.into_iter().map(ReservationId::from_uuid).collect())
+        }
+
+        async fn ids_before(
+            handle: &Handle,
+            select: &'static str,
+            cutoff: DateTime<Utc>,
+        ) -> Result<Vec<ReservationId>, InventoryError> {
+            let ids: Vec<Uuid> = sqlx::query_scalar(select)
                 .bind(to_db_time(cutoff))
                 .fetch_all(&mut *read_connection(handle).await.map_err(unavailable)?)
                 .await
                 .map_err(unavailable)?;
             Ok(ids.into_iter().map(ReservationId::from_uuid).collect())
+        }
+
+        pub(crate) async fn reservations_older_than(
+            handle: &Handle,
+            cutoff: DateTime<Utc>,
+        ) -> Result<Vec<ReservationId>, InventoryError> {
+            ids_before(handle, RESERVATIONS_BEFORE, cutoff).await
         }
     };
 }
@@ -387,8 +476,13 @@ macro_rules! order_queries {
 
         type Row = <Db as sqlx::Database>::Row;
 
-        pub(crate) async fn insert(handle: &Handle, order: Order) -> Result<(), SalesError> {
-            // One statement: the order and its lines are written together or not at all.
+        pub(crate) async fn insert(
+            handle: &Handle,
+            instance: crate::InstanceId,
+            order: Order,
+        ) -> Result<(), SalesError> {
+            // One statement: the order and its lines are written together or not at all,
+            // and only while this instance holds its lease.
             let inserted = sqlx::query(INSERT_ORDER)
                 .bind(order.id().as_uuid())
                 .bind(order.owner().as_str())
@@ -399,15 +493,24 @@ macro_rules! order_queries {
                 .bind(order.payment().transaction_id.as_uuid())
                 .bind(order.payment().status.as_str())
                 .bind(to_db_time(order.created_at()))
+                .bind(instance.as_uuid())
                 .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
                 .await
                 .map_err(unavailable)?;
-            if inserted.rows_affected() == 0 {
-                return Err(SalesError::AlreadyExists {
-                    order_id: order.id(),
-                });
+            if inserted.rows_affected() == 1 {
+                return Ok(());
             }
-            Ok(())
+            match sqlx::query_scalar::<_, String>(ORDER_STATUS)
+                .bind(order.id().as_uuid())
+                .fetch_optional(&mut *read_connection(handle).await.map_err(unavailable)?)
+                .await
+                .map_err(unavailable)?
+            {
+                Some(_) => Err(SalesError::AlreadyExists {
+                    order_id: order.id(),
+                }),
+                None => Err(unavailable(crate::instances::LeaseExpired { instance })),
+            }
         }
 
         pub(crate) async fn get(handle: &Handle, id: OrderId) -> Result<Order, SalesError> {
@@ -827,6 +930,7 @@ macro_rules! idempotency_queries {
 
         pub(crate) async fn claim(
             handle: &Handle,
+            instance: crate::InstanceId,
             owner: &str,
             key: &str,
             fingerprint: [u8; 32],
@@ -839,11 +943,25 @@ macro_rules! idempotency_queries {
                     .bind(key)
                     .bind(&fingerprint[..])
                     .bind(&in_flight_until)
+                    .bind(instance.as_uuid())
                     .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
                     .await
                     .map_err(unavailable)?;
                 if inserted.rows_affected() == 1 {
                     return Ok(IdempotencyClaim::Started);
+                }
+                let resumed = sqlx::query(RESUME_CLAIM)
+                    .bind(owner)
+                    .bind(key)
+                    .bind(&fingerprint[..])
+                    .bind(&in_flight_until)
+                    .bind(to_db_time(now))
+                    .bind(instance.as_uuid())
+                    .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
+                    .await
+                    .map_err(unavailable)?;
+                if resumed.rows_affected() == 1 {
+                    return Ok(IdempotencyClaim::Resumed);
                 }
                 let taken_over = sqlx::query(TAKE_OVER_CLAIM)
                     .bind(owner)
@@ -851,6 +969,7 @@ macro_rules! idempotency_queries {
                     .bind(&fingerprint[..])
                     .bind(&in_flight_until)
                     .bind(to_db_time(now))
+                    .bind(instance.as_uuid())
                     .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
                     .await
                     .map_err(unavailable)?;

@@ -41,6 +41,7 @@ pub async fn create_delivery(
     body: web::Json<ScheduleDeliveryRequest>,
 ) -> Result<Created<DeliveryBody>, ApiError> {
     let body = body.into_inner();
+    let (state, caller) = (state.get_ref(), &caller);
     IdempotentRequest::new(
         state.idempotency.as_ref(),
         &caller.customer,
@@ -49,9 +50,9 @@ pub async fn create_delivery(
         &request,
         &body,
     )
-    .run(async {
+    .run(|attempt| async move {
         let valid = body.validate()?;
-        let delivery = workflow::schedule_delivery(&state, &caller, valid).await?;
+        let delivery = workflow::schedule_delivery(state, caller, valid, attempt).await?;
         BusinessEvent::DeliveryScheduled.record();
         Ok(Created::new(&DeliveryBody::from(&delivery))?
             .with_location(format!("/api/delivery/{}", delivery.id())))

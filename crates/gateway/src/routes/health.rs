@@ -1,11 +1,13 @@
 //! `/health/live` and `/health/ready`, for load balancers and orchestrators (no API key).
 
+use std::sync::atomic::Ordering;
+
 use actix_web::web;
 use apistos::{ApiComponent, JsonSchema, api_operation};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::http::problem::ApiError;
+use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::reply::Reply;
 
 /// A health report.
@@ -32,16 +34,22 @@ pub async fn live() -> Reply<HealthBody> {
     .unwrap_or_else(|_| Reply::fixed(br#"{"status":"live"}"#))
 }
 
-/// Answers 200 when every store answers, 503 otherwise.
+/// Answers 200 when start-up recovery has run and every store answers, 503 otherwise.
 #[api_operation(
     tag = "health",
     operation_id = "get_readiness",
     summary = "Readiness",
-    description = "200 when every store answers, 503 otherwise. No API key.",
+    description = "200 once start-up recovery has settled what a stopped process left behind and while every store answers; 503 otherwise. No API key.",
     success_description = "Ready to serve requests",
     error_code = 503
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<Reply<HealthBody>, ApiError> {
+    if !state.recovered.load(Ordering::Acquire) {
+        return Err(ApiError::new(
+            ProblemKind::Unavailable,
+            "start-up recovery has not finished yet",
+        ));
+    }
     state.catalogue.check_ready().await?;
     state.orders.check_ready().await?;
     state.deliveries.check_ready().await?;

@@ -58,7 +58,7 @@ pub async fn create_order(
         _ => OrderIdentity::Fresh,
     };
     idempotent
-        .run(async {
+        .run(|_| async {
             let valid = body.validate()?;
             let order = workflow::place_order(&state, &caller.customer, identity, valid)
                 .await
@@ -151,6 +151,7 @@ pub async fn cancel_order(
     path: web::Path<OrderPath>,
     body: OptionalEmptyObject,
 ) -> Result<Reply<OrderBody>, ApiError> {
+    let (state, caller) = (state.get_ref(), &caller);
     IdempotentRequest::new(
         state.idempotency.as_ref(),
         &caller.customer,
@@ -159,8 +160,8 @@ pub async fn cancel_order(
         &request,
         &body.0,
     )
-    .run(async {
-        let order = workflow::cancel_order(&state, &caller, path.order_id()).await?;
+    .run(|attempt| async move {
+        let order = workflow::cancel_order(state, caller, path.order_id(), attempt).await?;
         BusinessEvent::OrderCancelled.record();
         Reply::new(&OrderBody::from(&order))
     })

@@ -97,6 +97,7 @@ pub(crate) fn test_database_options() -> DatabaseOptions {
     DatabaseOptions {
         max_connections: 4,
         connect_timeout: Duration::from_secs(30),
+        instance_lease: Duration::from_secs(600),
     }
 }
 

@@ -50,7 +50,7 @@ const LIST_BOOKS_BY_AUTHOR_AND_TEXT: &str = "
 
 /// The journal row; an id in the journal already is a unique violation.
 const INSERT_RESERVATION: &str = "
-    INSERT INTO reservations (id, lines, created_at) VALUES ($1, $2, $3)";
+    INSERT INTO reservations (id, lines, created_at, instance_id) VALUES ($1, $2, $3, $4)";
 
 /// Takes $1 copies of $2 if that many are in stock; no row otherwise.
 const TAKE_STOCK: &str = "
@@ -72,11 +72,37 @@ const TAKE_RESERVATION: &str = "DELETE FROM reservations WHERE id = $1 RETURNING
 const RESERVATIONS_BEFORE: &str = "
     SELECT id FROM reservations WHERE created_at < $1 ORDER BY created_at, id";
 
+const INSERT_RETURN: &str = "
+    INSERT INTO stock_returns (id, lines, created_at, instance_id) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (id) DO NOTHING";
+
+const TAKE_RETURN: &str = "DELETE FROM stock_returns WHERE id = $1 RETURNING lines";
+
+const DELETE_RETURN: &str = "DELETE FROM stock_returns WHERE id = $1";
+
+const RETURNS_BEFORE: &str = "
+    SELECT id FROM stock_returns WHERE created_at < $1 ORDER BY created_at, id";
+
+/// Reservations whose instance has no row: its process stopped.
+const STOPPED_RESERVATIONS: &str = "
+    SELECT id FROM reservations AS journal
+    WHERE instance_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
+    ORDER BY created_at, id";
+
+/// Returns whose instance has no row: its process stopped.
+const STOPPED_RETURNS: &str = "
+    SELECT id FROM stock_returns AS journal
+    WHERE instance_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
+    ORDER BY created_at, id";
+
 /// Journals `reservation`, then takes the stock of each line with its own conditional
 /// update, in ISBN order (the order `lines` is merged in), so that two reservations lock
 /// their rows in the same order and never deadlock; stops at the first line it cannot take.
 async fn journal_and_take(
     connection: &mut sqlx::PgConnection,
+    instance: InstanceId,
     reservation: ReservationId,
     lines: &[StockLine],
     now: super::DbTime,
@@ -85,6 +111,7 @@ async fn journal_and_take(
         .bind(reservation.as_uuid())
         .bind(codec::encode_lines(lines))
         .bind(now)
+        .bind(instance.as_uuid())
         .execute(&mut *connection)
         .await?;
     let mut taken = Vec::with_capacity(lines.len());

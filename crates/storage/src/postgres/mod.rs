@@ -77,3 +77,60 @@ pub(crate) async fn migrate(pool: &Handle) -> Result<(), StorageError> {
         .await
         .map_err(StorageError::Migrate)
 }
+
+pub(crate) async fn register_instance(
+    pool: &Handle,
+    instance: crate::InstanceId,
+    lease: std::time::Duration,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO instances (id, started_at, expires_at)
+         VALUES ($1, clock_timestamp(), clock_timestamp() + $2::bigint * interval '1 millisecond')
+         ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
+    )
+    .bind(instance.as_uuid())
+    .bind(crate::instances::lease_millis(lease))
+    .execute(pool)
+    .await
+    .map(drop)
+    .map_err(unavailable)
+}
+
+pub(crate) async fn renew_lease(
+    pool: &Handle,
+    instance: crate::InstanceId,
+    lease: std::time::Duration,
+) -> Result<bool, StorageError> {
+    let renewed = sqlx::query(
+        "UPDATE instances
+         SET expires_at = clock_timestamp() + $2::bigint * interval '1 millisecond'
+         WHERE id = $1",
+    )
+    .bind(instance.as_uuid())
+    .bind(crate::instances::lease_millis(lease))
+    .execute(pool)
+    .await
+    .map_err(unavailable)?;
+    Ok(renewed.rows_affected() == 1)
+}
+
+/// Deleting a row waits for the `FOR SHARE` locks of the orders being recorded under it.
+pub(crate) async fn reap_expired_leases(pool: &Handle) -> Result<u64, StorageError> {
+    let reaped = sqlx::query("DELETE FROM instances WHERE expires_at < clock_timestamp()")
+        .execute(pool)
+        .await
+        .map_err(unavailable)?;
+    Ok(reaped.rows_affected())
+}
+
+pub(crate) async fn deregister_instance(
+    pool: &Handle,
+    instance: crate::InstanceId,
+) -> Result<(), StorageError> {
+    sqlx::query("DELETE FROM instances WHERE id = $1")
+        .bind(instance.as_uuid())
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(unavailable)
+}

@@ -50,9 +50,9 @@ const LIST_BOOKS_BY_AUTHOR_AND_TEXT: &str = "
 
 /// The journal row; an id in the journal already is a primary-key violation.
 const INSERT_RESERVATION: &str = "
-    INSERT INTO reservations (id, lines, created_at) VALUES (?1, ?2, ?3)";
+    INSERT INTO reservations (id, lines, created_at, instance_id) VALUES (?1, ?2, ?3, ?4)";
 
-/// Takes the stock of every line at once: `(?4, ?5)`, `(?6, ?7)`, ... are the quantity and
+/// Takes the stock of every line at once: `(?5, ?6)`, `(?7, ?8)`, ... are the quantity and
 /// ISBN of each line (see [`journal_and_take_sql`]). A line whose book lacks the stock, or
 /// does not exist, is simply not updated, and returns no row.
 const TAKE_STOCK_PREFIX: &str = "
@@ -77,6 +77,31 @@ const TAKE_RESERVATION: &str = "DELETE FROM reservations WHERE id = ?1 RETURNING
 const RESERVATIONS_BEFORE: &str = "
     SELECT id FROM reservations WHERE created_at < ?1 ORDER BY created_at, id";
 
+const INSERT_RETURN: &str = "
+    INSERT INTO stock_returns (id, lines, created_at, instance_id) VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (id) DO NOTHING";
+
+const TAKE_RETURN: &str = "DELETE FROM stock_returns WHERE id = ?1 RETURNING lines";
+
+const DELETE_RETURN: &str = "DELETE FROM stock_returns WHERE id = ?1";
+
+const RETURNS_BEFORE: &str = "
+    SELECT id FROM stock_returns WHERE created_at < ?1 ORDER BY created_at, id";
+
+/// Reservations whose instance has no row: its process stopped.
+const STOPPED_RESERVATIONS: &str = "
+    SELECT id FROM reservations AS journal
+    WHERE instance_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
+    ORDER BY created_at, id";
+
+/// Returns whose instance has no row: its process stopped.
+const STOPPED_RETURNS: &str = "
+    SELECT id FROM stock_returns AS journal
+    WHERE instance_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
+    ORDER BY created_at, id";
+
 /// [`INSERT_RESERVATION`] and the stock update for `lines` lines, as one batch.
 fn journal_and_take_sql(lines: usize) -> String {
     let mut sql = String::from(INSERT_RESERVATION);
@@ -86,7 +111,7 @@ fn journal_and_take_sql(lines: usize) -> String {
     sql.push(';');
     sql.push_str(TAKE_STOCK_PREFIX);
     for line in 0..lines {
-        let quantity = 4 + 2 * line;
+        let quantity = 5 + 2 * line;
         sql.push_str(&format!(
             "{}(?{quantity}, ?{})",
             if line == 0 { " " } else { ", " },
@@ -102,6 +127,7 @@ fn journal_and_take_sql(lines: usize) -> String {
 /// one writer at a time, so the order in which rows are updated does not matter.
 async fn journal_and_take(
     connection: &mut sqlx::SqliteConnection,
+    instance: InstanceId,
     reservation: ReservationId,
     lines: &[StockLine],
     now: super::DbTime,
@@ -109,7 +135,8 @@ async fn journal_and_take(
     let mut statement = sqlx::query(sqlx::AssertSqlSafe(journal_and_take_sql(lines.len())))
         .bind(reservation.as_uuid())
         .bind(codec::encode_lines(lines))
-        .bind(now);
+        .bind(now)
+        .bind(instance.as_uuid());
     for line in lines {
         statement = statement
             .bind(i64::from(line.quantity.get()))
@@ -126,8 +153,8 @@ mod tests {
 
     #[test]
     fn the_batch_numbers_the_parameters_of_each_line() {
-        assert!(journal_and_take_sql(0).ends_with("VALUES (?1, ?2, ?3)"));
+        assert!(journal_and_take_sql(0).ends_with("VALUES (?1, ?2, ?3, ?4)"));
         let two = journal_and_take_sql(2);
-        assert!(two.contains("(VALUES (?4, ?5), (?6, ?7)))"), "{two}");
+        assert!(two.contains("(VALUES (?5, ?6), (?7, ?8)))"), "{two}");
     }
 }

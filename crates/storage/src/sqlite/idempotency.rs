@@ -1,16 +1,29 @@
 //! Idempotency records in SQLite.
 
 /// A key claimed before (by any instance) inserts nothing.
+/// ?5 the instance whose request holds the claim.
 const INSERT_CLAIM: &str = "
-    INSERT INTO idempotency_keys (owner, key, fingerprint, state, expires_at)
-    VALUES (?1, ?2, ?3, 'in_flight', ?4)
+    INSERT INTO idempotency_keys (owner, key, fingerprint, state, expires_at, instance_id)
+    VALUES (?1, ?2, ?3, 'in_flight', ?4, ?5)
     ON CONFLICT (owner, key) DO NOTHING";
+
+/// Resumes the in-flight claim of the same request (?3 the fingerprint) whose request died:
+/// its instance has stopped (it has no row), or the claim is older than the in-flight
+/// timeout (?5 now). ?6 the resuming instance.
+const RESUME_CLAIM: &str = "
+    UPDATE idempotency_keys
+    SET expires_at = ?4, instance_id = ?6
+    WHERE owner = ?1 AND key = ?2 AND fingerprint = ?3 AND state = 'in_flight'
+        AND (expires_at <= ?5
+            OR (instance_id IS NOT NULL
+                AND NOT EXISTS (
+                    SELECT 1 FROM instances WHERE instances.id = idempotency_keys.instance_id)))";
 
 /// Takes over an expired record (a finished one past its retention, or an abandoned claim);
 /// of concurrent takeovers, one updates the row.
 const TAKE_OVER_CLAIM: &str = "
     UPDATE idempotency_keys
-    SET fingerprint = ?3, state = 'in_flight', expires_at = ?4,
+    SET fingerprint = ?3, state = 'in_flight', expires_at = ?4, instance_id = ?6,
         status = NULL, content_type = NULL, location = NULL, body = NULL
     WHERE owner = ?1 AND key = ?2 AND expires_at <= ?5";
 

@@ -47,6 +47,8 @@ pub(crate) type ConnectionGuard<'a> = MappedMutexGuard<'a, SqliteConnection>;
 pub(crate) struct Handle(Arc<Connections>);
 
 struct Connections {
+    /// The exclusive lock on `PATH.lock` (none for an in-memory database), released on close.
+    lock_file: std::sync::Mutex<Option<std::fs::File>>,
     writer: Slot,
     /// Empty for an in-memory database: the writer reads too.
     readers: Vec<Slot>,
@@ -57,6 +59,14 @@ struct Connections {
 impl Handle {
     /// Closes every connection; later uses fail as if a pool were closed.
     pub(crate) async fn close(&self) {
+        // Dropping the file releases the lock.
+        drop(
+            self.0
+                .lock_file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
         for slot in std::iter::once(&self.0.writer).chain(&self.0.readers) {
             if let Some(connection) = slot.lock().await.take() {
                 let _ = connection.close().await;
@@ -130,6 +140,7 @@ pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Handl
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let open = || async {
         tokio::time::timeout(
             options.connect_timeout,
@@ -139,11 +150,22 @@ pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Handl
         .map_err(|_| StorageError::Connect(sqlx::Error::PoolTimedOut))?
         .map_err(StorageError::Connect)
     };
-    // The writer connects first: it creates the file and switches it to WAL.
+    // The writer connects first: it creates the file and switches it to WAL. Then the file
+    // is locked for this process, before anything is read or written.
     let writer = open().await?;
+    let lock_file = if in_memory {
+        None
+    } else {
+        match lock_exclusively(connect_options.get_filename()) {
+            Ok(file) => Some(file),
+            Err(error) => {
+                let _ = writer.close().await;
+                return Err(error);
+            }
+        }
+    };
     // Separate connections to an in-memory database would see separate databases (or lock
     // each other out through the shared cache): the writer does everything.
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let reader_count = if in_memory {
         0
     } else {
@@ -154,11 +176,105 @@ pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Handl
         readers.push(Mutex::new(Some(open().await?)));
     }
     Ok(Handle(Arc::new(Connections {
+        lock_file: std::sync::Mutex::new(lock_file),
         writer: Mutex::new(Some(writer)),
         readers,
         next_reader: AtomicUsize::new(0),
         acquire_timeout: options.connect_timeout,
     })))
+}
+
+/// Creates `PATH.lock` beside the database file and locks it exclusively, or fails with
+/// [`StorageError::InUse`] when another process holds it. The lock is the operating
+/// system's (`flock`): it goes with the process, so a process killed with `kill -9` never
+/// blocks the next start.
+fn lock_exclusively(database: &std::path::Path) -> Result<std::fs::File, StorageError> {
+    let mut lock = database.as_os_str().to_owned();
+    lock.push(".lock");
+    let lock = std::path::PathBuf::from(lock);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|source| StorageError::Lock {
+            lock: lock.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::InUse {
+            path: database.to_owned(),
+            lock,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StorageError::Lock { lock, source }),
+    }
+}
+
+pub(crate) async fn register_instance(
+    handle: &Handle,
+    instance: crate::InstanceId,
+    lease: Duration,
+) -> Result<(), StorageError> {
+    let now = Utc::now();
+    let mut connection = write_connection(handle).await.map_err(unavailable)?;
+    let mut transaction = begin_write(&mut connection).await.map_err(unavailable)?;
+    // This process holds the file's lock: every other instance has stopped.
+    sqlx::query("DELETE FROM instances WHERE id <> ?1")
+        .bind(instance.as_uuid())
+        .execute(&mut *transaction)
+        .await
+        .map_err(unavailable)?;
+    sqlx::query(
+        "INSERT INTO instances (id, started_at, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
+    )
+    .bind(instance.as_uuid())
+    .bind(to_db_time(now))
+    .bind(to_db_time(lease_end(now, lease)))
+    .execute(&mut *transaction)
+    .await
+    .map_err(unavailable)?;
+    transaction.commit().await.map_err(unavailable)
+}
+
+pub(crate) async fn renew_lease(
+    handle: &Handle,
+    instance: crate::InstanceId,
+    lease: Duration,
+) -> Result<bool, StorageError> {
+    let renewed = sqlx::query("UPDATE instances SET expires_at = ?2 WHERE id = ?1")
+        .bind(instance.as_uuid())
+        .bind(to_db_time(lease_end(Utc::now(), lease)))
+        .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
+        .await
+        .map_err(unavailable)?;
+    Ok(renewed.rows_affected() == 1)
+}
+
+pub(crate) async fn reap_expired_leases(handle: &Handle) -> Result<u64, StorageError> {
+    let reaped = sqlx::query("DELETE FROM instances WHERE expires_at < ?1")
+        .bind(to_db_time(Utc::now()))
+        .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
+        .await
+        .map_err(unavailable)?;
+    Ok(reaped.rows_affected())
+}
+
+pub(crate) async fn deregister_instance(
+    handle: &Handle,
+    instance: crate::InstanceId,
+) -> Result<(), StorageError> {
+    sqlx::query("DELETE FROM instances WHERE id = ?1")
+        .bind(instance.as_uuid())
+        .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
+        .await
+        .map(drop)
+        .map_err(unavailable)
+}
+
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
 }
 
 pub(crate) async fn check_ready(handle: &Handle) -> Result<(), StorageError> {

@@ -1,10 +1,13 @@
 //! The order store's SQL for SQLite.
 
+/// Inserts nothing when the id is taken, or when instance ?10 has no row (see
+/// `crate::instances`).
 const INSERT_ORDER: &str = "
     INSERT INTO orders
         (id, owner, status, lines, total_cents, currency, transaction_id, payment_status,
          created_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+    WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?10)
     ON CONFLICT (id) DO NOTHING";
 
 const GET_ORDER: &str = "

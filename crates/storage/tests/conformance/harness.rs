@@ -29,6 +29,10 @@ use uuid::Uuid;
 /// `postgres://postgres@127.0.0.1:5432/postgres`.
 const POSTGRES_URL_VARIABLE: &str = "BOOKSTORE_TEST_POSTGRES_URL";
 
+/// The lease of a test's instance: longer than any test, so that only a test that says so
+/// sees an instance stop.
+pub(crate) const TEST_LEASE: Duration = Duration::from_secs(600);
+
 /// Which implementation a check runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
@@ -70,6 +74,10 @@ impl Location {
             .expect("the test database opens");
         migrate(&database).await.expect("the migrations apply");
         database
+            .register_instance(TEST_LEASE)
+            .await
+            .expect("the instance registers");
+        database
     }
 }
 
@@ -80,7 +88,7 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         match &self.0 {
             Location::SqliteFile(path) => {
-                for suffix in ["", "-wal", "-shm"] {
+                for suffix in ["", "-wal", "-shm", ".lock"] {
                     let mut file = path.clone().into_os_string();
                     file.push(suffix);
                     let _ = std::fs::remove_file(file);

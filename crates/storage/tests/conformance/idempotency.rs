@@ -30,7 +30,7 @@ fn response(body: &str) -> IdempotentResponse {
     }
 }
 
-/// Two stores on one database, through independent pools.
+/// Two stores on one database, through independent pools (on PostgreSQL).
 async fn two_instances(
     backend: Backend,
 ) -> Option<(
@@ -40,7 +40,13 @@ async fn two_instances(
 )> {
     let stores = backend.stores().await?;
     let first = stores.idempotency();
-    let second = SqlIdempotencyStore::new(stores.location.as_ref().unwrap().open().await);
+    // A SQLite file serves one process (a second open is refused): its "second instance" is
+    // a second store on the same connections.
+    let second_database = match backend {
+        Backend::Sqlite => stores.database.clone().unwrap(),
+        _ => stores.location.as_ref().unwrap().open().await,
+    };
+    let second = SqlIdempotencyStore::new(second_database);
     Some((stores, first, second))
 }
 

@@ -12,6 +12,7 @@ mod catalogue;
 mod deliveries;
 mod durability;
 mod idempotency;
+mod instances;
 mod orders;
 mod payments;
 
