@@ -12,7 +12,9 @@ use crate::app::{AppState, RequestLimits, build_app};
 use crate::config::Cli;
 use crate::http::auth::ApiKeys;
 use crate::http::rate_limit::RateLimits;
-use bookstore_storage::{Database, LeaseRenewal};
+use std::collections::HashMap;
+
+use bookstore_storage::{Database, InstanceId, LeaseRenewal};
 
 use crate::stores::{self, DatabaseOptions, OpenError, OpenedStores};
 
@@ -69,6 +71,60 @@ async fn run_recovery(
             tracing::warn!(error = %error, "could not look for interrupted orders; will retry");
             false
         }
+    }
+}
+
+/// Start-up recovery: done once a recovery run has settled the work of every instance that
+/// was registered when this one started and has stopped since, and every other such
+/// instance has shown it is alive by renewing its lease. On SQLite there are none (the file
+/// serves one process, and opening it marked every earlier process stopped); on PostgreSQL
+/// an instance killed just before this one started is settled when its lease expires, so a
+/// restart is ready within one lease of the crash, and never while the killed process's
+/// attempts still hold stock.
+#[derive(Default)]
+struct StartUpRecovery {
+    /// The other instances and their lease expiries when this one started, less those known
+    /// alive or settled since; `None` until a first snapshot has been read.
+    waiting_for: Option<HashMap<InstanceId, chrono::DateTime<chrono::Utc>>>,
+}
+
+impl StartUpRecovery {
+    /// Runs recovery once; returns whether start-up recovery is done.
+    async fn run(
+        &mut self,
+        state: &AppState,
+        database: Option<&Database>,
+        grace: chrono::Duration,
+    ) -> bool {
+        // Read before recovering: an instance gone by now has its work settled by this run.
+        let seen = match database {
+            Some(database) => match database.other_instances().await {
+                Ok(seen) => Some(seen),
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not read the other instances' leases; will retry");
+                    return false;
+                }
+            },
+            None => None,
+        };
+        if !run_recovery(state, database, grace).await {
+            return false;
+        }
+        let Some(seen) = seen else {
+            return true;
+        };
+        let waiting_for = self.waiting_for.get_or_insert_with(|| seen.clone());
+        waiting_for.retain(|instance, expires_at| {
+            seen.get(instance)
+                .is_some_and(|renewed_until| renewed_until <= expires_at)
+        });
+        if !waiting_for.is_empty() {
+            tracing::info!(
+                instances = waiting_for.len(),
+                "waiting for earlier instances to renew their leases or let them expire before reporting ready"
+            );
+        }
+        waiting_for.is_empty()
     }
 }
 
@@ -184,7 +240,11 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
     let grace =
         chrono::Duration::seconds(i64::try_from(cli.recovery_grace_seconds).unwrap_or(i64::MAX));
     state.recovered.store(false, Ordering::Release);
-    if run_recovery(&recovery_state, recovery_database.as_ref(), grace).await {
+    let mut start_up = StartUpRecovery::default();
+    if start_up
+        .run(&recovery_state, recovery_database.as_ref(), grace)
+        .await
+    {
         state.recovered.store(true, Ordering::Release);
     }
     actix_web::rt::spawn(async move {
@@ -192,7 +252,13 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
         interval.tick().await;
         loop {
             interval.tick().await;
-            if run_recovery(&recovery_state, recovery_database.as_ref(), grace).await {
+            if recovery_state.recovered.load(Ordering::Acquire) {
+                run_recovery(&recovery_state, recovery_database.as_ref(), grace).await;
+            } else if start_up
+                .run(&recovery_state, recovery_database.as_ref(), grace)
+                .await
+            {
+                tracing::info!("start-up recovery finished: ready");
                 recovery_state.recovered.store(true, Ordering::Release);
             }
         }

@@ -20,9 +20,11 @@
 //!   record an order whose stock and payment another instance has already settled. It learns
 //!   so at its next renewal ([`LeaseRenewal::Lost`]) and must stop.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::database::Backend;
@@ -107,6 +109,23 @@ impl Database {
             Backend::Sqlite(handle) => sqlite::reap_expired_leases(handle).await,
             Backend::Postgres(pool) => postgres::reap_expired_leases(pool).await,
         }
+    }
+
+    /// The other registered instances and when their leases expire. A starting instance
+    /// takes this as a snapshot: an instance whose lease is later extended is alive, one
+    /// whose row disappears has stopped (and its work is settled by recovery).
+    pub async fn other_instances(
+        &self,
+    ) -> Result<HashMap<InstanceId, DateTime<Utc>>, StorageError> {
+        let rows = match self.backend() {
+            Backend::Sqlite(handle) => sqlite::instance_leases(handle).await,
+            Backend::Postgres(pool) => postgres::instance_leases(pool).await,
+        }?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, expires_at)| (InstanceId(id), expires_at))
+            .filter(|(id, _)| *id != self.instance)
+            .collect())
     }
 
     /// Deletes this instance's row (a clean stop): whatever it left unsettled is settled by

@@ -1,7 +1,9 @@
-//! `kill -9` in the middle of a burst of orders. After a restart (whose recovery settles
-//! every interrupted order at once): every order the server confirmed is there, stock adds
-//! up, every confirmed order is paid, and nothing half-done remains. And a client that
-//! retries a cut-off order with its `Idempotency-Key` gets it placed exactly once.
+//! `kill -9` in the middle of a burst of orders, then a restart with the default settings.
+//! The moment the restarted server reports ready (its start-up recovery has settled the
+//! killed process's work, known stopped by its lease, not by age): every order the server
+//! confirmed is there and stock adds up. Once it stops: every confirmed order is paid and
+//! nothing half-done remains. And a client that retries a cut-off order with its
+//! `Idempotency-Key` gets it placed exactly once, answered 201 at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use tokio::sync::Notify;
 
 use crate::harness::{
     Api, Backend, EFFECTIVE_JAVA, PROCESS_LIMIT, RUST_BOOK, TestDatabase, kill_hard, order_request,
-    per_backend, poll_until, start_server, stop_gracefully,
+    per_backend, start_server, stop_gracefully,
 };
 use crate::helpers::Server;
 
@@ -179,54 +181,35 @@ fn answered_201(attempts: &[Attempt]) -> BTreeSet<String> {
         .collect()
 }
 
-/// Starts the server again on `database`, settling every interrupted order at once
-/// (`--recovery-grace-seconds 0`), and waits until it is ready and recovery left no
-/// reservation behind.
-async fn restart_with_immediate_recovery(database: &TestDatabase) -> (Server, Api) {
-    let server = start_server(database.server_args(&["--recovery-grace-seconds", "0"])).await;
+/// Starts the server again on `database` with its default settings (the recovery grace
+/// period is five minutes, so only the lease of the killed process tells recovery that its
+/// work is abandoned) and waits until it reports ready.
+async fn restart_and_wait_until_ready(database: &TestDatabase) -> (Server, Api) {
+    let server = start_server(database.server_args(&[])).await;
     let api = Api::new(&server.base_url);
     api.wait_until_ready().await;
-    let inspection = database.inspect().await;
-    let catalogue = SqlCatalogue::new(inspection.clone());
-    poll_until(
-        "recovery leaves no reservation behind",
-        PROCESS_LIMIT,
-        || async {
-            let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
-            let left = catalogue.reservations_older_than(cutoff).await.ok()?;
-            left.is_empty().then_some(())
-        },
-    )
-    .await;
-    inspection.close().await;
     (server, api)
 }
 
-/// Copies per ISBN in `orders`.
-fn units_by_isbn(orders: &[Value]) -> BTreeMap<String, u64> {
-    let mut units = BTreeMap::new();
-    for order in orders {
-        for item in order["items"].as_array().expect("an order has items") {
-            let isbn = item["isbn"]
-                .as_str()
-                .expect("a line has an isbn")
-                .to_owned();
-            *units.entry(isbn).or_insert(0) += item["quantity"].as_u64().expect("a quantity");
-        }
-    }
-    units
-}
-
-/// Checks that the books balance: every order is confirmed and paid its total, stock plus
-/// copies sold is the stock before the burst, and no capture is left without an order.
-/// Returns every order, newest first.
-async fn assert_the_books_balance(api: &Api, database: &TestDatabase) -> Vec<Value> {
-    let orders = api.all_orders().await;
+/// After the server has stopped (a SQLite file serves one process): nothing half-done is
+/// journaled, and every capture belongs to one of `orders`, each paid its total.
+async fn assert_nothing_half_done_remains(database: &TestDatabase, orders: &[Value]) {
     let inspection = database.inspect().await;
+    let catalogue = SqlCatalogue::new(inspection.clone());
+    let everything = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(
+        catalogue.reservations_older_than(everything).await.unwrap(),
+        vec![],
+        "recovery left no reservation behind"
+    );
+    assert_eq!(
+        catalogue.returns_older_than(everything).await.unwrap(),
+        vec![],
+        "recovery left no return behind"
+    );
     let payments = SqlPaymentGateway::new(inspection.clone());
-    for order in &orders {
+    for order in orders {
         let id = order["id"].as_str().expect("an id");
-        assert_eq!(order["status"], "confirmed", "nobody cancelled: {order}");
         let order_id: OrderId = id.parse().expect("a valid order id");
         let capture = payments
             .capture_for(order_id)
@@ -244,6 +227,38 @@ async fn assert_the_books_balance(api: &Api, database: &TestDatabase) -> Vec<Val
             "order {id} was charged its total"
         );
     }
+    assert_eq!(
+        payments.captured_count().await.expect("the ledger answers"),
+        orders.len(),
+        "every capture without an order was refunded (refunded: {:?})",
+        payments.refunded_count().await
+    );
+    inspection.close().await;
+}
+
+/// Copies per ISBN in `orders`.
+fn units_by_isbn(orders: &[Value]) -> BTreeMap<String, u64> {
+    let mut units = BTreeMap::new();
+    for order in orders {
+        for item in order["items"].as_array().expect("an order has items") {
+            let isbn = item["isbn"]
+                .as_str()
+                .expect("a line has an isbn")
+                .to_owned();
+            *units.entry(isbn).or_insert(0) += item["quantity"].as_u64().expect("a quantity");
+        }
+    }
+    units
+}
+
+/// Checks through the API that the books balance: every order is confirmed, and stock plus
+/// copies in confirmed orders is the stock before the burst. Returns every order, newest
+/// first.
+async fn assert_the_books_balance(api: &Api) -> Vec<Value> {
+    let orders = api.all_orders().await;
+    for order in &orders {
+        assert_eq!(order["status"], "confirmed", "nobody cancelled: {order}");
+    }
     let sold = units_by_isbn(&orders);
     for isbn in [RUST_BOOK, EFFECTIVE_JAVA] {
         let stock_now = api.stock_of(isbn).await;
@@ -254,13 +269,6 @@ async fn assert_the_books_balance(api: &Api, database: &TestDatabase) -> Vec<Val
             "{isbn}: {stock_now} in stock + {sold} in confirmed orders"
         );
     }
-    assert_eq!(
-        payments.captured_count().await.expect("the ledger answers"),
-        orders.len(),
-        "every capture without an order was refunded (refunded: {:?})",
-        payments.refunded_count().await
-    );
-    inspection.close().await;
     orders
 }
 
@@ -278,10 +286,11 @@ async fn every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_re
     let attempts = burst_cut_off_by_a_kill_9(&database, false).await;
     let answered = answered_201(&attempts);
 
-    let (server, api) = restart_with_immediate_recovery(&database).await;
-    // Every order in the database, answered or not (a kill can land between recording an
-    // order and answering it), must balance.
-    let orders = assert_the_books_balance(&api, &database).await;
+    let (server, api) = restart_and_wait_until_ready(&database).await;
+    // The moment the restarted server is ready, every order in the database, answered or
+    // not (a kill can land between recording an order and answering it), must balance:
+    // no copy is held by an attempt the kill cut off.
+    let orders = assert_the_books_balance(&api).await;
     let recorded: BTreeSet<&str> = orders
         .iter()
         .map(|order| order["id"].as_str().expect("an id"))
@@ -306,6 +315,7 @@ async fn every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_re
             .find(|line| line.contains("recovered interrupted orders"))
     );
     stop_gracefully(server).await;
+    assert_nothing_half_done_remains(&database, &orders).await;
 }
 
 async fn an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_placed_once(
@@ -325,45 +335,29 @@ async fn an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_pl
         .iter()
         .filter(|attempt| !matches!(attempt.outcome, Outcome::Placed(_)))
         .collect();
-    let (server, api) = restart_with_immediate_recovery(&database).await;
+    let (server, api) = restart_and_wait_until_ready(&database).await;
 
-    // A client retries each cut-off order with its key and body until it is answered 201.
-    // The keys of requests the kill interrupted stay "in flight" (409) for a minute; the
-    // database is then told that the minute has passed, as a client retrying later sees it.
-    let mut waiting = Vec::new();
+    // A client retries each cut-off order with its key and body. A request the kill
+    // interrupted left its key "in flight"; its process is gone, so the retry resumes it at
+    // once and is answered as the first attempt would have been.
     for attempt in &cut_off {
         let reply = api
             .place_order(&attempt.request, attempt.key.as_deref())
             .await
             .expect("the retry is answered");
-        match reply.status {
-            201 => {}
-            409 => waiting.push(*attempt),
-            other => panic!("a retry was answered {other}: {}", reply.body),
-        }
-    }
-    let aged = database
-        .execute(
-            "UPDATE idempotency_keys SET expires_at = '2000-01-01T00:00:00.000000Z' \
-             WHERE state = 'in_flight'",
-        )
-        .await;
-    assert_eq!(aged, waiting.len() as u64, "one in-flight claim per 409");
-    for attempt in &waiting {
-        let reply = api
-            .place_order(&attempt.request, attempt.key.as_deref())
-            .await
-            .expect("the retry is answered");
-        assert_eq!(reply.status, 201, "a retry a minute later: {}", reply.body);
+        assert_eq!(
+            reply.status, 201,
+            "a retry after the restart: {}",
+            reply.body
+        );
     }
 
-    let orders = assert_the_books_balance(&api, &database).await;
+    let orders = assert_the_books_balance(&api).await;
     eprintln!(
-        "{} attempts: {} answered 201, {} cut off ({} of them still in flight after restart); {} orders in the end",
+        "{} attempts: {} answered 201, {} cut off; {} orders in the end",
         attempts.len(),
         answered.len(),
         cut_off.len(),
-        waiting.len(),
         orders.len(),
     );
     assert_eq!(
@@ -372,4 +366,5 @@ async fn an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_pl
         "each order attempt, retried with its key until answered, is placed exactly once"
     );
     stop_gracefully(server).await;
+    assert_nothing_half_done_remains(&database, &orders).await;
 }

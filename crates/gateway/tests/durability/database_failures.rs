@@ -5,15 +5,12 @@
 //! A SQLite file that goes away while the server runs is not tested: the process keeps the
 //! file open, so removing it changes nothing the server can notice.
 
-use std::io::Read as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::harness::{
-    Api, Backend, PROCESS_LIMIT, RUST_BOOK, order_request, poll_until, start_server,
-    stop_gracefully,
+    Api, Backend, PROCESS_LIMIT, RUST_BOOK, order_request, poll_until, run_until_exit,
+    start_server, stop_gracefully,
 };
-use crate::helpers::free_port;
 
 /// The connect timeout the start-up failures are given.
 const CONNECT_TIMEOUT_SECONDS: u64 = 2;
@@ -59,45 +56,16 @@ fn an_unreachable_or_unusable_database_stops_start_up_with_one_line_naming_it() 
     // The connect timeout, plus room for a busy machine.
     let limit = Duration::from_secs(CONNECT_TIMEOUT_SECONDS + 10);
     for case in cases {
-        let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bookstore"))
-            .args([
-                "--port",
-                &free_port().to_string(),
+        let (status, stderr) = run_until_exit(
+            &[
                 "--database-url",
                 &case.url,
-            ])
-            .args([
                 "--database-connect-timeout-seconds",
                 &CONNECT_TIMEOUT_SECONDS.to_string(),
-            ])
-            .env_remove("DATABASE_URL")
-            .env_remove("RUST_LOG")
-            .env_remove("BOOKSTORE_LOG_FORMAT")
-            // A panic would print its backtrace: make sure there is none to print.
-            .env("RUST_BACKTRACE", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start bookstore");
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("poll the process") {
-                break status;
-            }
-            if started.elapsed() > limit {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{}: bookstore still runs after {limit:?}", case.what);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .expect("stderr is piped")
-            .read_to_string(&mut stderr)
-            .expect("read stderr");
+            ],
+            limit,
+        )
+        .unwrap_or_else(|| panic!("{}: bookstore still runs after {limit:?}", case.what));
         let lines: Vec<&str> = stderr
             .lines()
             .filter(|line| !line.trim().is_empty())

@@ -164,35 +164,6 @@ impl TestDatabase {
         .expect("the test database opens for inspection")
     }
 
-    /// Runs one statement on the database, on a connection of the test's own, and returns
-    /// how many rows it changed. For what the API cannot do, such as making time pass.
-    pub(crate) async fn execute(&self, statement: &'static str) -> u64 {
-        match &self.location {
-            Location::SqliteFile(_) => {
-                let mut connection = sqlx::SqliteConnection::connect(&self.url)
-                    .await
-                    .expect("the SQLite file opens");
-                let done = connection
-                    .execute(statement)
-                    .await
-                    .unwrap_or_else(|error| panic!("{statement}: {error}"));
-                connection.close().await.ok();
-                done.rows_affected()
-            }
-            Location::Postgres { .. } => {
-                let mut connection = PgConnection::connect(&self.url)
-                    .await
-                    .expect("the test database answers");
-                let done = connection
-                    .execute(statement)
-                    .await
-                    .unwrap_or_else(|error| panic!("{statement}: {error}"));
-                connection.close().await.ok();
-                done.rows_affected()
-            }
-        }
-    }
-
     /// PostgreSQL only: ends every connection to the database (as a database restart or a
     /// failover would), and returns how many there were.
     pub(crate) async fn terminate_connections(&self) -> i64 {
@@ -236,7 +207,7 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         match &self.location {
             Location::SqliteFile(path) => {
-                for suffix in ["", "-wal", "-shm"] {
+                for suffix in ["", "-wal", "-shm", ".lock"] {
                     let mut file = path.clone().into_os_string();
                     file.push(suffix);
                     let _ = std::fs::remove_file(file);
@@ -262,6 +233,50 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
         Ok(value) => value,
         Err(error) => std::panic::resume_unwind(error.into_panic()),
     }
+}
+
+/// Runs `bookstore` with `args` (on a free port, with a clean environment) that is expected
+/// to stop by itself; returns its exit status and standard error, or `None` (after killing
+/// it) if it still runs after `limit`.
+pub(crate) fn run_until_exit(
+    args: &[&str],
+    limit: Duration,
+) -> Option<(std::process::ExitStatus, String)> {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bookstore"))
+        .args(["--port", &crate::helpers::free_port().to_string()])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env_remove("BOOKSTORE_LOG_FORMAT")
+        // A panic would print its backtrace: make sure there is none to print.
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start bookstore");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the process") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    Some((status, stderr))
 }
 
 /// Starts `bookstore` with `args` and waits until it is live.

@@ -26,5 +26,6 @@ mod postgres_support;
 
 mod crash;
 mod database_failures;
+mod leases;
 mod restart;
 mod two_instances;

@@ -123,6 +123,15 @@ pub(crate) async fn reap_expired_leases(pool: &Handle) -> Result<u64, StorageErr
     Ok(reaped.rows_affected())
 }
 
+pub(crate) async fn instance_leases(
+    pool: &Handle,
+) -> Result<Vec<(uuid::Uuid, DateTime<Utc>)>, StorageError> {
+    sqlx::query_as("SELECT id, expires_at FROM instances")
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable)
+}
+
 pub(crate) async fn deregister_instance(
     pool: &Handle,
     instance: crate::InstanceId,

@@ -273,6 +273,18 @@ pub(crate) async fn deregister_instance(
         .map_err(unavailable)
 }
 
+pub(crate) async fn instance_leases(
+    handle: &Handle,
+) -> Result<Vec<(uuid::Uuid, DateTime<Utc>)>, StorageError> {
+    let rows: Vec<(uuid::Uuid, DbTime)> = sqlx::query_as("SELECT id, expires_at FROM instances")
+        .fetch_all(&mut *read_connection(handle).await.map_err(unavailable)?)
+        .await
+        .map_err(unavailable)?;
+    rows.into_iter()
+        .map(|(id, expires_at)| Ok((id, from_db_time(expires_at).map_err(unavailable)?)))
+        .collect()
+}
+
 fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
 }
