@@ -31,10 +31,12 @@ pub enum DeliveryError {
         delivery_id: DeliveryId,
     },
     /// The delivery has left the warehouse, so it can no longer be cancelled.
-    #[error("delivery {delivery_id} has already been dispatched")]
+    #[error("delivery {delivery_id} has already been dispatched (it is {status})")]
     AlreadyDispatched {
         /// The delivery that could not be cancelled.
         delivery_id: DeliveryId,
+        /// Its status.
+        status: DeliveryStatus,
     },
     /// The delivery's status does not allow this change.
     #[error("a {from} delivery cannot become {to}")]
@@ -44,12 +46,65 @@ pub enum DeliveryError {
         /// The status it was asked to take.
         to: DeliveryStatus,
     },
+    /// The day asked for (or every day tried after it) has no room left.
+    #[error("no delivery day has room between {from} and {until}")]
+    NoDayWithRoom {
+        /// The first day tried.
+        from: NaiveDate,
+        /// The last day tried.
+        until: NaiveDate,
+    },
+    /// The day has as many deliveries as its capacity.
+    #[error("{date} has no room for another delivery")]
+    DayFull {
+        /// The day.
+        date: NaiveDate,
+    },
+    /// The delivery's history holds as many updates as it may.
+    #[error("delivery {delivery_id} has {max} tracking updates, the most it may hold")]
+    HistoryFull {
+        /// The delivery.
+        delivery_id: DeliveryId,
+        /// The most updates a history holds.
+        max: usize,
+    },
     /// A string is not a tracking number.
     #[error("a tracking number is BK followed by 10 upper-case letters or digits")]
     InvalidTrackingNumber,
     /// The store behind the deliveries failed; the cause is kept for logging at the edge.
     #[error("the delivery store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Why a field of a carrier update is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateFieldError {
+    /// Blank.
+    #[error("{field} must not be blank")]
+    Empty {
+        /// The field.
+        field: &'static str,
+    },
+    /// Longer than allowed.
+    #[error("{field} is longer than {max} characters")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// The most characters allowed.
+        max: usize,
+    },
+    /// Holds a control character.
+    #[error("{field} must not contain control characters")]
+    ControlCharacter {
+        /// The field.
+        field: &'static str,
+    },
+    /// `scheduled` or `cancelled`: statuses the shop sets, not a carrier.
+    #[error("{status} is not a status a carrier reports")]
+    NotACarrierStatus {
+        /// The status sent.
+        status: DeliveryStatus,
+    },
 }
 
 /// Why a string is not an assigned country code.

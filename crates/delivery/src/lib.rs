@@ -19,11 +19,15 @@ mod error;
 mod schedule;
 mod store;
 mod tracking;
+mod update;
 
 pub use address::{Address, AddressFieldError, AddressInput};
 pub use country::CountryCode;
-pub use delivery::{Delivery, DeliveryId, DeliveryStatus};
-pub use error::{AddressError, DeliveryError};
-pub use schedule::schedule_date;
-pub use store::{DeliveryStore, InMemoryDeliveryStore};
+pub use delivery::{Delivery, DeliveryId, DeliveryStatus, MAX_HISTORY, Tracking};
+pub use error::{AddressError, DeliveryError, UpdateFieldError};
+pub use schedule::{DeliveryCalendar, schedule_date};
+pub use store::{DeliveryPage, DeliveryQuery, DeliveryStore, InMemoryDeliveryStore};
 pub use tracking::TrackingNumber;
+pub use update::{
+    Carrier, CarrierTrackingNumber, CarrierUpdate, Location, Note, Recorded, TrackingEntry,
+};

@@ -1,11 +1,39 @@
 //! Where deliveries are kept: the [`DeliveryStore`] trait and an in-memory implementation.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use bookstore_types::OrderId;
+use chrono::{DateTime, NaiveDate, Utc};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use crate::delivery::{Delivery, DeliveryId, DeliveryStatus};
 use crate::error::DeliveryError;
+use crate::update::{CarrierUpdate, Recorded};
+
+/// Which deliveries [`DeliveryStore::list`] returns: those matching every filter given,
+/// after the cursor, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    /// Only deliveries in this status.
+    pub status: Option<DeliveryStatus>,
+    /// Only deliveries scheduled (promised) for this day.
+    pub date: Option<NaiveDate>,
+    /// Only deliveries whose id sorts after this one (the previous page's last).
+    pub after: Option<DeliveryId>,
+    /// The most deliveries to return, at least 1.
+    pub limit: usize,
+}
+
+/// One page of deliveries, in id order (ids are time-ordered: the order of scheduling).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPage {
+    /// The deliveries.
+    pub deliveries: Vec<Delivery>,
+    /// The cursor of the next page, if there may be one.
+    pub next_after: Option<DeliveryId>,
+}
 
 /// Storage for deliveries. Implementations keep at most one delivery per order.
 #[async_trait::async_trait]
@@ -13,6 +41,34 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// Records a new delivery; [`DeliveryError::AlreadyScheduled`] if the order already has
     /// one. Atomic: of N concurrent inserts for one order exactly one wins.
     async fn insert(&self, delivery: Delivery) -> Result<(), DeliveryError>;
+
+    /// Records a new delivery if its scheduled day holds fewer than `capacity` deliveries
+    /// (cancelled ones do not count: cancelling frees the place), else
+    /// [`DeliveryError::DayFull`]; otherwise as [`insert`](DeliveryStore::insert). Atomic:
+    /// of N concurrent inserts for a day with room for k, exactly k win, on every instance
+    /// sharing the store. [`insert`](DeliveryStore::insert) counts towards the day too.
+    async fn insert_within_capacity(
+        &self,
+        delivery: Delivery,
+        capacity: u32,
+    ) -> Result<(), DeliveryError>;
+
+    /// Records a carrier's update on the delivery `id` with [`Delivery::record`], atomically
+    /// (of concurrent updates each sees the others' results), and returns the delivery and
+    /// what the update did.
+    async fn record_update(
+        &self,
+        id: DeliveryId,
+        update: CarrierUpdate,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(Delivery, Recorded), DeliveryError>;
+
+    /// One page of the deliveries matching `query`, in id order.
+    async fn list(&self, query: &DeliveryQuery) -> Result<DeliveryPage, DeliveryError>;
+
+    /// How many deliveries are overdue at `now`: scheduled for a day before `now`'s (UTC)
+    /// date, and neither delivered nor cancelled.
+    async fn count_overdue(&self, now: DateTime<Utc>) -> Result<u64, DeliveryError>;
 
     /// The delivery with this id, or [`DeliveryError::NotFound`].
     async fn get(&self, id: DeliveryId) -> Result<Delivery, DeliveryError>;
@@ -46,6 +102,10 @@ pub trait DeliveryStore: Send + Sync + 'static {
 pub struct InMemoryDeliveryStore {
     deliveries: DashMap<DeliveryId, Delivery>,
     delivery_ids_by_order: DashMap<OrderId, DeliveryId>,
+    /// Deliveries per day that count towards capacity (all but cancelled ones). Held for
+    /// the whole of an insert or a cancellation, so the counts and the deliveries change
+    /// together.
+    booked: Mutex<HashMap<NaiveDate, u32>>,
 }
 
 impl InMemoryDeliveryStore {
@@ -58,31 +118,77 @@ impl InMemoryDeliveryStore {
 #[async_trait::async_trait]
 impl DeliveryStore for InMemoryDeliveryStore {
     async fn insert(&self, delivery: Delivery) -> Result<(), DeliveryError> {
-        let order_id = delivery.order_id();
-        // The order's entry stays locked until the delivery is stored, so concurrent
-        // inserts for one order are serialised and only the first finds it vacant.
-        let order_entry = match self.delivery_ids_by_order.entry(order_id) {
-            Entry::Occupied(occupied) => {
-                return Err(DeliveryError::AlreadyScheduled {
-                    order_id,
-                    delivery_id: *occupied.get(),
-                });
-            }
-            Entry::Vacant(vacant) => vacant,
+        self.insert_counted(delivery, None)
+    }
+
+    async fn insert_within_capacity(
+        &self,
+        delivery: Delivery,
+        capacity: u32,
+    ) -> Result<(), DeliveryError> {
+        self.insert_counted(delivery, Some(capacity))
+    }
+
+    async fn record_update(
+        &self,
+        id: DeliveryId,
+        update: CarrierUpdate,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(Delivery, Recorded), DeliveryError> {
+        let mut stored = self
+            .deliveries
+            .get_mut(&id)
+            .ok_or(DeliveryError::NotFound { delivery_id: id })?;
+        let (changed, recorded) = stored.clone().record(update, recorded_at)?;
+        *stored = changed.clone();
+        Ok((changed, recorded))
+    }
+
+    async fn list(&self, query: &DeliveryQuery) -> Result<DeliveryPage, DeliveryError> {
+        let mut matching: Vec<Delivery> = self
+            .deliveries
+            .iter()
+            .filter(|entry| {
+                let delivery = entry.value();
+                query
+                    .status
+                    .is_none_or(|status| delivery.status() == status)
+                    && query
+                        .date
+                        .is_none_or(|date| delivery.scheduled_date() == date)
+                    && query.after.is_none_or(|after| delivery.id() > after)
+            })
+            .map(|entry| entry.value().clone())
+            .collect();
+        matching.sort_unstable_by_key(Delivery::id);
+        let more = matching.len() > query.limit;
+        matching.truncate(query.limit);
+        let next_after = if more {
+            matching.last().map(Delivery::id)
+        } else {
+            None
         };
-        let delivery_id = delivery.id();
-        match self.deliveries.entry(delivery_id) {
-            // Ids are random UUIDs; a clash means a restored delivery was inserted twice.
-            Entry::Occupied(occupied) => Err(DeliveryError::AlreadyScheduled {
-                order_id: occupied.get().order_id(),
-                delivery_id,
-            }),
-            Entry::Vacant(vacant) => {
-                vacant.insert(delivery);
-                order_entry.insert(delivery_id);
-                Ok(())
-            }
-        }
+        Ok(DeliveryPage {
+            deliveries: matching,
+            next_after,
+        })
+    }
+
+    async fn count_overdue(&self, now: DateTime<Utc>) -> Result<u64, DeliveryError> {
+        let today = now.date_naive();
+        let overdue = self
+            .deliveries
+            .iter()
+            .filter(|entry| {
+                let delivery = entry.value();
+                delivery.scheduled_date() < today
+                    && !matches!(
+                        delivery.status(),
+                        DeliveryStatus::Delivered | DeliveryStatus::Cancelled
+                    )
+            })
+            .count();
+        Ok(u64::try_from(overdue).unwrap_or(u64::MAX))
     }
 
     async fn get(&self, id: DeliveryId) -> Result<Delivery, DeliveryError> {
@@ -125,7 +231,11 @@ impl DeliveryStore for InMemoryDeliveryStore {
             return Ok(Some(stored.clone()));
         }
         let cancelled = stored.clone().cancelled()?;
+        let mut booked = self.lock_booked();
         *stored = cancelled.clone();
+        if let Some(count) = booked.get_mut(&cancelled.scheduled_date()) {
+            *count = count.saturating_sub(1);
+        }
         Ok(Some(cancelled))
     }
 
@@ -135,6 +245,61 @@ impl DeliveryStore for InMemoryDeliveryStore {
 }
 
 impl InMemoryDeliveryStore {
+    fn lock_booked(&self) -> MutexGuard<'_, HashMap<NaiveDate, u32>> {
+        // The map is changed only by single inserts and decrements: never half-changed.
+        self.booked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Inserts `delivery`, within `capacity` deliveries on its day if given. The booking
+    /// lock is held throughout, so of concurrent inserts for one day exactly `capacity` win.
+    fn insert_counted(
+        &self,
+        delivery: Delivery,
+        capacity: Option<u32>,
+    ) -> Result<(), DeliveryError> {
+        let mut booked = self.lock_booked();
+        let date = delivery.scheduled_date();
+        let counts = delivery.status() != DeliveryStatus::Cancelled;
+        let on_the_day = booked.get(&date).copied().unwrap_or(0);
+        if counts && capacity.is_some_and(|capacity| on_the_day >= capacity) {
+            return Err(DeliveryError::DayFull { date });
+        }
+        self.insert_unbooked(delivery)?;
+        if counts {
+            booked.insert(date, on_the_day + 1);
+        }
+        Ok(())
+    }
+
+    /// Stores a delivery, one per order, without touching the day counts.
+    fn insert_unbooked(&self, delivery: Delivery) -> Result<(), DeliveryError> {
+        let order_id = delivery.order_id();
+        // The order's entry stays locked until the delivery is stored, so concurrent
+        // inserts for one order are serialised and only the first finds it vacant.
+        let order_entry = match self.delivery_ids_by_order.entry(order_id) {
+            Entry::Occupied(occupied) => {
+                return Err(DeliveryError::AlreadyScheduled {
+                    order_id,
+                    delivery_id: *occupied.get(),
+                });
+            }
+            Entry::Vacant(vacant) => vacant,
+        };
+        let delivery_id = delivery.id();
+        match self.deliveries.entry(delivery_id) {
+            // Ids are random UUIDs; a clash means a restored delivery was inserted twice.
+            Entry::Occupied(occupied) => Err(DeliveryError::AlreadyScheduled {
+                order_id: occupied.get().order_id(),
+                delivery_id,
+            }),
+            Entry::Vacant(vacant) => {
+                vacant.insert(delivery);
+                order_entry.insert(delivery_id);
+                Ok(())
+            }
+        }
+    }
+
     /// The id of the order's delivery; the guard on the index is released before returning.
     fn delivery_id_for_order(&self, order_id: OrderId) -> Option<DeliveryId> {
         self.delivery_ids_by_order
@@ -311,7 +476,7 @@ mod tests {
                 assert_eq!(returned.status(), Cancelled, "{before}");
             } else {
                 let error = result.unwrap_err();
-                let DeliveryError::AlreadyDispatched { delivery_id } = error else {
+                let DeliveryError::AlreadyDispatched { delivery_id, .. } = error else {
                     panic!("{before}: expected AlreadyDispatched, got {error:?}");
                 };
                 assert_eq!(delivery_id, delivery.id(), "{before}");

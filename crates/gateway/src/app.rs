@@ -14,7 +14,7 @@ use apistos::server::Server;
 use apistos::spec::Spec;
 use apistos::tag::Tag;
 use apistos::web::{get, patch, post, resource, scope};
-use bookstore_delivery::{DeliveryStore, InMemoryDeliveryStore};
+use bookstore_delivery::{DeliveryCalendar, DeliveryStore, InMemoryDeliveryStore};
 use bookstore_inventory::{CatalogueStore, InMemoryCatalogue};
 use bookstore_sales::{InMemoryOrderStore, OrderStore, PaymentGateway, SimulatedPaymentGateway};
 
@@ -55,6 +55,17 @@ pub struct AppState {
     /// Whether start-up recovery has settled what a previous process left behind;
     /// `/health/ready` answers 503 until it has.
     pub recovered: Arc<AtomicBool>,
+    /// Which days deliveries go out, and how many a day takes.
+    pub delivery_policy: DeliveryPolicy,
+}
+
+/// Which days deliveries go out, and how many a day takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// Weekdays except the closed days.
+    pub calendar: DeliveryCalendar,
+    /// The most deliveries one day takes; `None` for no limit.
+    pub capacity_per_day: Option<u32>,
 }
 
 /// Size limits on requests.
@@ -91,6 +102,7 @@ impl AppState {
             request_limits: RequestLimits::default(),
             rate_limits: None,
             recovered: Arc::new(AtomicBool::new(true)),
+            delivery_policy: DeliveryPolicy::default(),
         }
     }
 }
@@ -176,7 +188,12 @@ pub fn build_app(
                     resource("/orders/{id}/delivery").route(get().to(orders::get_order_delivery)),
                 )
                 .service(resource("/delivery").route(post().to(deliveries::create_delivery)))
-                .service(resource("/delivery/{id}").route(get().to(deliveries::get_delivery))),
+                .service(resource("/delivery/{id}").route(get().to(deliveries::get_delivery)))
+                .service(
+                    resource("/delivery/{id}/events")
+                        .route(post().to(deliveries::record_delivery_event)),
+                )
+                .service(resource("/deliveries").route(get().to(deliveries::list_deliveries))),
         )
         .service(
             scope("/health")

@@ -180,12 +180,49 @@ pub struct Cli {
     )]
     pub instance_lease_seconds: u64,
 
+    /// The most deliveries one day takes; a delivery goes to the next business day with
+    /// room. Unlimited when unset.
+    #[arg(
+        long,
+        env = "BOOKSTORE_DELIVERY_CAPACITY_PER_DAY",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        global = true
+    )]
+    pub delivery_capacity_per_day: Option<u32>,
+
+    /// Days no delivery goes out (public holidays, stock-taking), as a comma-separated list
+    /// of `YYYY-MM-DD` dates; skipped like weekends.
+    #[arg(
+        long,
+        env = "BOOKSTORE_DELIVERY_CLOSED_DAYS",
+        value_delimiter = ',',
+        value_parser = parse_closed_day,
+        global = true
+    )]
+    pub delivery_closed_days: Vec<chrono::NaiveDate>,
+
     /// Worker threads serving requests (default: one per CPU core).
     #[arg(long, env = "BOOKSTORE_WORKERS", global = true)]
     pub workers: Option<usize>,
 }
 
+/// One closed day: exactly `YYYY-MM-DD`.
+fn parse_closed_day(text: &str) -> Result<chrono::NaiveDate, String> {
+    crate::wire::tracking::strict_date(text.trim())
+        .ok_or_else(|| format!("{text:?} is not a date written YYYY-MM-DD"))
+}
+
 impl Cli {
+    /// Which days deliveries go out, and how many a day takes.
+    pub fn delivery_policy(&self) -> crate::app::DeliveryPolicy {
+        crate::app::DeliveryPolicy {
+            calendar: bookstore_delivery::DeliveryCalendar::with_closed_days(
+                self.delivery_closed_days.iter().copied(),
+            ),
+            capacity_per_day: self.delivery_capacity_per_day,
+        }
+    }
+
     /// What an empty catalogue is filled with at start-up.
     pub fn seed(&self) -> Seed {
         match (self.no_seed, self.seed_generated_books) {
@@ -234,6 +271,41 @@ mod tests {
         assert_eq!(cli.database_url, "sqlite://bookstore.db");
         assert_eq!(cli.seed(), Seed::Demo);
         assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn closed_days_and_the_capacity_make_the_delivery_policy() {
+        let cli = Cli::try_parse_from([
+            "bookstore",
+            "--delivery-closed-days",
+            "2026-12-25,2027-01-01",
+            "--delivery-capacity-per-day",
+            "40",
+        ])
+        .unwrap();
+        let policy = cli.delivery_policy();
+        assert_eq!(policy.capacity_per_day, Some(40));
+        assert_eq!(
+            policy
+                .calendar
+                .closed_days()
+                .map(|day| day.to_string())
+                .collect::<Vec<_>>(),
+            vec!["2026-12-25", "2027-01-01"]
+        );
+        let unlimited = Cli::try_parse_from(["bookstore"])
+            .unwrap()
+            .delivery_policy();
+        assert_eq!(unlimited, crate::app::DeliveryPolicy::default());
+        for bad in [
+            &["--delivery-closed-days", "2026-12-5"][..],
+            &["--delivery-closed-days", "25.12.2026"],
+            &["--delivery-capacity-per-day", "0"],
+            &["--delivery-capacity-per-day", "1000001"],
+        ] {
+            let args = std::iter::once("bookstore").chain(bad.iter().copied());
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -47,16 +47,19 @@ pub enum BusinessEvent {
     IdempotentReplay,
     /// A delivery was scheduled.
     DeliveryScheduled,
+    /// A carrier update was recorded on a delivery (moving its status or not).
+    DeliveryUpdated,
 }
 
 impl BusinessEvent {
-    const ALL: [BusinessEvent; 6] = [
+    const ALL: [BusinessEvent; 7] = [
         Self::OrderPlaced,
         Self::OrderCancelled,
         Self::PaymentDeclined,
         Self::StockConflict,
         Self::IdempotentReplay,
         Self::DeliveryScheduled,
+        Self::DeliveryUpdated,
     ];
 
     fn metric_name(self) -> &'static str {
@@ -67,6 +70,7 @@ impl BusinessEvent {
             Self::StockConflict => "bookstore_stock_conflicts_total",
             Self::IdempotentReplay => "bookstore_idempotent_replays_total",
             Self::DeliveryScheduled => "bookstore_deliveries_scheduled_total",
+            Self::DeliveryUpdated => "bookstore_delivery_updates_total",
         }
     }
 
@@ -78,6 +82,7 @@ impl BusinessEvent {
             Self::StockConflict => "Orders refused because a book had too few copies in stock",
             Self::IdempotentReplay => "Responses replayed for a reused Idempotency-Key",
             Self::DeliveryScheduled => "Deliveries scheduled",
+            Self::DeliveryUpdated => "Carrier updates recorded on deliveries",
         }
     }
 
@@ -95,6 +100,15 @@ impl BusinessEvent {
             _ => {}
         }
     }
+}
+
+/// The gauge of overdue deliveries.
+const DELIVERIES_OVERDUE: &str = "bookstore_deliveries_overdue";
+
+/// Sets the number of deliveries past their promised day and not yet delivered (nor
+/// cancelled), as last counted.
+pub fn set_overdue_deliveries(count: u64) {
+    gauge!(DELIVERIES_OVERDUE).set(count as f64);
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -138,6 +152,10 @@ fn describe() {
         "HTTP request latency, by method, route template and status"
     );
     describe_gauge!(HTTP_REQUESTS_IN_FLIGHT, "HTTP requests being served");
+    describe_gauge!(
+        DELIVERIES_OVERDUE,
+        "Deliveries past their promised day and neither delivered nor cancelled"
+    );
     gauge!(HTTP_REQUESTS_IN_FLIGHT).set(0.0);
     for event in BusinessEvent::ALL {
         describe_counter!(event.metric_name(), event.description());

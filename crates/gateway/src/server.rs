@@ -48,6 +48,9 @@ pub enum StartError {
 /// How often expired idempotency records are deleted.
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
+/// How often overdue deliveries are counted for the metric.
+const OVERDUE_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How often histograms are compacted and idle rate-limit keys forgotten.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -199,6 +202,7 @@ pub async fn state_from(cli: &Cli) -> Result<OpenedStores, StartError> {
         max_header_bytes: cli.max_header_bytes,
     };
     state.rate_limits = RateLimits::new(cli.rate_limit_per_second, cli.rate_limit_burst);
+    state.delivery_policy = cli.delivery_policy();
     Ok(opened)
 }
 
@@ -260,6 +264,23 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
             {
                 tracing::info!("start-up recovery finished: ready");
                 recovery_state.recovered.store(true, Ordering::Release);
+            }
+        }
+    });
+
+    // Count overdue deliveries for the metric, every minute.
+    let overdue_state = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(OVERDUE_INTERVAL);
+        loop {
+            interval.tick().await;
+            match overdue_state
+                .deliveries
+                .count_overdue(chrono::Utc::now())
+                .await
+            {
+                Ok(count) => crate::metrics::set_overdue_deliveries(count),
+                Err(error) => tracing::warn!(error = %error, "could not count overdue deliveries"),
             }
         }
     });

@@ -5,10 +5,12 @@
 //! integers) and are parsed into domain types here, collecting every field error into one
 //! 422; responses are built from domain types.
 
+pub mod tracking;
+
 use std::collections::{BTreeMap, HashMap};
 
 use apistos::{ApiComponent, JsonSchema};
-use bookstore_delivery::{Address, AddressInput, Delivery, schedule_date};
+use bookstore_delivery::{Address, AddressInput, Delivery, DeliveryId, schedule_date};
 use bookstore_inventory::{Author, Book, BookPatch, StockLine, Title};
 use bookstore_sales::{Order, PaymentToken};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
@@ -679,7 +681,7 @@ impl ScheduleDeliveryRequest {
     }
 }
 
-/// A delivery.
+/// A delivery, with its tracking history.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
 #[schemars(crate = "apistos")]
 pub struct DeliveryBody {
@@ -687,30 +689,56 @@ pub struct DeliveryBody {
     pub id: Uuid,
     /// The order delivered.
     pub order_id: Uuid,
-    /// `scheduled`, `dispatched`, `delivered` or `cancelled`.
-    #[schemars(regex(pattern = r"^(scheduled|dispatched|delivered|cancelled)$"))]
-    pub status: String,
+    /// Where it is in its life cycle.
+    pub status: tracking::DeliveryStatusBody,
     /// Where to.
     pub address: AddressBody,
     /// The business day it goes out.
     #[schemars(with = "NaiveDate")]
     pub scheduled_date: String,
-    /// Tracking number, `BK` and ten letters or digits.
+    /// The day promised to the customer (the scheduled day).
+    #[schemars(with = "NaiveDate")]
+    pub promised_date: String,
+    /// Whether it missed its promised date: delivered after the end of that day (UTC), or
+    /// not delivered (nor cancelled) when that day has ended.
+    pub late: bool,
+    /// The shop's tracking number, `BK` and ten letters or digits.
     pub tracking_number: String,
+    /// The carrier, once an update named it, or null.
+    pub carrier: Option<String>,
+    /// The carrier's own tracking number, once an update named it, or null.
+    pub carrier_tracking_number: Option<String>,
+    /// Every carrier update, in `occurred_at` order.
+    pub history: Vec<tracking::TrackingEntryBody>,
     /// When it was scheduled (RFC 3339, UTC).
     #[schemars(with = "DateTime<Utc>")]
     pub created_at: String,
 }
 
 impl From<&Delivery> for DeliveryBody {
+    /// The delivery as of now (`late` is computed at the moment of the response).
     fn from(delivery: &Delivery) -> Self {
+        let date = delivery.scheduled_date().format("%Y-%m-%d").to_string();
+        let tracked = delivery.tracking();
         Self {
             id: delivery.id().as_uuid(),
             order_id: delivery.order_id().as_uuid(),
-            status: delivery.status().as_str().to_owned(),
+            status: delivery.status().into(),
             address: AddressBody::from(delivery.address()),
-            scheduled_date: delivery.scheduled_date().format("%Y-%m-%d").to_string(),
+            scheduled_date: date.clone(),
+            promised_date: date,
+            late: delivery.is_late(Utc::now()),
             tracking_number: delivery.tracking_number().as_str().to_owned(),
+            carrier: tracked.carrier.as_ref().map(|v| v.as_str().to_owned()),
+            carrier_tracking_number: tracked
+                .carrier_tracking_number
+                .as_ref()
+                .map(|v| v.as_str().to_owned()),
+            history: tracked
+                .history
+                .iter()
+                .map(tracking::TrackingEntryBody::from)
+                .collect(),
             created_at: timestamp(delivery.created_at()),
         }
     }
@@ -784,6 +812,18 @@ pub mod cursor {
     /// The order position a cursor holds (400 if it is not an order cursor).
     pub fn order_position(cursor: &str) -> Result<OrderId, ApiError> {
         let text = decode(b'o', cursor)?;
+        text.parse()
+            .map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
+    }
+
+    /// The cursor after delivery `id`.
+    pub fn for_delivery(id: &DeliveryId) -> String {
+        encode(b'd', &id.to_string())
+    }
+
+    /// The delivery position a cursor holds (400 if it is not a delivery cursor).
+    pub fn delivery_position(cursor: &str) -> Result<DeliveryId, ApiError> {
+        let text = decode(b'd', cursor)?;
         text.parse()
             .map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
     }

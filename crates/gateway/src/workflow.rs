@@ -462,7 +462,11 @@ pub async fn schedule_delivery(
         address,
         requested_date,
     } = request;
-    let delivery = Delivery::schedule(order_id, address, requested_date, Utc::now())?;
+    let now = Utc::now();
+    let policy = &state.delivery_policy;
+    let first_day = policy
+        .calendar
+        .schedule_date(requested_date, now.date_naive())?;
     let order = state.orders.get(order_id).await?;
     if order.owner() != &caller.customer {
         return Err(ApiError::not_found("order"));
@@ -470,11 +474,11 @@ pub async fn schedule_delivery(
     if order.status() == OrderStatus::Cancelled {
         return Err(order_cancelled());
     }
-    let delivery = match state.deliveries.insert(delivery.clone()).await {
-        Ok(()) => delivery,
+    let delivery = match book_first_day_with_room(state, order_id, &address, first_day, now).await {
+        Ok(delivery) => delivery,
         Err(error @ DeliveryError::AlreadyScheduled { .. }) if attempt == Attempt::Resumed => {
             match state.deliveries.get_by_order(order_id).await? {
-                Some(earlier) if earlier.address() == delivery.address() => earlier,
+                Some(earlier) if earlier.address() == &address => earlier,
                 _ => return Err(error.into()),
             }
         }
@@ -487,6 +491,46 @@ pub async fn schedule_delivery(
         return Err(order_cancelled());
     }
     Ok(delivery)
+}
+
+/// How many business days after the first possible one scheduling looks for room.
+const DAYS_LOOKED_AHEAD: usize = 366;
+
+/// Books the delivery on `first_day`, or, when it is full, on the next business day with
+/// room (each booking is atomic in the store, so a day never holds more deliveries than its
+/// capacity, however many instances schedule at once).
+async fn book_first_day_with_room(
+    state: &AppState,
+    order_id: OrderId,
+    address: &bookstore_delivery::Address,
+    first_day: chrono::NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Delivery, DeliveryError> {
+    let policy = &state.delivery_policy;
+    let mut day = first_day;
+    let mut last_tried = first_day;
+    for _ in 0..DAYS_LOOKED_AHEAD {
+        last_tried = day;
+        let delivery = Delivery::schedule_on(order_id, address.clone(), day, now);
+        let booked = match policy.capacity_per_day {
+            None => state.deliveries.insert(delivery.clone()).await,
+            Some(capacity) => {
+                state
+                    .deliveries
+                    .insert_within_capacity(delivery.clone(), capacity)
+                    .await
+            }
+        };
+        match booked {
+            Ok(()) => return Ok(delivery),
+            Err(DeliveryError::DayFull { .. }) => day = policy.calendar.next_business_day(day)?,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(DeliveryError::NoDayWithRoom {
+        from: first_day,
+        until: last_tried,
+    })
 }
 
 fn order_cancelled() -> ApiError {

@@ -3,7 +3,8 @@
 //! does not parse is a [`CorruptRow`], reported as the store being unavailable.
 
 use bookstore_delivery::{
-    Address, AddressInput, Delivery, DeliveryId, DeliveryStatus, TrackingNumber,
+    Address, AddressInput, Carrier, CarrierTrackingNumber, CarrierUpdate, Delivery, DeliveryId,
+    DeliveryStatus, Location, Note, Tracking, TrackingEntry, TrackingNumber,
 };
 use bookstore_inventory::{Author, Book, StockLine, Title};
 use bookstore_sales::{OrderLine, OrderStatus, PaymentStatus};
@@ -162,15 +163,93 @@ pub(crate) fn payment_status(text: &str) -> Result<PaymentStatus, CorruptRow> {
 
 /// A delivery status stored as its lower-case name.
 pub(crate) fn delivery_status(text: &str) -> Result<DeliveryStatus, CorruptRow> {
-    match text {
-        "scheduled" => Ok(DeliveryStatus::Scheduled),
-        "dispatched" => Ok(DeliveryStatus::Dispatched),
-        "delivered" => Ok(DeliveryStatus::Delivered),
-        "cancelled" => Ok(DeliveryStatus::Cancelled),
-        _ => Err(CorruptRow {
-            what: "delivery status",
-        }),
-    }
+    DeliveryStatus::parse(text).ok_or(CorruptRow {
+        what: "delivery status",
+    })
+}
+
+/// One tracking update as the `history` JSON array holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredEntry {
+    status: String,
+    occurred_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carrier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+    applied: bool,
+}
+
+/// A delivery's history as the JSON array the `history` column holds.
+pub(crate) fn encode_history(history: &[TrackingEntry]) -> String {
+    let stored: Vec<StoredEntry> = history
+        .iter()
+        .map(|entry| StoredEntry {
+            status: entry.update.status.as_str().to_owned(),
+            occurred_at: entry.update.occurred_at,
+            recorded_at: entry.recorded_at,
+            carrier: entry.update.carrier.as_ref().map(|v| v.as_str().to_owned()),
+            tracking_number: entry
+                .update
+                .tracking_number
+                .as_ref()
+                .map(|v| v.as_str().to_owned()),
+            location: entry
+                .update
+                .location
+                .as_ref()
+                .map(|v| v.as_str().to_owned()),
+            note: entry.update.note.as_ref().map(|v| v.as_str().to_owned()),
+            applied: entry.applied,
+        })
+        .collect();
+    // Serializing strings, booleans and timestamps cannot fail.
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+/// The history [`encode_history`] wrote.
+pub(crate) fn decode_history(json: &str) -> Result<Vec<TrackingEntry>, CorruptRow> {
+    let corrupt = || CorruptRow {
+        what: "delivery history",
+    };
+    let stored: Vec<StoredEntry> = serde_json::from_str(json).map_err(|_| corrupt())?;
+    stored
+        .into_iter()
+        .map(|entry| {
+            let mut update = CarrierUpdate::new(delivery_status(&entry.status)?, entry.occurred_at)
+                .map_err(|_| corrupt())?;
+            update.carrier = entry
+                .carrier
+                .map(|text| Carrier::parse(&text))
+                .transpose()
+                .map_err(|_| corrupt())?;
+            update.tracking_number = entry
+                .tracking_number
+                .map(|text| CarrierTrackingNumber::parse(&text))
+                .transpose()
+                .map_err(|_| corrupt())?;
+            update.location = entry
+                .location
+                .map(|text| Location::parse(&text))
+                .transpose()
+                .map_err(|_| corrupt())?;
+            update.note = entry
+                .note
+                .map(|text| Note::parse(&text))
+                .transpose()
+                .map_err(|_| corrupt())?;
+            Ok(TrackingEntry {
+                update,
+                recorded_at: entry.recorded_at,
+                applied: entry.applied,
+            })
+        })
+        .collect()
 }
 
 /// A delivery's stored columns, as read from a row.
@@ -187,6 +266,10 @@ pub(crate) struct DeliveryColumns {
     pub(crate) scheduled_date: NaiveDate,
     pub(crate) tracking_number: String,
     pub(crate) created_at: DateTime<Utc>,
+    pub(crate) carrier: Option<String>,
+    pub(crate) carrier_tracking_number: Option<String>,
+    pub(crate) status_since: Option<DateTime<Utc>>,
+    pub(crate) history: String,
 }
 
 /// The delivery stored in `columns`. The address was checked when the delivery was made;
@@ -211,6 +294,22 @@ pub(crate) fn delivery(columns: DeliveryColumns) -> Result<Delivery, CorruptRow>
             what: "tracking number",
         })?,
         columns.created_at,
+        Tracking {
+            carrier: columns
+                .carrier
+                .map(|text| Carrier::parse(&text))
+                .transpose()
+                .map_err(|_| CorruptRow { what: "carrier" })?,
+            carrier_tracking_number: columns
+                .carrier_tracking_number
+                .map(|text| CarrierTrackingNumber::parse(&text))
+                .transpose()
+                .map_err(|_| CorruptRow {
+                    what: "carrier tracking number",
+                })?,
+            status_since: columns.status_since,
+            history: decode_history(&columns.history)?,
+        },
     ))
 }
 

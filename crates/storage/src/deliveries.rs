@@ -1,7 +1,11 @@
 //! [`SqlDeliveryStore`]: deliveries in SQL.
 
-use bookstore_delivery::{Delivery, DeliveryError, DeliveryId, DeliveryStore};
+use bookstore_delivery::{
+    CarrierUpdate, Delivery, DeliveryError, DeliveryId, DeliveryPage, DeliveryQuery, DeliveryStore,
+    Recorded,
+};
 use bookstore_types::OrderId;
+use chrono::{DateTime, Utc};
 
 use crate::Database;
 use crate::database::dispatch;
@@ -10,8 +14,10 @@ use crate::failure::unavailable;
 /// A [`DeliveryStore`] in a SQL database.
 ///
 /// One delivery per order is a `UNIQUE` constraint on the order id, so of concurrent inserts
-/// for one order exactly one is stored, whichever instance makes it. Status changes are
-/// optimistic: the new status is written only if the stored one is still the status the
+/// for one order exactly one is stored, whichever instance makes it. A delivery takes its
+/// place on its day in the same transaction (one conditional upsert of the day's count), so
+/// a day never holds more deliveries than its capacity. Changes (a carrier's update, a
+/// cancellation) are optimistic: the row is written only if it is still at the version the
 /// change was computed from, and the change is retried on the newer delivery otherwise.
 #[derive(Debug, Clone)]
 pub struct SqlDeliveryStore {
@@ -28,7 +34,35 @@ impl SqlDeliveryStore {
 #[async_trait::async_trait]
 impl DeliveryStore for SqlDeliveryStore {
     async fn insert(&self, delivery: Delivery) -> Result<(), DeliveryError> {
-        dispatch!(self.database, deliveries::insert(delivery))
+        dispatch!(self.database, deliveries::insert(delivery, None))
+    }
+
+    async fn insert_within_capacity(
+        &self,
+        delivery: Delivery,
+        capacity: u32,
+    ) -> Result<(), DeliveryError> {
+        dispatch!(self.database, deliveries::insert(delivery, Some(capacity)))
+    }
+
+    async fn record_update(
+        &self,
+        id: DeliveryId,
+        update: CarrierUpdate,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(Delivery, Recorded), DeliveryError> {
+        dispatch!(
+            self.database,
+            deliveries::record_update(id, &update, recorded_at)
+        )
+    }
+
+    async fn list(&self, query: &DeliveryQuery) -> Result<DeliveryPage, DeliveryError> {
+        dispatch!(self.database, deliveries::list(query))
+    }
+
+    async fn count_overdue(&self, now: DateTime<Utc>) -> Result<u64, DeliveryError> {
+        dispatch!(self.database, deliveries::count_overdue(now))
     }
 
     async fn get(&self, id: DeliveryId) -> Result<Delivery, DeliveryError> {

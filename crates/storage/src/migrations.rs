@@ -30,6 +30,11 @@ const SQLITE: &[MigrationFile] = &[
         description: "instances",
         sql: include_str!("../migrations/sqlite/0002_instances.sql"),
     },
+    MigrationFile {
+        version: 3,
+        description: "fulfilment",
+        sql: include_str!("../migrations/sqlite/0003_fulfilment.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first (`migrations/postgres/<version>_<description>.sql`).
@@ -43,6 +48,11 @@ const POSTGRES: &[MigrationFile] = &[
         version: 2,
         description: "instances",
         sql: include_str!("../migrations/postgres/0002_instances.sql"),
+    },
+    MigrationFile {
+        version: 3,
+        description: "fulfilment",
+        sql: include_str!("../migrations/postgres/0003_fulfilment.sql"),
     },
 ];
 

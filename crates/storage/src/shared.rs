@@ -610,27 +610,39 @@ macro_rules! order_queries {
 
 pub(crate) use order_queries;
 
-/// Deliveries, at most one per order.
+/// Deliveries, their tracking history kept as JSON in the delivery's row, and the count of
+/// deliveries per day.
 ///
-/// SQL: `INSERT_DELIVERY` (conflicting on either unique column does nothing),
-/// `DELIVERY_ID_FOR_ORDER`, `ORDER_ID_FOR_DELIVERY`, `GET_DELIVERY`,
-/// `GET_DELIVERY_BY_ORDER`, `SET_DELIVERY_STATUS` (?1 id, ?2 the status expected, ?3 the
-/// new one).
+/// SQL: `INSERT_DELIVERY` (a clash on the id or the order inserts nothing),
+/// `DELIVERY_ID_FOR_ORDER`, `ORDER_ID_FOR_DELIVERY`, `GET_DELIVERY`, `GET_DELIVERY_BY_ORDER`,
+/// `UPDATE_DELIVERY` (only at the version read; bumps it), `BOOK_DAY` (one more delivery on
+/// a day if it holds fewer than the capacity), `FREE_DAY`, `LIST_DELIVERIES` (optional
+/// status and date filters, after a cursor), `COUNT_OVERDUE`. Rows have the columns of
+/// [`crate::codec::DeliveryColumns`] and `version`.
 macro_rules! delivery_queries {
     () => {
-        use bookstore_delivery::{Delivery, DeliveryError, DeliveryId, DeliveryStatus};
+        use bookstore_delivery::{
+            CarrierUpdate, Delivery, DeliveryError, DeliveryId, DeliveryPage, DeliveryQuery,
+            DeliveryStatus, Recorded,
+        };
         use bookstore_types::OrderId;
+        use chrono::{DateTime, Utc};
         use sqlx::Row as _;
         use uuid::Uuid;
 
-        use super::{Db, Handle, from_db_time, read_connection, to_db_time, write_connection};
+        use super::{
+            Db, Handle, begin_write, from_db_time, read_connection, to_db_time, write_connection,
+        };
         use crate::codec::{self, DeliveryColumns};
-        use crate::failure::{BoxError, unavailable};
+        use crate::failure::{BoxError, finish, unavailable};
 
+        type Connection = <Db as sqlx::Database>::Connection;
         type Row = <Db as sqlx::Database>::Row;
 
-        fn delivery_from_row(row: &Row) -> Result<Delivery, BoxError> {
-            Ok(codec::delivery(DeliveryColumns {
+        /// A delivery and the version its row had when read.
+        fn delivery_from_row(row: &Row) -> Result<(Delivery, i64), BoxError> {
+            let status_since: Option<super::DbTime> = row.try_get("status_since")?;
+            let delivery = codec::delivery(DeliveryColumns {
                 id: row.try_get("id")?,
                 order_id: row.try_get("order_id")?,
                 status: row.try_get("status")?,
@@ -643,32 +655,34 @@ macro_rules! delivery_queries {
                 scheduled_date: row.try_get("scheduled_date")?,
                 tracking_number: row.try_get("tracking_number")?,
                 created_at: from_db_time(row.try_get("created_at")?)?,
-            })?)
+                carrier: row.try_get("carrier")?,
+                carrier_tracking_number: row.try_get("carrier_tracking_number")?,
+                status_since: status_since.map(from_db_time).transpose()?,
+                history: row.try_get("history")?,
+            })?;
+            Ok((delivery, row.try_get("version")?))
+        }
+
+        /// Whether a delivery in `status` takes a place on its day.
+        fn takes_a_place(status: DeliveryStatus) -> bool {
+            status != DeliveryStatus::Cancelled
         }
 
         pub(crate) async fn insert(
             handle: &Handle,
             delivery: Delivery,
+            capacity: Option<u32>,
         ) -> Result<(), DeliveryError> {
-            let address = delivery.address();
-            let inserted = sqlx::query(INSERT_DELIVERY)
-                .bind(delivery.id().as_uuid())
-                .bind(delivery.order_id().as_uuid())
-                .bind(delivery.status().as_str())
-                .bind(address.recipient())
-                .bind(address.line1())
-                .bind(address.line2())
-                .bind(address.city())
-                .bind(address.postal_code())
-                .bind(address.country().as_str())
-                .bind(delivery.scheduled_date())
-                .bind(delivery.tracking_number().as_str())
-                .bind(to_db_time(delivery.created_at()))
-                .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
-                .await
-                .map_err(unavailable)?;
-            if inserted.rows_affected() == 1 {
-                return Ok(());
+            let outcome = {
+                let mut connection = write_connection(handle).await.map_err(unavailable)?;
+                let mut transaction = begin_write(&mut connection).await.map_err(unavailable)?;
+                let result = insert_in(&mut transaction, &delivery, capacity).await;
+                finish(transaction, result).await
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(DeliveryError::Unavailable(cause)) if cause.is::<NotInserted>() => {}
+                Err(error) => return Err(error),
             }
             // Either the order has a delivery, or (a delivery inserted twice) the id is taken.
             let order_id = delivery.order_id();
@@ -694,10 +708,72 @@ macro_rules! delivery_queries {
             })
         }
 
+        /// Books the day (if the delivery takes a place) and inserts the delivery; a clash
+        /// is the error [`NotInserted`], so that the caller rolls the booking back.
+        async fn insert_in(
+            connection: &mut Connection,
+            delivery: &Delivery,
+            capacity: Option<u32>,
+        ) -> Result<(), DeliveryError> {
+            let date = delivery.scheduled_date();
+            if takes_a_place(delivery.status()) {
+                let booked = sqlx::query(BOOK_DAY)
+                    .bind(date)
+                    .bind(capacity.map_or(i64::MAX, i64::from))
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(unavailable)?;
+                if booked.rows_affected() == 0 {
+                    return Err(DeliveryError::DayFull { date });
+                }
+            }
+            let address = delivery.address();
+            let tracking = delivery.tracking();
+            let inserted = sqlx::query(INSERT_DELIVERY)
+                .bind(delivery.id().as_uuid())
+                .bind(delivery.order_id().as_uuid())
+                .bind(delivery.status().as_str())
+                .bind(address.recipient())
+                .bind(address.line1())
+                .bind(address.line2())
+                .bind(address.city())
+                .bind(address.postal_code())
+                .bind(address.country().as_str())
+                .bind(date)
+                .bind(delivery.tracking_number().as_str())
+                .bind(to_db_time(delivery.created_at()))
+                .bind(tracking.carrier.as_ref().map(|carrier| carrier.as_str()))
+                .bind(
+                    tracking
+                        .carrier_tracking_number
+                        .as_ref()
+                        .map(|number| number.as_str()),
+                )
+                .bind(tracking.status_since.map(to_db_time))
+                .bind(codec::encode_history(&tracking.history))
+                .execute(&mut *connection)
+                .await
+                .map_err(unavailable)?;
+            if inserted.rows_affected() == 1 {
+                Ok(())
+            } else {
+                Err(DeliveryError::Unavailable(Box::new(NotInserted)))
+            }
+        }
+
         pub(crate) async fn get(
             handle: &Handle,
             id: DeliveryId,
         ) -> Result<Delivery, DeliveryError> {
+            get_versioned(handle, id)
+                .await
+                .map(|(delivery, _)| delivery)
+        }
+
+        async fn get_versioned(
+            handle: &Handle,
+            id: DeliveryId,
+        ) -> Result<(Delivery, i64), DeliveryError> {
             let row = sqlx::query(GET_DELIVERY)
                 .bind(id.as_uuid())
                 .fetch_optional(&mut *read_connection(handle).await.map_err(unavailable)?)
@@ -711,6 +787,15 @@ macro_rules! delivery_queries {
             handle: &Handle,
             order_id: OrderId,
         ) -> Result<Option<Delivery>, DeliveryError> {
+            get_by_order_versioned(handle, order_id)
+                .await
+                .map(|found| found.map(|(delivery, _)| delivery))
+        }
+
+        async fn get_by_order_versioned(
+            handle: &Handle,
+            order_id: OrderId,
+        ) -> Result<Option<(Delivery, i64)>, DeliveryError> {
             let row = sqlx::query(GET_DELIVERY_BY_ORDER)
                 .bind(order_id.as_uuid())
                 .fetch_optional(&mut *read_connection(handle).await.map_err(unavailable)?)
@@ -720,21 +805,53 @@ macro_rules! delivery_queries {
                 .transpose()
         }
 
-        /// Stores `changed`'s status if the stored status is still `from`; false if someone
-        /// changed it first. Transitions change nothing but the status.
-        async fn store_status(
+        /// Stores what `changed` changed (status and tracking) if the row is still at
+        /// `version`, and frees its day's place if it became cancelled; false if someone
+        /// changed the row first.
+        async fn store_changes(
             handle: &Handle,
             changed: &Delivery,
-            from: DeliveryStatus,
+            version: i64,
         ) -> Result<bool, DeliveryError> {
-            let updated = sqlx::query(SET_DELIVERY_STATUS)
+            let mut connection = write_connection(handle).await.map_err(unavailable)?;
+            let mut transaction = begin_write(&mut connection).await.map_err(unavailable)?;
+            let result = store_changes_in(&mut transaction, changed, version).await;
+            finish(transaction, result).await
+        }
+
+        async fn store_changes_in(
+            connection: &mut Connection,
+            changed: &Delivery,
+            version: i64,
+        ) -> Result<bool, DeliveryError> {
+            let tracking = changed.tracking();
+            let updated = sqlx::query(UPDATE_DELIVERY)
                 .bind(changed.id().as_uuid())
-                .bind(from.as_str())
+                .bind(version)
                 .bind(changed.status().as_str())
-                .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
+                .bind(tracking.carrier.as_ref().map(|carrier| carrier.as_str()))
+                .bind(
+                    tracking
+                        .carrier_tracking_number
+                        .as_ref()
+                        .map(|number| number.as_str()),
+                )
+                .bind(tracking.status_since.map(to_db_time))
+                .bind(codec::encode_history(&tracking.history))
+                .execute(&mut *connection)
                 .await
                 .map_err(unavailable)?;
-            Ok(updated.rows_affected() == 1)
+            if updated.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if changed.status() == DeliveryStatus::Cancelled {
+                sqlx::query(FREE_DAY)
+                    .bind(changed.scheduled_date())
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            Ok(true)
         }
 
         pub(crate) async fn transition(
@@ -742,14 +859,31 @@ macro_rules! delivery_queries {
             id: DeliveryId,
             change: fn(Delivery) -> Result<Delivery, DeliveryError>,
         ) -> Result<Delivery, DeliveryError> {
-            // Optimistic: read, change in Rust, write only if the status is still the one
-            // read; otherwise another writer won, and the change is tried on its result.
+            // Optimistic: read, change in Rust, write only if the row is still at the
+            // version read; otherwise another writer won, and the change is tried on its
+            // result.
             loop {
-                let current = get(handle, id).await?;
-                let from = current.status();
+                let (current, version) = get_versioned(handle, id).await?;
                 let changed = change(current)?;
-                if store_status(handle, &changed, from).await? {
+                if store_changes(handle, &changed, version).await? {
                     return Ok(changed);
+                }
+            }
+        }
+
+        pub(crate) async fn record_update(
+            handle: &Handle,
+            id: DeliveryId,
+            update: &CarrierUpdate,
+            recorded_at: DateTime<Utc>,
+        ) -> Result<(Delivery, Recorded), DeliveryError> {
+            loop {
+                let (current, version) = get_versioned(handle, id).await?;
+                let (changed, recorded) = current.record(update.clone(), recorded_at)?;
+                if recorded == Recorded::Duplicate
+                    || store_changes(handle, &changed, version).await?
+                {
+                    return Ok((changed, recorded));
                 }
             }
         }
@@ -759,19 +893,68 @@ macro_rules! delivery_queries {
             order_id: OrderId,
         ) -> Result<Option<Delivery>, DeliveryError> {
             loop {
-                let Some(current) = get_by_order(handle, order_id).await? else {
+                let Some((current, version)) = get_by_order_versioned(handle, order_id).await?
+                else {
                     return Ok(None);
                 };
-                let from = current.status();
-                if from == DeliveryStatus::Cancelled {
+                if current.status() == DeliveryStatus::Cancelled {
                     return Ok(Some(current));
                 }
                 let cancelled = current.cancelled()?;
-                if store_status(handle, &cancelled, from).await? {
+                if store_changes(handle, &cancelled, version).await? {
                     return Ok(Some(cancelled));
                 }
             }
         }
+
+        pub(crate) async fn list(
+            handle: &Handle,
+            query: &DeliveryQuery,
+        ) -> Result<DeliveryPage, DeliveryError> {
+            // One more row than asked tells whether there is a next page.
+            let rows = sqlx::query(LIST_DELIVERIES)
+                .bind(query.status.map(DeliveryStatus::as_str))
+                .bind(query.date)
+                .bind(query.after.map_or(Uuid::nil(), |after| after.as_uuid()))
+                .bind(i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX))
+                .fetch_all(&mut *read_connection(handle).await.map_err(unavailable)?)
+                .await
+                .map_err(unavailable)?;
+            let mut deliveries = rows
+                .iter()
+                .map(|row| delivery_from_row(row).map(|(delivery, _)| delivery))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            let more = deliveries.len() > query.limit;
+            deliveries.truncate(query.limit);
+            let next_after = if more {
+                deliveries.last().map(Delivery::id)
+            } else {
+                None
+            };
+            Ok(DeliveryPage {
+                deliveries,
+                next_after,
+            })
+        }
+
+        pub(crate) async fn count_overdue(
+            handle: &Handle,
+            now: DateTime<Utc>,
+        ) -> Result<u64, DeliveryError> {
+            let count: i64 = sqlx::query_scalar(COUNT_OVERDUE)
+                .bind(now.date_naive())
+                .fetch_one(&mut *read_connection(handle).await.map_err(unavailable)?)
+                .await
+                .map_err(unavailable)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        }
+
+        /// The delivery clashed with another (its order's, or its own id): the booking of
+        /// its day is rolled back.
+        #[derive(Debug, thiserror::Error)]
+        #[error("the delivery clashed with one already stored")]
+        struct NotInserted;
     };
 }
 

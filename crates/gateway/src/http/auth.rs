@@ -29,6 +29,10 @@ pub enum Role {
     Customer,
     /// Everything a customer can, plus catalogue writes and reading any order.
     Admin,
+    /// A warehouse system or a carrier integration: reads any delivery, lists the
+    /// deliveries of a day and posts carrier updates (as admin can); otherwise it is a
+    /// customer of its own.
+    Fulfilment,
 }
 
 impl Role {
@@ -36,6 +40,7 @@ impl Role {
         match text {
             "customer" => Some(Self::Customer),
             "admin" => Some(Self::Admin),
+            "fulfilment" => Some(Self::Fulfilment),
             _ => None,
         }
     }
@@ -64,7 +69,7 @@ pub enum ApiKeysError {
         position: usize,
     },
     /// A role other than `customer` or `admin`.
-    #[error("entry {position} has an unknown role (expected customer or admin)")]
+    #[error("entry {position} has an unknown role (expected customer, admin or fulfilment)")]
     UnknownRole {
         /// 1-based position of the entry in the list.
         position: usize,
@@ -199,6 +204,37 @@ impl Caller {
     pub fn may_read(&self, owner: &CustomerId) -> bool {
         self.role == Role::Admin || &self.customer == owner
     }
+
+    /// Whether this caller may read any delivery: admin and fulfilment keys.
+    pub fn reads_every_delivery(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Fulfilment)
+    }
+}
+
+/// An authenticated caller with the fulfilment or the admin role (403 for a customer key).
+#[derive(Debug, Clone, ApiSecurity)]
+#[openapi_security(
+    name = "api_key",
+    scheme(
+        description = "An API key with the customer or admin role",
+        security_type(api_key(name = "X-API-Key", api_key_in = "header"))
+    )
+)]
+pub struct FulfilmentCaller(pub Caller);
+
+impl FromRequest for FulfilmentCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(cached_caller(request).and_then(|caller| match caller.role {
+            Role::Admin | Role::Fulfilment => Ok(FulfilmentCaller(caller)),
+            Role::Customer => Err(ApiError::new(
+                ProblemKind::Forbidden,
+                "this operation needs a fulfilment or admin API key",
+            )),
+        }))
+    }
 }
 
 /// An authenticated caller with the admin role (403 for a customer key).
@@ -249,7 +285,7 @@ impl FromRequest for AdminCaller {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(cached_caller(request).and_then(|caller| match caller.role {
             Role::Admin => Ok(AdminCaller(caller)),
-            Role::Customer => Err(ApiError::new(
+            Role::Customer | Role::Fulfilment => Err(ApiError::new(
                 ProblemKind::Forbidden,
                 "this operation needs an admin API key",
             )),

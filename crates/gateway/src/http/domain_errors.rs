@@ -108,9 +108,17 @@ impl From<DeliveryError> for ApiError {
             DeliveryError::AlreadyDispatched { .. } => {
                 ApiError::new(ProblemKind::OrderNotCancellable, detail)
             }
-            DeliveryError::InvalidTransition { .. } | DeliveryError::InvalidTrackingNumber => {
-                ApiError::internal(error)
+            DeliveryError::InvalidTransition { from, to } => ApiError::new(
+                ProblemKind::DeliveryStatusConflict,
+                format!("the delivery is {from}; it cannot become {to}"),
+            ),
+            DeliveryError::HistoryFull { .. } => {
+                ApiError::new(ProblemKind::DeliveryStatusConflict, detail)
             }
+            DeliveryError::NoDayWithRoom { .. } | DeliveryError::DayFull { .. } => {
+                ApiError::new(ProblemKind::NoDeliveryDay, detail)
+            }
+            DeliveryError::InvalidTrackingNumber => ApiError::internal(error),
             DeliveryError::Unavailable(source) => ApiError::unavailable(source),
         }
     }

@@ -96,6 +96,10 @@ pub enum ProblemKind {
     OrderCancelled,
     /// 409: a request with this idempotency key is still being processed.
     IdempotencyKeyInFlight,
+    /// 409: the delivery's status does not allow this carrier update.
+    DeliveryStatusConflict,
+    /// 409: no delivery day within a year has room.
+    NoDeliveryDay,
     /// 413: the body is too large.
     PayloadTooLarge,
     /// 414: the URL is too long.
@@ -132,7 +136,9 @@ impl ProblemKind {
             | DeliveryExists
             | OrderNotCancellable
             | OrderCancelled
-            | IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            | IdempotencyKeyInFlight
+            | DeliveryStatusConflict
+            | NoDeliveryDay => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UriTooLong => StatusCode::URI_TOO_LONG,
             HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -160,6 +166,8 @@ impl ProblemKind {
             OrderNotCancellable => "order-not-cancellable",
             OrderCancelled => "order-cancelled",
             IdempotencyKeyInFlight => "idempotency-key-in-flight",
+            DeliveryStatusConflict => "delivery-status-conflict",
+            NoDeliveryDay => "no-delivery-day",
             PayloadTooLarge => "payload-too-large",
             UriTooLong => "uri-too-long",
             HeadersTooLarge => "headers-too-large",
@@ -188,6 +196,8 @@ impl ProblemKind {
             OrderNotCancellable => "Order cannot be cancelled",
             OrderCancelled => "Order is cancelled",
             IdempotencyKeyInFlight => "Request with this idempotency key in progress",
+            DeliveryStatusConflict => "Delivery status does not allow this update",
+            NoDeliveryDay => "No delivery day has room",
             PayloadTooLarge => "Request body too large",
             UriTooLong => "URL too long",
             HeadersTooLarge => "Request headers too large",

@@ -59,8 +59,13 @@ async fn scheduling_a_delivery_returns_201_with_the_delivery_and_its_location() 
             "status",
             "address",
             "scheduled_date",
+            "promised_date",
+            "late",
             "tracking_number",
-            "created_at"
+            "carrier",
+            "carrier_tracking_number",
+            "history",
+            "created_at",
         ])
     );
     let id = delivery["id"].as_str().unwrap();

@@ -23,7 +23,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use actix_web::web::{self, Bytes};
 use bookstore_delivery::{Delivery, DeliveryId};
-use bookstore_gateway::app::{AppState, build_app};
+use bookstore_gateway::app::{AppState, DeliveryPolicy, build_app};
 use bookstore_gateway::http::auth::ApiKeys;
 use bookstore_gateway::stores;
 use bookstore_inventory::{Author, Book, Title, demo_catalogue};
@@ -46,11 +46,13 @@ pub(crate) const CUSTOMER: &str = "customer-key-alice";
 pub(crate) const OTHER_CUSTOMER: &str = "customer-key-bob";
 /// The admin key of the default test configuration.
 pub(crate) const ADMIN: &str = "admin-key-carol";
+/// The fulfilment key (a warehouse system) of the default test configuration.
+pub(crate) const FULFILMENT: &str = "fulfilment-key-dave";
 
 /// The key list the default test app is configured with.
 pub(crate) fn test_keys() -> ApiKeys {
     ApiKeys::parse(&format!(
-        "{CUSTOMER}:customer,{OTHER_CUSTOMER}:customer,{ADMIN}:admin"
+        "{CUSTOMER}:customer,{OTHER_CUSTOMER}:customer,{ADMIN}:admin,{FULFILMENT}:fulfilment"
     ))
     .expect("the test key list is valid")
 }
@@ -137,6 +139,8 @@ pub(crate) struct AppConfig {
     pub(crate) orders: Option<Arc<dyn OrderStore>>,
     /// Whether payment captures wait for [`Stores::release_payments`].
     pub(crate) hold_payments: bool,
+    /// Closed days and the capacity per day of deliveries.
+    pub(crate) delivery_policy: DeliveryPolicy,
 }
 
 impl Default for AppConfig {
@@ -147,6 +151,7 @@ impl Default for AppConfig {
             body_limit_bytes: None,
             orders: None,
             hold_payments: false,
+            delivery_policy: DeliveryPolicy::default(),
         }
     }
 }
@@ -188,6 +193,7 @@ impl Stores {
         if let Some(limit) = config.body_limit_bytes {
             state.request_limits.body_bytes = limit;
         }
+        state.delivery_policy = config.delivery_policy;
         Self::wrap(state, config.hold_payments, database)
     }
 

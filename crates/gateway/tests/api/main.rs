@@ -12,6 +12,7 @@ mod books;
 mod concurrency;
 mod deliveries;
 mod errors;
+mod fulfilment;
 mod headers;
 mod health;
 mod helpers;

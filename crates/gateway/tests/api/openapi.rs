@@ -89,6 +89,8 @@ async fn the_document_describes_exactly_the_operations_of_the_contract() {
         ("get", "/api/orders/{id}/delivery"),
         ("post", "/api/delivery"),
         ("get", "/api/delivery/{id}"),
+        ("post", "/api/delivery/{id}/events"),
+        ("get", "/api/deliveries"),
         ("get", "/health/live"),
         ("get", "/health/ready"),
     ]

@@ -24,6 +24,7 @@ mod harness;
 #[path = "../support/postgres.rs"]
 mod postgres_support;
 
+mod capacity;
 mod crash;
 mod database_failures;
 mod leases;

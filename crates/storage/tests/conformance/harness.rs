@@ -392,6 +392,7 @@ pub(crate) fn delivery_for_order_in_status(order_id: OrderId, status: DeliverySt
         TrackingNumber::generate(),
         // Stores keep microseconds, as `Delivery::schedule` does.
         Utc::now().trunc_subsecs(6),
+        bookstore_delivery::Tracking::default(),
     )
 }
 
