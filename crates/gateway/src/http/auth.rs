@@ -188,7 +188,7 @@ fn customer_id_for(digest: &[u8; 32]) -> CustomerId {
 #[openapi_security(
     name = "api_key",
     scheme(
-        description = "An API key with the customer or admin role",
+        description = "An API key with the customer, admin or fulfilment role",
         security_type(api_key(name = "X-API-Key", api_key_in = "header"))
     )
 )]
@@ -216,7 +216,7 @@ impl Caller {
 #[openapi_security(
     name = "api_key",
     scheme(
-        description = "An API key with the customer or admin role",
+        description = "An API key with the customer, admin or fulfilment role",
         security_type(api_key(name = "X-API-Key", api_key_in = "header"))
     )
 )]
@@ -227,13 +227,14 @@ impl FromRequest for FulfilmentCaller {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(cached_caller(request).and_then(|caller| match caller.role {
-            Role::Admin | Role::Fulfilment => Ok(FulfilmentCaller(caller)),
-            Role::Customer => Err(ApiError::new(
-                ProblemKind::Forbidden,
+        ready(
+            caller_in_role(
+                request,
+                &[Role::Admin, Role::Fulfilment],
                 "this operation needs a fulfilment or admin API key",
-            )),
-        }))
+            )
+            .map(FulfilmentCaller),
+        )
     }
 }
 
@@ -242,7 +243,7 @@ impl FromRequest for FulfilmentCaller {
 #[openapi_security(
     name = "api_key",
     scheme(
-        description = "An API key with the customer or admin role",
+        description = "An API key with the customer, admin or fulfilment role",
         security_type(api_key(name = "X-API-Key", api_key_in = "header"))
     )
 )]
@@ -283,13 +284,24 @@ impl FromRequest for AdminCaller {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(cached_caller(request).and_then(|caller| match caller.role {
-            Role::Admin => Ok(AdminCaller(caller)),
-            Role::Customer | Role::Fulfilment => Err(ApiError::new(
-                ProblemKind::Forbidden,
-                "this operation needs an admin API key",
-            )),
-        }))
+        ready(
+            caller_in_role(request, &[Role::Admin], "this operation needs an admin API key")
+                .map(AdminCaller),
+        )
+    }
+}
+
+/// The caller, if its role is one of `allowed`; 403 saying what it `needs` otherwise.
+fn caller_in_role(
+    request: &HttpRequest,
+    allowed: &[Role],
+    needs: &'static str,
+) -> Result<Caller, ApiError> {
+    let caller = cached_caller(request)?;
+    if allowed.contains(&caller.role) {
+        Ok(caller)
+    } else {
+        Err(ApiError::new(ProblemKind::Forbidden, needs))
     }
 }
 
