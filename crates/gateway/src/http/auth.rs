@@ -285,8 +285,12 @@ impl FromRequest for AdminCaller {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(
-            caller_in_role(request, &[Role::Admin], "this operation needs an admin API key")
-                .map(AdminCaller),
+            caller_in_role(
+                request,
+                &[Role::Admin],
+                "this operation needs an admin API key",
+            )
+            .map(AdminCaller),
         )
     }
 }

@@ -6,7 +6,7 @@
 -- database's clock, so instances need not agree on the time) and deletes its row when it
 -- stops cleanly; a row past `expires_at` belongs to a process that stopped renewing, and is
 -- deleted by whichever instance notices first. Recording an order locks the row of the
--- process that records it (FOR SHARE), so deleting a row waits for the orders being recorded
+-- process that records it (FOR KEY SHARE), so deleting a row waits for the orders being recorded
 -- under it, and no order is recorded under a deleted row.
 CREATE TABLE instances (
     id         UUID        NOT NULL PRIMARY KEY,

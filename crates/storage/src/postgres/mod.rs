@@ -114,7 +114,7 @@ pub(crate) async fn renew_lease(
     Ok(renewed.rows_affected() == 1)
 }
 
-/// Deleting a row waits for the `FOR SHARE` locks of the orders being recorded under it.
+/// Deleting a row waits for the `FOR KEY SHARE` locks of the orders being recorded under it.
 pub(crate) async fn reap_expired_leases(pool: &Handle) -> Result<u64, StorageError> {
     let reaped = sqlx::query("DELETE FROM instances WHERE expires_at < clock_timestamp()")
         .execute(pool)

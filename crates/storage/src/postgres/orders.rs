@@ -1,14 +1,14 @@
 //! The order store's SQL for PostgreSQL.
 
 /// Inserts nothing when the id is taken, or when instance $10 has no row. The instance's
-/// row is locked `FOR SHARE` until the insert commits, so reaping that instance waits for it
+/// row is locked `FOR KEY SHARE` until the insert commits, so reaping that instance waits for it
 /// (see `crate::instances`).
 const INSERT_ORDER: &str = "
     INSERT INTO orders
         (id, owner, status, lines, total_cents, currency, transaction_id, payment_status,
          created_at)
     SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9
-    FROM (SELECT id FROM instances WHERE id = $10 FOR SHARE) AS lease
+    FROM (SELECT id FROM instances WHERE id = $10 FOR KEY SHARE) AS lease
     ON CONFLICT (id) DO NOTHING";
 
 const GET_ORDER: &str = "
