@@ -15,10 +15,11 @@
 //!   settled at once.
 //! - **PostgreSQL** is shared: leases use the database's clock, so instances need not agree
 //!   on the time. Recording an order locks its instance's row (`FOR KEY SHARE`, which lease
-//!   renewals do not wait for), so a reaper's `DELETE` waits for the orders being recorded under that instance, and once the row is
-//!   gone no order can be recorded under it: an instance that stalled past its lease cannot
-//!   record an order whose stock and payment another instance has already settled. It learns
-//!   so at its next renewal ([`LeaseRenewal::Lost`]) and must stop.
+//!   renewals do not wait for), so a reaper's `DELETE` waits for the orders being recorded
+//!   under that instance, and once the row is gone no order can be recorded under it: an
+//!   instance that stalled past its lease cannot record an order whose stock and payment
+//!   another instance has already settled. It learns so at its next renewal
+//!   ([`LeaseRenewal::Lost`]) and must stop.
 
 use std::collections::HashMap;
 use std::fmt;
