@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, web};
 use apistos::app::OpenApiWrapper;
-use apistos::info::Info;
+use apistos::info::{Info, License};
 use apistos::server::Server;
 use apistos::spec::Spec;
 use apistos::tag::Tag;
@@ -25,13 +25,13 @@ use crate::http::middleware::request_context;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimits;
 use crate::idempotency::{IdempotencyStore, InMemoryIdempotencyStore};
-use crate::metrics;
 use crate::routes::{books, deliveries, health, orders};
+use crate::{metrics, openapi};
 
 /// The path of the generated OpenAPI document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
 
-/// The path of the Prometheus metrics (not in the OpenAPI document: it is not JSON).
+/// The path of the Prometheus metrics.
 pub const METRICS_PATH: &str = "/metrics";
 
 /// Everything a request handler may use.
@@ -123,6 +123,12 @@ fn spec() -> Spec {
                  `application/problem+json` (RFC 9457). Money is integer minor units (`*_cents`)."
                     .to_owned(),
             ),
+            license: Some(License {
+                name: env!("CARGO_PKG_LICENSE").to_owned(),
+                identifier: None,
+                url: None,
+                extensions: Default::default(),
+            }),
             ..Default::default()
         },
         tags: vec![
@@ -130,6 +136,7 @@ fn spec() -> Spec {
             tag("orders", "Orders and payment"),
             tag("deliveries", "Delivery scheduling"),
             tag("health", "Probes for load balancers (no API key)"),
+            tag("metrics", "Prometheus metrics (no API key)"),
         ],
         servers: vec![Server { url: "/".to_owned(), ..Default::default() }],
         ..Default::default()
@@ -164,6 +171,7 @@ pub fn build_app(
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(path_config())
         .app_data(query_config())
+        .wrap(from_fn(openapi::finish_served_document))
         .wrap(from_fn(request_context))
         .service(
             scope("/api")
@@ -200,8 +208,8 @@ pub fn build_app(
                 .service(resource("/live").route(get().to(health::live)))
                 .service(resource("/ready").route(get().to(health::ready))),
         )
+        .service(resource(METRICS_PATH).route(get().to(metrics::render)))
         .build(OPENAPI_PATH)
-        .route(METRICS_PATH, web::get().to(metrics::render))
         .configure(docs_ui::configure)
         .default_service(web::to(no_such_route))
 }

@@ -7,11 +7,15 @@
 //! numeric code — never a raw path, ISBN or id.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
+use actix_web::body::BoxBody;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, Responder, web};
+use apistos::paths::{MediaType, Response, Responses};
+use apistos::reference_or::ReferenceOr;
+use apistos::{ApiComponent, ApistosSchema, OpenApiVersion, VersionSpecificSchema, api_operation};
 use metrics::{
     Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram,
     gauge, histogram,
@@ -19,6 +23,7 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::http::problem::{ApiError, ProblemKind};
+use crate::openapi::headers;
 
 /// Requests answered, by method, route and status.
 pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
@@ -264,9 +269,65 @@ pub fn record_request(method: &Method, route: &str, status: StatusCode, seconds:
     });
 }
 
+/// The media type of the Prometheus text exposition format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// `GET /metrics`: the Prometheus text format.
-pub async fn render(handle: web::Data<PrometheusHandle>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(handle.render())
+#[api_operation(
+    tag = "metrics",
+    operation_id = "get_metrics",
+    summary = "Metrics",
+    description = "Prometheus text format: request counts and latency histograms by route template and status, requests in flight, and business counters. No API key.",
+    success_description = "The metrics"
+)]
+pub async fn render(handle: web::Data<PrometheusHandle>) -> PrometheusText {
+    PrometheusText(handle.render())
+}
+
+/// The body of `GET /metrics`: metrics in the Prometheus text format.
+pub struct PrometheusText(String);
+
+impl Responder for PrometheusText {
+    type Body = BoxBody;
+
+    fn respond_to(self, _request: &HttpRequest) -> HttpResponse<Self::Body> {
+        HttpResponse::Ok()
+            .content_type(PROMETHEUS_TEXT)
+            .body(self.0)
+    }
+}
+
+impl ApiComponent for PrometheusText {
+    fn child_schemas(_: OpenApiVersion) -> Vec<(String, ReferenceOr<ApistosSchema>)> {
+        Vec::new()
+    }
+
+    fn schema(_: OpenApiVersion) -> Option<(String, ReferenceOr<ApistosSchema>)> {
+        None
+    }
+
+    fn responses(
+        oas_version: OpenApiVersion,
+        _content_type: Option<String>,
+        description: Option<String>,
+    ) -> Option<Responses> {
+        let schema = apistos::schemars::Schema::try_from(serde_json::json!({ "type": "string" }))
+            .unwrap_or_default();
+        let media = MediaType {
+            schema: Some(VersionSpecificSchema::OAS3_0(ReferenceOr::Object(
+                ApistosSchema::new(schema, oas_version),
+            ))),
+            ..Default::default()
+        };
+        let response = Response {
+            description: description.unwrap_or_default(),
+            headers: BTreeMap::from([headers::request_id()]),
+            content: BTreeMap::from([("text/plain".to_owned(), media)]),
+            ..Default::default()
+        };
+        Some(Responses {
+            responses: BTreeMap::from([("200".to_owned(), ReferenceOr::Object(response))]),
+            ..Default::default()
+        })
+    }
 }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use apistos::{ApiComponent, JsonSchema};
 use bookstore_delivery::{Address, AddressInput, Delivery, DeliveryId, schedule_date};
 use bookstore_inventory::{Author, Book, BookPatch, StockLine, Title};
-use bookstore_sales::{Order, PaymentToken};
+use bookstore_sales::{Order, OrderStatus, PaymentStatus, PaymentToken};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,7 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 
 /// A book in the catalogue.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "Book")]
 pub struct BookBody {
     /// ISBN-13, bare 13 digits.
     #[schemars(regex(pattern = r"^97[89][0-9]{10}$"))]
@@ -50,6 +50,35 @@ pub struct BookBody {
     pub stock: u32,
 }
 
+/// The schema of a status enum as a string with an `enum` list. schemars describes an enum
+/// whose variants have doc comments as a `oneOf` of one-value schemas, which generators turn
+/// into untagged unions or plain strings; the `enum` list becomes an enum type everywhere.
+pub fn string_enum(schema: &mut apistos::schemars::Schema) {
+    let Some(serde_json::Value::Array(variants)) = schema.remove("oneOf") else {
+        return;
+    };
+    let values: Vec<serde_json::Value> = variants
+        .iter()
+        .filter_map(|variant| variant.get("const").cloned())
+        .collect();
+    schema.insert("type".to_owned(), "string".into());
+    schema.insert("enum".to_owned(), values.into());
+}
+
+/// Page bodies always carry `next_cursor` (a cursor, or `null` on the last page), so their
+/// schemas list it as required; schemars leaves an `Option` out of `required` on its own.
+fn next_cursor_is_always_present(schema: &mut apistos::schemars::Schema) {
+    let required = schema
+        .ensure_object()
+        .entry("required")
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+    if let serde_json::Value::Array(names) = required
+        && !names.iter().any(|name| name == "next_cursor")
+    {
+        names.push("next_cursor".into());
+    }
+}
+
 impl From<&Book> for BookBody {
     fn from(book: &Book) -> Self {
         Self {
@@ -65,7 +94,7 @@ impl From<&Book> for BookBody {
 
 /// One page of books.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "BookPage", transform = next_cursor_is_always_present)]
 pub struct BookPageBody {
     /// Books on this page, ordered by ISBN.
     pub items: Vec<BookBody>,
@@ -134,10 +163,9 @@ impl SerializesAs<BookPageBody> for BookPageView<'_> {
 #[schemars(crate = "apistos")]
 pub struct ListBooksQuery {
     /// Page size, 1 to 100 (default 20).
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 1, max = 100), extend("format" = "int32", "default" = 20))]
     pub limit: Option<u64>,
-    /// `next_cursor` of the previous page.
-    #[schemars(regex(pattern = r"^([0-9a-f]{2}){1,100}$"))]
+    /// `next_cursor` of the previous page, passed back as it came (an opaque value).
     pub cursor: Option<String>,
     /// Only books by exactly this author (case-insensitive).
     pub author: Option<String>,
@@ -150,10 +178,9 @@ pub struct ListBooksQuery {
 #[schemars(crate = "apistos")]
 pub struct ListOrdersQuery {
     /// Page size, 1 to 100 (default 20).
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 1, max = 100), extend("format" = "int32", "default" = 20))]
     pub limit: Option<u64>,
-    /// `next_cursor` of the previous page.
-    #[schemars(regex(pattern = r"^([0-9a-f]{2}){1,100}$"))]
+    /// `next_cursor` of the previous page, passed back as it came (an opaque value).
     pub cursor: Option<String>,
 }
 
@@ -191,7 +218,6 @@ pub struct NewBookRequest {
     #[schemars(range(min = 0, max = 4_294_967_295_i64))]
     pub stock: i64,
     /// ISO 4217 currency code; `USD` when omitted.
-    #[serde(default)]
     #[schemars(regex(pattern = r"^[A-Za-z]{3}$"))]
     pub currency: Option<String>,
 }
@@ -323,8 +349,8 @@ impl BookPatchRequest {
 #[derive(Debug, Clone, Deserialize, JsonSchema, ApiComponent)]
 #[schemars(crate = "apistos")]
 pub struct IsbnPath {
-    /// ISBN-13 or ISBN-10, hyphens allowed.
-    #[schemars(regex(pattern = r"^[0-9Xx-]{10,17}$"))]
+    /// ISBN-13 or ISBN-10; hyphens and spaces allowed.
+    #[schemars(regex(pattern = r"^[0-9Xx -]{10,17}$"))]
     pub isbn: String,
 }
 
@@ -347,7 +373,7 @@ pub struct OrderItemRequest {
     #[schemars(regex(pattern = r"^[0-9Xx -]{10,17}$"))]
     pub isbn: String,
     /// Copies, 1 to 100 (after merging lines for the same ISBN).
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 1, max = 100), extend("format" = "int32"))]
     pub quantity: i64,
 }
 
@@ -458,45 +484,90 @@ impl PlaceOrderRequest {
 
 /// One line of an order.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "OrderLine")]
 pub struct OrderLineBody {
-    /// ISBN-13.
+    /// ISBN-13, bare 13 digits.
+    #[schemars(regex(pattern = r"^97[89][0-9]{10}$"))]
     pub isbn: String,
     /// The title when the order was placed.
     pub title: String,
-    /// Copies.
+    /// Copies, 1 to 100.
+    #[schemars(range(min = 1, max = 100))]
     pub quantity: u32,
-    /// The price of one copy when the order was placed.
+    /// The price of one copy when the order was placed, in minor units of the order's
+    /// `currency`.
+    #[schemars(range(min = 0))]
     pub unit_price_cents: i64,
     /// `quantity × unit_price_cents`.
+    #[schemars(range(min = 0))]
     pub line_total_cents: i64,
 }
 
 /// The payment of an order.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "Payment")]
 pub struct PaymentBody {
     /// The processor's transaction id.
     pub transaction_id: Uuid,
     /// `captured`, or `refunded` once the order is cancelled.
-    #[schemars(regex(pattern = r"^(captured|refunded)$"))]
-    pub status: String,
+    pub status: PaymentStatusBody,
+}
+
+/// The state of an order's payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(crate = "apistos", rename = "PaymentStatus", transform = string_enum)]
+pub enum PaymentStatusBody {
+    /// The money was taken.
+    Captured,
+    /// The money was given back in full.
+    Refunded,
+}
+
+impl From<PaymentStatus> for PaymentStatusBody {
+    fn from(status: PaymentStatus) -> Self {
+        match status {
+            PaymentStatus::Captured => Self::Captured,
+            PaymentStatus::Refunded => Self::Refunded,
+        }
+    }
+}
+
+/// The state of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(crate = "apistos", rename = "OrderStatus", transform = string_enum)]
+pub enum OrderStatusBody {
+    /// Paid for and standing; its payment is captured.
+    Confirmed,
+    /// Called off; its payment is refunded.
+    Cancelled,
+}
+
+impl From<OrderStatus> for OrderStatusBody {
+    fn from(status: OrderStatus) -> Self {
+        match status {
+            OrderStatus::Confirmed => Self::Confirmed,
+            OrderStatus::Cancelled => Self::Cancelled,
+        }
+    }
 }
 
 /// An order.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "Order")]
 pub struct OrderBody {
     /// Order id.
     pub id: Uuid,
-    /// `confirmed` or `cancelled`.
-    #[schemars(regex(pattern = r"^(confirmed|cancelled)$"))]
-    pub status: String,
+    /// `confirmed`, or `cancelled` once cancelled.
+    pub status: OrderStatusBody,
     /// One line per distinct ISBN.
     pub items: Vec<OrderLineBody>,
-    /// Sum of the line totals.
+    /// Sum of the line totals, in minor units of `currency`.
+    #[schemars(range(min = 0))]
     pub total_cents: i64,
     /// ISO 4217 currency code.
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     pub currency: String,
     /// The payment.
     pub payment: PaymentBody,
@@ -520,13 +591,13 @@ impl From<&Order> for OrderBody {
             .collect();
         Self {
             id: order.id().as_uuid(),
-            status: order.status().as_str().to_owned(),
+            status: OrderStatusBody::from(order.status()),
             items,
             total_cents: order.total().cents(),
             currency: order.total().currency().to_string(),
             payment: PaymentBody {
                 transaction_id: order.payment().transaction_id.as_uuid(),
-                status: order.payment().status.as_str().to_owned(),
+                status: PaymentStatusBody::from(order.payment().status),
             },
             created_at: timestamp(order.created_at()),
         }
@@ -535,7 +606,7 @@ impl From<&Order> for OrderBody {
 
 /// One page of orders.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "OrderPage", transform = next_cursor_is_always_present)]
 pub struct OrderPageBody {
     /// The caller's orders, newest first.
     pub items: Vec<OrderBody>,
@@ -563,7 +634,7 @@ impl OrderPath {
 
 /// A postal address.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "Address")]
 pub struct AddressBody {
     /// Who receives the parcel.
     #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
@@ -572,7 +643,6 @@ pub struct AddressBody {
     #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     pub line1: String,
     /// Optional second line.
-    #[serde(default)]
     #[schemars(length(max = 200))]
     pub line2: Option<String>,
     /// City.
@@ -613,7 +683,6 @@ pub struct ScheduleDeliveryRequest {
     pub address: AddressBody,
     /// The wished-for date (UTC, `YYYY-MM-DD`); the next business day from tomorrow on when
     /// omitted, today, or a weekend.
-    #[serde(default)]
     #[schemars(with = "Option<NaiveDate>")]
     pub requested_date: Option<String>,
 }
@@ -683,7 +752,7 @@ impl ScheduleDeliveryRequest {
 
 /// A delivery, with its tracking history.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "Delivery")]
 pub struct DeliveryBody {
     /// Delivery id.
     pub id: Uuid,
@@ -702,7 +771,8 @@ pub struct DeliveryBody {
     /// Whether it missed its promised date: delivered after the end of that day (UTC), or
     /// not delivered (nor cancelled) when that day has ended.
     pub late: bool,
-    /// The shop's tracking number, `BK` and ten letters or digits.
+    /// The shop's tracking number, `BK` and ten upper-case letters or digits.
+    #[schemars(regex(pattern = r"^BK[0-9A-Z]{10}$"))]
     pub tracking_number: String,
     /// The carrier, once an update named it, or null.
     pub carrier: Option<String>,

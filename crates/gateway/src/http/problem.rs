@@ -16,6 +16,8 @@ use apistos::{ApiComponent, ApiErrorComponent};
 use apistos::{ApistosSchema, OpenApiVersion, VersionSpecificSchema};
 use serde::Serialize;
 
+use crate::openapi::headers;
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -48,7 +50,8 @@ pub struct Problem {
     pub problem_type: String,
     /// A short summary of the kind of problem; the same for every occurrence.
     pub title: String,
-    /// The HTTP status code.
+    /// The HTTP status code, the same as the response's.
+    #[schemars(range(min = 400, max = 599))]
     pub status: u16,
     /// What went wrong this time, for a human.
     pub detail: String,
@@ -460,8 +463,13 @@ impl ApiErrorComponent for ApiError {
                     schema: Some(VersionSpecificSchema::OAS3_0(problem_schema_reference())),
                     ..Default::default()
                 };
+                let mut headers = BTreeMap::from([headers::request_id()]);
+                if *code == StatusCode::TOO_MANY_REQUESTS.as_u16() {
+                    headers.extend([headers::retry_after()]);
+                }
                 let response = Response {
                     description: (*description).to_owned(),
+                    headers,
                     content: BTreeMap::from([(PROBLEM_JSON.to_owned(), media)]),
                     ..Default::default()
                 };

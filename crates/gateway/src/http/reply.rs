@@ -11,12 +11,13 @@ use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder};
-use apistos::paths::{Header, MediaType, ParameterDefinition, Response, Responses};
+use apistos::paths::{MediaType, Response, Responses};
 use apistos::reference_or::ReferenceOr;
 use apistos::{ApiComponent, ApistosSchema, OpenApiVersion, VersionSpecificSchema};
 use serde::Serialize;
 
 use crate::http::problem::ApiError;
+use crate::openapi::headers;
 
 /// The header set on a response replayed for an idempotency key.
 pub const IDEMPOTENT_REPLAYED_HEADER: &str = "Idempotent-Replayed";
@@ -145,18 +146,6 @@ impl<T, const STATUS: u16> Responder for Reply<T, STATUS> {
     }
 }
 
-fn string_header(description: &str) -> ReferenceOr<Header> {
-    let schema = apistos::schemars::Schema::try_from(serde_json::json!({ "type": "string" }))
-        .unwrap_or_default();
-    ReferenceOr::Object(Header {
-        description: Some(description.to_owned()),
-        definition: Some(ParameterDefinition::Schema(ReferenceOr::Object(
-            ApistosSchema::new(schema, OpenApiVersion::OAS3_0),
-        ))),
-        ..Default::default()
-    })
-}
-
 impl<T: ApiComponent, const STATUS: u16> ApiComponent for Reply<T, STATUS> {
     fn child_schemas(oas_version: OpenApiVersion) -> Vec<(String, ReferenceOr<ApistosSchema>)> {
         T::child_schemas(oas_version)
@@ -182,21 +171,11 @@ impl<T: ApiComponent, const STATUS: u16> ApiComponent for Reply<T, STATUS> {
             })),
             ..Default::default()
         };
-        let mut headers = BTreeMap::from([
-            (
-                "X-Request-Id".to_owned(),
-                string_header("The id of this request, echoed or generated"),
-            ),
-            (
-                IDEMPOTENT_REPLAYED_HEADER.to_owned(),
-                string_header("`true` when this response is a replay for a reused Idempotency-Key"),
-            ),
-        ]);
+        // `Idempotent-Replayed` is added by the post-processing step, which knows which
+        // operations take an `Idempotency-Key` (`crate::openapi`).
+        let mut headers = BTreeMap::from([headers::request_id()]);
         if STATUS == 201 {
-            headers.insert(
-                "Location".to_owned(),
-                string_header("The URL of the created resource"),
-            );
+            headers.extend([headers::location()]);
         }
         let response = Response {
             description: description.unwrap_or_default(),

@@ -12,10 +12,21 @@ use crate::http::reply::Reply;
 
 /// A health report.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "Health")]
 pub struct HealthBody {
-    /// `live` or `ready`.
-    pub status: String,
+    /// `live` from the liveness probe, `ready` from the readiness probe.
+    pub status: HealthStatus,
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(crate = "apistos", transform = crate::wire::string_enum)]
+pub enum HealthStatus {
+    /// The process is running.
+    Live,
+    /// Every store answers.
+    Ready,
 }
 
 /// Answers 200 while the process runs.
@@ -29,7 +40,7 @@ pub struct HealthBody {
 pub async fn live() -> Reply<HealthBody> {
     // Serializing a one-field struct cannot fail; the fallback only satisfies the types.
     Reply::new(&HealthBody {
-        status: "live".to_owned(),
+        status: HealthStatus::Live,
     })
     .unwrap_or_else(|_| Reply::fixed(br#"{"status":"live"}"#))
 }
@@ -54,6 +65,6 @@ pub async fn ready(state: web::Data<AppState>) -> Result<Reply<HealthBody>, ApiE
     state.orders.check_ready().await?;
     state.deliveries.check_ready().await?;
     Reply::new(&HealthBody {
-        status: "ready".to_owned(),
+        status: HealthStatus::Ready,
     })
 }

@@ -17,7 +17,7 @@ const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Where a delivery is in its life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ApiComponent)]
-#[schemars(crate = "apistos")]
+#[schemars(crate = "apistos", rename = "DeliveryStatus", transform = super::string_enum)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatusBody {
     /// Booked for its promised date; can still be cancelled.
@@ -106,21 +106,18 @@ impl From<&TrackingEntry> for TrackingEntryBody {
 pub struct CarrierUpdateRequest {
     /// The status reached: `dispatched`, `in_transit`, `out_for_delivery`,
     /// `attempted_delivery`, `delivered`, `failed` or `returned_to_sender`.
+    #[schemars(extend("enum" = ["dispatched", "in_transit", "out_for_delivery", "attempted_delivery", "delivered", "failed", "returned_to_sender"]))]
     pub status: String,
     /// When it happened: RFC 3339 with an offset, at most five minutes in the future.
     #[schemars(with = "DateTime<Utc>")]
     pub occurred_at: String,
     /// The carrier (1 to 100 characters); a dispatch usually names it.
-    #[serde(default)]
     pub carrier: Option<String>,
     /// The carrier's tracking number (1 to 64 characters).
-    #[serde(default)]
     pub tracking_number: Option<String>,
     /// Where it happened (1 to 200 characters).
-    #[serde(default)]
     pub location: Option<String>,
     /// A remark (1 to 1000 characters).
-    #[serde(default)]
     pub note: Option<String>,
 }
 

@@ -19,6 +19,7 @@ mod helpers;
 mod idempotency;
 mod logs;
 mod openapi;
+mod openapi_model;
 mod orders;
 #[path = "../support/postgres.rs"]
 mod postgres_support;

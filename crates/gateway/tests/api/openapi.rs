@@ -93,6 +93,7 @@ async fn the_document_describes_exactly_the_operations_of_the_contract() {
         ("get", "/api/deliveries"),
         ("get", "/health/live"),
         ("get", "/health/ready"),
+        ("get", "/metrics"),
     ]
     .into_iter()
     .map(|(method, path)| (method.to_owned(), path.to_owned()))
