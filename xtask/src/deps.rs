@@ -1,9 +1,11 @@
 //! `cargo xtask deps`: enforces the crate boundaries of the workspace.
 //!
 //! The domain crates are API boundaries for other teams: they must not pull in the web
-//! stack, and they must not know about each other. [`POLICY`] lists, per package, what it
-//! must never reach through normal or build dependencies, directly or transitively.
-//! Dev-dependencies are ignored: a test may use anything.
+//! stack, and they must not know about each other. The API client is built from the OpenAPI
+//! document alone: it must reach no crate of the workspace, and not the code generator
+//! (its generated code is committed). [`POLICY`] lists, per package, what it must never
+//! reach through normal or build dependencies, directly or transitively. Dev-dependencies
+//! are ignored: a test may use anything.
 //!
 //! The graph comes from `cargo metadata`, whose resolve is unified over the whole
 //! workspace (features enabled by the gateway show up under shared dependencies too), so
@@ -16,22 +18,25 @@ use serde_json::Value;
 
 use crate::cargo;
 
-/// A pattern matched against package names.
+/// A pattern matched against packages.
 #[derive(Debug, Clone, Copy)]
 enum Name {
     /// Exactly this name.
     Exact(&'static str),
     /// Any name starting with this prefix.
     Prefix(&'static str),
+    /// Any package of this workspace.
+    WorkspaceMember,
 }
 
-use Name::{Exact, Prefix};
+use Name::{Exact, Prefix, WorkspaceMember};
 
 impl Name {
-    fn matches(self, package: &str) -> bool {
+    fn matches(self, package: &str, is_workspace_member: bool) -> bool {
         match self {
             Exact(name) => package == name,
             Prefix(prefix) => package.starts_with(prefix),
+            WorkspaceMember => is_workspace_member,
         }
     }
 }
@@ -50,6 +55,14 @@ const SQL_DRIVERS: &[Name] = &[
     Prefix("sqlx"),
     Exact("libsqlite3-sys"),
     Exact("bookstore-storage"),
+];
+
+/// The OpenAPI client generator, which only `cargo xtask openapi` runs.
+const CODE_GENERATOR: &[Name] = &[
+    Prefix("progenitor-impl"),
+    Exact("progenitor-macro"),
+    Exact("progenitor"),
+    Prefix("typify"),
 ];
 
 /// One line of the policy: `package` must not reach any name in `must_not_reach`.
@@ -108,14 +121,24 @@ const POLICY: &[Rule] = &[
         package: "bookstore-storage",
         must_not_reach: &[WEB_STACK, &[Exact("bookstore-gateway")]],
     },
+    // The API client knows the API only through its OpenAPI document, and does not build
+    // the generator. (It does reach `hyper`, through its HTTP client.)
+    Rule {
+        package: "bookstore-client",
+        must_not_reach: &[
+            &[WorkspaceMember],
+            CODE_GENERATOR,
+            &[Prefix("actix"), Prefix("apistos")],
+        ],
+    },
 ];
 
 impl Rule {
-    fn forbids(&self, package: &str) -> bool {
+    fn forbids(&self, package: &str, is_workspace_member: bool) -> bool {
         self.must_not_reach
             .iter()
             .flat_map(|names| names.iter())
-            .any(|name| name.matches(package))
+            .any(|name| name.matches(package, is_workspace_member))
     }
 }
 
@@ -275,7 +298,8 @@ impl DependencyGraph {
                     continue;
                 }
                 parent.insert(dep, id);
-                if rule.forbids(self.name(dep)) {
+                let is_member = self.workspace_members.iter().any(|member| member == dep);
+                if rule.forbids(self.name(dep), is_member) {
                     violations.push(Violation {
                         path: self.path_to(dep, &parent),
                     });
@@ -322,7 +346,8 @@ mod tests {
     type Package = (&'static str, &'static [Dependency]);
 
     /// Builds `cargo metadata`-shaped JSON from hand-written packages. Package ids are the
-    /// names followed by ` 1.0.0`; packages named `bookstore-*` are the workspace members.
+    /// names followed by ` 1.0.0`; packages named `bookstore-*` or `xtask*` are the
+    /// workspace members.
     fn metadata(graph: &[Package]) -> Value {
         let id = |name: &str| format!("{name} 1.0.0");
         let packages: Vec<Value> = graph
@@ -331,7 +356,7 @@ mod tests {
             .collect();
         let members: Vec<String> = graph
             .iter()
-            .filter(|(name, _)| name.starts_with("bookstore-"))
+            .filter(|(name, _)| name.starts_with("bookstore-") || name.starts_with("xtask"))
             .map(|(name, _)| id(name))
             .collect();
         let nodes: Vec<Value> = graph
@@ -399,11 +424,36 @@ mod tests {
                     ("actix-web", None),
                 ],
             ),
+            (
+                "bookstore-client",
+                &[
+                    ("progenitor-client", None),
+                    ("reqwest", None),
+                    ("serde", None),
+                ],
+            ),
+            ("progenitor-client", &[("reqwest", None)]),
+            ("reqwest", &[("hyper", None)]),
+            ("hyper", &[]),
             ("sqlx", &[]),
             ("serde", &[]),
             ("actix-web", &[("actix-http", None)]),
             ("actix-http", &[]),
         ]
+    }
+
+    /// `graph` with the dependencies of `package` replaced.
+    fn with_dependencies(
+        mut graph: Vec<Package>,
+        package: &'static str,
+        dependencies: &'static [Dependency],
+    ) -> Vec<Package> {
+        let entry = graph
+            .iter_mut()
+            .find(|(name, _)| *name == package)
+            .expect("the package is in the graph");
+        entry.1 = dependencies;
+        graph
     }
 
     #[test]
@@ -482,6 +532,41 @@ mod tests {
                 "bookstore-storage -> bookstore-inventory -> hyper"
             ]
         );
+    }
+
+    #[test]
+    fn the_client_reaching_any_workspace_crate_is_reported() {
+        let mut graph = with_dependencies(
+            allowed_graph(),
+            "bookstore-client",
+            &[
+                ("reqwest", None),
+                ("bookstore-types", None),
+                ("xtask-helpers", None),
+            ],
+        );
+        graph.push(("xtask-helpers", &[]));
+
+        assert_eq!(
+            check(&graph),
+            [
+                "bookstore-client -> bookstore-types",
+                "bookstore-client -> xtask-helpers"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_client_building_the_generator_is_reported() {
+        let mut graph = with_dependencies(
+            allowed_graph(),
+            "bookstore-client",
+            &[("reqwest", None), ("progenitor", Some("build"))],
+        );
+        graph.push(("progenitor", &[("progenitor-impl", None)]));
+        graph.push(("progenitor-impl", &[]));
+
+        assert_eq!(check(&graph), ["bookstore-client -> progenitor"]);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! One binary, run through the `cargo xtask` alias in `.cargo/config.toml`, with one
 //! subcommand per task (see [`USAGE`]). It has no dependencies besides `serde_json`, so
-//! it builds in seconds; everything else is done by calling cargo through `$CARGO`.
+//! it builds in seconds; everything else is done by calling cargo through `$CARGO`
+//! (the client generator, too, is a program of its own: `xtask/client-codegen`).
 
 mod bench;
 mod deps;
@@ -23,8 +24,9 @@ Commands:
   test               run the whole check suite (fmt, clippy, deps, openapi --check, tests)
                      and print a summary; this is what CI runs
   deps               fail if a domain crate depends on the web stack or on another domain
-  openapi            regenerate docs/openapi.json from the gateway
-  openapi --check    fail if docs/openapi.json is missing or out of date
+  openapi            regenerate docs/openapi.json from the gateway, and the client's
+                     generated code (crates/client/src/generated.rs) from it
+  openapi --check    fail if either file is missing or out of date
   bench [--books N] [--scale-books N] [--duration 10s] [--connections N]
                      load-test a release `bookstore` (memory, SQLite, PostgreSQL if
                      BOOKSTORE_TEST_POSTGRES_URL is set) and a bare actix-web baseline

@@ -1,13 +1,14 @@
-//! `cargo xtask openapi [--check]`: keeps the committed OpenAPI document in step with the
-//! gateway.
+//! `cargo xtask openapi [--check]`: keeps the committed OpenAPI document, and the client
+//! code generated from it, in step with the gateway.
 //!
 //! The gateway builds the spec in-process (`bookstore openapi` prints it); this module
-//! pretty-prints it and writes it to, or compares it with, [`SPEC_PATH`]. The file is
-//! generated but carries no "do not edit" header because JSON has no comments; the docs
-//! say so instead.
+//! pretty-prints it and writes it to, or compares it with, [`SPEC_PATH`]. Then the
+//! `client-codegen` program turns that spec into the `bookstore-client` crate's generated
+//! layer, written to or compared with [`CLIENT_PATH`]. The spec carries no "do not edit"
+//! header because JSON has no comments (the docs say so instead); the Rust file does.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::process::Stdio;
 
 use crate::{cargo, workspace_root};
@@ -15,7 +16,10 @@ use crate::{cargo, workspace_root};
 /// Where the spec is committed, relative to the workspace root.
 const SPEC_PATH: &str = "docs/openapi.json";
 
-/// The command that fixes a missing or stale spec.
+/// Where the client's generated code is committed, relative to the workspace root.
+const CLIENT_PATH: &str = "crates/client/src/generated.rs";
+
+/// The command that fixes a missing or stale file.
 const FIX: &str = "run `cargo xtask openapi` and commit the result";
 
 /// What to do with the freshly generated spec.
@@ -27,33 +31,48 @@ pub(crate) enum Mode {
     Check,
 }
 
-/// Generates the spec and writes or checks it, depending on `mode`.
+/// Generates the spec and the client code, and writes or checks both, depending on `mode`.
 pub(crate) fn run(mode: Mode) -> Result<(), String> {
     let spec = generate_spec()?;
-    let path = workspace_root().join(SPEC_PATH);
-    let committed = match fs::read_to_string(&path) {
+    let client = generate_client(&spec)?;
+    let problems: Vec<String> = [(SPEC_PATH, spec), (CLIENT_PATH, client)]
+        .into_iter()
+        .filter_map(|(path, generated)| update(mode, path, &generated).err())
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// Writes `generated` to `path`, or compares it with what is there.
+fn update(mode: Mode, path: &str, generated: &str) -> Result<(), String> {
+    let full_path = workspace_root().join(path);
+    let committed = match fs::read_to_string(&full_path) {
         Ok(text) => Some(text),
         Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-        Err(error) => return Err(format!("cannot read {SPEC_PATH}: {error}")),
+        Err(error) => return Err(format!("cannot read {path}: {error}")),
     };
 
     match (mode, committed) {
-        (_, Some(committed)) if committed == spec => {
-            println!("{SPEC_PATH} is up to date");
+        (_, Some(committed)) if committed == generated => {
+            println!("{path} is up to date");
             Ok(())
         }
-        (Mode::Check, None) => Err(format!("{SPEC_PATH} is missing; {FIX}")),
+        (Mode::Check, None) => Err(format!("{path} is missing; {FIX}")),
         (Mode::Check, Some(committed)) => Err(format!(
-            "{SPEC_PATH} is out of date (first difference at line {}); {FIX}",
-            first_differing_line(&committed, &spec)
+            "{path} is out of date (first difference at line {}); {FIX}",
+            first_differing_line(&committed, generated)
         )),
         (Mode::Write, _) => {
-            if let Some(dir) = path.parent() {
+            if let Some(dir) = full_path.parent() {
                 fs::create_dir_all(dir)
                     .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
             }
-            fs::write(&path, spec).map_err(|error| format!("cannot write {SPEC_PATH}: {error}"))?;
-            println!("wrote {SPEC_PATH}");
+            fs::write(&full_path, generated)
+                .map_err(|error| format!("cannot write {path}: {error}"))?;
+            println!("wrote {path}");
             Ok(())
         }
     }
@@ -86,6 +105,37 @@ fn generate_spec() -> Result<String, String> {
     let raw = String::from_utf8(output.stdout)
         .map_err(|_| "the gateway printed a spec that is not UTF-8".to_owned())?;
     pretty_print(&raw).map_err(|error| format!("the gateway printed invalid JSON: {error}"))
+}
+
+/// Runs `client-codegen` on `spec` and returns the Rust code it prints.
+fn generate_client(spec: &str) -> Result<String, String> {
+    let args = ["run", "--quiet", "--package", "client-codegen"];
+    let mut child = cargo(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    // The generator reads all of its input before it writes anything, so writing first and
+    // reading afterwards cannot deadlock.
+    let written = child
+        .stdin
+        .take()
+        .ok_or_else(|| "the generator's standard input is not piped".to_owned())?
+        .write_all(spec.as_bytes());
+    let output = child
+        .wait_with_output()
+        .map_err(|error| format!("cannot wait for `cargo {}`: {error}", args.join(" ")))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo {}` failed ({})",
+            args.join(" "),
+            output.status
+        ));
+    }
+    written.map_err(|error| format!("cannot send the spec to the generator: {error}"))?;
+    String::from_utf8(output.stdout)
+        .map_err(|_| "the generator printed code that is not UTF-8".to_owned())
 }
 
 /// Re-indents a JSON document with two spaces, keeping keys in their original order, and

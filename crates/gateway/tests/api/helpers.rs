@@ -25,6 +25,7 @@ use actix_web::web::{self, Bytes};
 use bookstore_delivery::{Delivery, DeliveryId};
 use bookstore_gateway::app::{AppState, DeliveryPolicy, build_app};
 use bookstore_gateway::http::auth::ApiKeys;
+use bookstore_gateway::http::rate_limit::RateLimits;
 use bookstore_gateway::stores;
 use bookstore_inventory::{Author, Book, Title, demo_catalogue};
 use bookstore_sales::{
@@ -141,6 +142,8 @@ pub(crate) struct AppConfig {
     pub(crate) hold_payments: bool,
     /// Closed days and the capacity per day of deliveries.
     pub(crate) delivery_policy: DeliveryPolicy,
+    /// Rate limits as `(per_second, burst)`; none when `None`.
+    pub(crate) rate_limit: Option<(u32, u32)>,
 }
 
 impl Default for AppConfig {
@@ -152,6 +155,7 @@ impl Default for AppConfig {
             orders: None,
             hold_payments: false,
             delivery_policy: DeliveryPolicy::default(),
+            rate_limit: None,
         }
     }
 }
@@ -194,6 +198,9 @@ impl Stores {
             state.request_limits.body_bytes = limit;
         }
         state.delivery_policy = config.delivery_policy;
+        if let Some((per_second, burst)) = config.rate_limit {
+            state.rate_limits = RateLimits::new(per_second, burst);
+        }
         Self::wrap(state, config.hold_payments, database)
     }
 

@@ -9,6 +9,7 @@
 
 mod auth;
 mod books;
+mod client;
 mod concurrency;
 mod deliveries;
 mod errors;
