@@ -33,8 +33,9 @@ pub enum Error {
     /// The server answered something the API does not document: an unexpected status, or
     /// a body that does not decode as the documented type.
     UnexpectedResponse {
-        /// The HTTP status.
-        status: u16,
+        /// The HTTP status; `None` for a success whose body did not decode (the generated
+        /// layer does not keep its status).
+        status: Option<u16>,
         /// The start of the body, as text, for diagnosis.
         body: String,
     },
@@ -65,12 +66,16 @@ impl fmt::Display for Error {
             ),
             Error::InvalidRequest(message) => write!(f, "invalid request: {message}"),
             Error::Transport(error) => write!(f, "transport failure: {error}"),
-            Error::UnexpectedResponse { status, .. } => {
-                write!(
-                    f,
-                    "the server answered {status}, which the API does not document"
-                )
-            }
+            Error::UnexpectedResponse {
+                status: Some(status),
+                ..
+            } => write!(
+                f,
+                "the server answered {status}, which the API does not document"
+            ),
+            Error::UnexpectedResponse { status: None, .. } => f.write_str(
+                "the server answered a success whose body is not what the API documents",
+            ),
         }
     }
 }
@@ -299,7 +304,7 @@ async fn problem_from(response: ResponseValue<ByteStream>) -> Error {
     match serde_json::from_slice::<types::Problem>(&body) {
         Ok(problem) => Error::Problem(Box::new(Problem::from_body(problem, &headers))),
         Err(_) => Error::UnexpectedResponse {
-            status,
+            status: Some(status),
             body: body_text(&body),
         },
     }
@@ -322,7 +327,7 @@ pub(crate) async fn from_generated<E: ErrorBody>(error: progenitor_client::Error
         | Generated::ResponseBodyError(error) => Error::Transport(error),
         Generated::ErrorResponse(response) => E::into_error(response).await,
         Generated::InvalidResponsePayload(body, _) => Error::UnexpectedResponse {
-            status: 200,
+            status: None,
             body: body_text(&body),
         },
         Generated::UnexpectedResponse(response) => {
@@ -337,7 +342,7 @@ pub(crate) async fn from_generated<E: ErrorBody>(error: progenitor_client::Error
                         Error::Problem(Box::new(Problem::from_body(problem, &headers)))
                     }
                     _ => Error::UnexpectedResponse {
-                        status,
+                        status: Some(status),
                         body: body_text(&body),
                     },
                 },
@@ -362,7 +367,7 @@ impl ErrorBody for ByteStream {
 impl ErrorBody for () {
     async fn into_error(response: ResponseValue<Self>) -> Error {
         Error::UnexpectedResponse {
-            status: response.status().as_u16(),
+            status: Some(response.status().as_u16()),
             body: String::new(),
         }
     }
