@@ -155,6 +155,10 @@ pub enum ProblemKind {
     OrderCancelled,
     /// 409: the first request with this `Idempotency-Key` is still being processed.
     IdempotencyKeyInFlight,
+    /// 409: the delivery's life cycle does not allow this carrier update.
+    DeliveryStatusConflict,
+    /// 409: no business day within a year has room for another delivery.
+    NoDeliveryDay,
     /// 413: the request body is too large.
     PayloadTooLarge,
     /// 414: the URL is too long.
@@ -200,6 +204,11 @@ const KINDS: &[(ProblemKind, &str)] = &[
         ProblemKind::IdempotencyKeyInFlight,
         "/problems/idempotency-key-in-flight",
     ),
+    (
+        ProblemKind::DeliveryStatusConflict,
+        "/problems/delivery-status-conflict",
+    ),
+    (ProblemKind::NoDeliveryDay, "/problems/no-delivery-day"),
     (ProblemKind::PayloadTooLarge, "/problems/payload-too-large"),
     (ProblemKind::UriTooLong, "/problems/uri-too-long"),
     (

@@ -14,8 +14,9 @@
 //!   `const`) that 3.0 does not have. The same transforms are applied to every component
 //!   schema.
 //! - **Parameters are never `null`.** apistos copies an `Option` field's schema into its
-//!   query parameter, `nullable` included; a client leaves an optional parameter out
-//!   instead, so `nullable` is removed from parameter schemas.
+//!   query parameter, `nullable` included (or, for an optional enum, an `anyOf` with a
+//!   `null` branch); a client leaves an optional parameter out instead, so parameter
+//!   schemas lose `nullable` and the `null` branch.
 //!
 //! Everything else (schemas, bounds, enums, the other headers) is stated at its source: the
 //! wire types' attributes, the routes' `#[api_operation]`s and `super::headers`.
@@ -139,9 +140,26 @@ fn drop_nullable_from_parameters(operation: &mut Map<String, Value>) {
         .into_iter()
         .flatten();
     for parameter in parameters {
-        if let Some(schema) = parameter.get_mut("schema").and_then(Value::as_object_mut) {
+        let Some(schema) = parameter.get_mut("schema") else {
+            continue;
+        };
+        if let Some(not_null) = without_null_branch(schema) {
+            *schema = not_null;
+        }
+        if let Some(schema) = schema.as_object_mut() {
             schema.remove("nullable");
         }
+    }
+}
+
+/// The other branch of an `anyOf` of a schema and `null` (the form of an optional enum or
+/// struct), if `schema` is one.
+fn without_null_branch(schema: &Value) -> Option<Value> {
+    let branches = schema.get("anyOf")?.as_array()?;
+    let is_null = |branch: &Value| branch.get("enum") == Some(&Value::Array(vec![Value::Null]));
+    match branches.as_slice() {
+        [value, null] | [null, value] if is_null(null) && !is_null(value) => Some(value.clone()),
+        _ => None,
     }
 }
 
@@ -170,6 +188,12 @@ mod tests {
                         "parameters": [{
                             "name": "limit", "in": "query", "required": false,
                             "schema": { "type": "integer", "minimum": 1, "nullable": true }
+                        }, {
+                            "name": "status", "in": "query", "required": false,
+                            "schema": { "description": "d", "anyOf": [
+                                { "$ref": "#/components/schemas/Status" },
+                                { "nullable": true, "enum": [null] }
+                            ] }
                         }],
                         "responses": {
                             "200": { "description": "a page" },
@@ -278,6 +302,10 @@ mod tests {
         assert_eq!(
             document["paths"]["/api/books"]["get"]["parameters"][0]["schema"],
             json!({ "type": "integer", "minimum": 1 })
+        );
+        assert_eq!(
+            document["paths"]["/api/books"]["get"]["parameters"][1]["schema"],
+            json!({ "$ref": "#/components/schemas/Status" })
         );
         assert_eq!(
             document["components"]["schemas"]["Page"]["properties"]["next"]["nullable"],
