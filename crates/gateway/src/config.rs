@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::http::extract::DEFAULT_BODY_LIMIT_BYTES;
+use crate::http::rate_limit::RedisUrl;
 use crate::stores::Seed;
 
 /// The Bookstore API server.
@@ -118,6 +119,29 @@ pub struct Cli {
         global = true
     )]
     pub rate_limit_burst: u32,
+
+    /// Redis whose rate-limit budgets every instance shares, e.g.
+    /// `redis://:PASSWORD@HOST:6379/0`; unset, each instance keeps its own. While Redis is
+    /// unavailable each instance falls back to its own limits (fail open).
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub rate_limit_redis_url: Option<RedisUrl>,
+
+    /// Longest wait for Redis per request, in milliseconds, before this instance's own limits
+    /// apply instead.
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_REDIS_TIMEOUT_MS",
+        default_value_t = 100,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(1..=10_000)
+    )]
+    pub rate_limit_redis_timeout_ms: u64,
 
     /// Time a client has to send the request head, in milliseconds (then 408); 0 disables.
     #[arg(

@@ -32,6 +32,11 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
 /// Requests being served right now.
 pub const HTTP_REQUESTS_IN_FLIGHT: &str = "http_requests_in_flight";
 
+/// Calls to Redis for a shared rate limit that failed or timed out.
+pub const RATE_LIMIT_REDIS_ERRORS_TOTAL: &str = "bookstore_rate_limit_redis_errors_total";
+/// Requests checked against the instance's own rate limiter because Redis was unavailable.
+pub const RATE_LIMIT_LOCAL_FALLBACKS_TOTAL: &str = "bookstore_rate_limit_local_fallbacks_total";
+
 /// Latency buckets in seconds, from half a millisecond to ten seconds.
 const LATENCY_BUCKETS_SECONDS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -162,6 +167,20 @@ fn describe() {
         "Deliveries past their promised day and neither delivered nor cancelled"
     );
     gauge!(HTTP_REQUESTS_IN_FLIGHT).set(0.0);
+    describe_counter!(
+        RATE_LIMIT_REDIS_ERRORS_TOTAL,
+        "Calls to Redis for a shared rate limit that failed or timed out"
+    );
+    describe_counter!(
+        RATE_LIMIT_LOCAL_FALLBACKS_TOTAL,
+        "Requests rate limited by this instance alone because Redis was unavailable"
+    );
+    for name in [
+        RATE_LIMIT_REDIS_ERRORS_TOTAL,
+        RATE_LIMIT_LOCAL_FALLBACKS_TOTAL,
+    ] {
+        counter!(name).increment(0);
+    }
     for event in BusinessEvent::ALL {
         describe_counter!(event.metric_name(), event.description());
         // Present from the start, so that rates and alerts work before the first event.

@@ -32,6 +32,9 @@ pub enum StartError {
         /// The cause.
         source: OpenError,
     },
+    /// `--rate-limit-redis-url` is not a Redis URL.
+    #[error(transparent)]
+    RateLimitRedis(#[from] crate::http::rate_limit::RedisUrlError),
     /// The address could not be bound.
     #[error("could not listen on {address}: {source}")]
     Bind {
@@ -201,7 +204,15 @@ pub async fn state_from(cli: &Cli) -> Result<OpenedStores, StartError> {
         max_url_bytes: cli.max_url_bytes,
         max_header_bytes: cli.max_header_bytes,
     };
-    state.rate_limits = RateLimits::new(cli.rate_limit_per_second, cli.rate_limit_burst);
+    let rate_limits = RateLimits::new(cli.rate_limit_per_second, cli.rate_limit_burst);
+    state.rate_limits = match (rate_limits, &cli.rate_limit_redis_url) {
+        (Some(limits), Some(url)) => {
+            let timeout = Duration::from_millis(cli.rate_limit_redis_timeout_ms);
+            tracing::info!(redis = %url, "rate limits are shared through Redis");
+            Some(limits.shared_through(url, timeout)?)
+        }
+        (limits, _) => limits,
+    };
     state.delivery_policy = cli.delivery_policy();
     Ok(opened)
 }

@@ -103,7 +103,11 @@ pub async fn request_context(
     request.extensions_mut().insert(request_id.clone());
     let method = request.method().clone();
 
-    let response = match admission_refusal(&request) {
+    let refusal = match admission_refusal(&request) {
+        Some(refusal) => Some(refusal),
+        None => rate_limit_refusal(&request).await,
+    };
+    let response = match refusal {
         Some(refusal) => request.error_response(refusal),
         None => next.call(request).await?.map_into_boxed_body(),
     };
@@ -159,7 +163,7 @@ fn display_len(value: &impl std::fmt::Display) -> usize {
     count.0
 }
 
-/// Why a request is refused before routing, if it is.
+/// Why a request is refused before routing for its size, if it is.
 fn admission_refusal(request: &ServiceRequest) -> Option<ApiError> {
     let state = request.app_data::<web::Data<AppState>>()?;
     let limits = &state.request_limits;
@@ -184,6 +188,12 @@ fn admission_refusal(request: &ServiceRequest) -> Option<ApiError> {
             ),
         ));
     }
+    None
+}
+
+/// Whether the request is over its caller's rate limit (429), counting it if not.
+async fn rate_limit_refusal(request: &ServiceRequest) -> Option<ApiError> {
+    let state = request.app_data::<web::Data<AppState>>()?;
     let rate_limits = state.rate_limits.as_ref()?;
     if is_operational_path(request.path()) {
         return None;
@@ -198,7 +208,7 @@ fn admission_refusal(request: &ServiceRequest) -> Option<ApiError> {
                 .unwrap_or_default()
         ),
     };
-    let wait = rate_limits.check(&key).err()?;
+    let wait = rate_limits.admit(&key).await.err()?;
     Some(
         ApiError::new(
             ProblemKind::RateLimited,

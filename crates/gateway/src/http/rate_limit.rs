@@ -3,6 +3,12 @@
 //! A generic cell rate algorithm (the `governor` crate) per key: `per_second` requests are
 //! replenished every second, up to `burst` at once. Over the limit a request is answered
 //! 429 with `Retry-After` before any handler runs.
+//!
+//! By default each process keeps its own budgets. With a [`SharedBudget`]
+//! (`--rate-limit-redis-url`) every instance draws on one budget per key kept in Redis
+//! ([`shared`]), and falls back to its own limiter while Redis is unavailable.
+
+pub mod shared;
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -10,10 +16,15 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+pub use shared::{RedisUrl, RedisUrlError, SharedBudget, SharedVerdict};
+
 /// The limiter shared by all workers.
 pub struct RateLimits {
     limiter: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
+    per_second: NonZeroU32,
+    burst: NonZeroU32,
+    shared: Option<SharedBudget>,
 }
 
 impl RateLimits {
@@ -26,10 +37,43 @@ impl RateLimits {
         Some(Self {
             limiter: RateLimiter::keyed(quota),
             clock: DefaultClock::default(),
+            per_second: rate,
+            burst,
+            shared: None,
         })
     }
 
-    /// Counts a request for `key`; `Err(wait)` when over the limit.
+    /// The same limits, kept in the Redis at `url` for every instance that uses it; each
+    /// Redis call waits at most `timeout`. Must be called inside a Tokio runtime.
+    pub fn shared_through(
+        mut self,
+        url: &RedisUrl,
+        timeout: Duration,
+    ) -> Result<Self, RedisUrlError> {
+        self.shared = Some(SharedBudget::new(
+            url,
+            self.per_second.get(),
+            self.burst.get(),
+            timeout,
+        )?);
+        Ok(self)
+    }
+
+    /// Counts a request for `key` against the shared budget if there is one and Redis
+    /// answers, else against this process's own; `Err(wait)` when over the limit.
+    pub async fn admit(&self, key: &str) -> Result<(), Duration> {
+        if let Some(shared) = &self.shared {
+            match shared.check(key).await {
+                SharedVerdict::Admitted => return Ok(()),
+                SharedVerdict::Refused(wait) => return Err(wait),
+                SharedVerdict::Unavailable => shared.count_fallback(),
+            }
+        }
+        self.check(key)
+    }
+
+    /// Counts a request for `key` against this process's own limiter; `Err(wait)` when
+    /// over the limit.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
         self.limiter
             .check_key(&key.to_owned())

@@ -38,6 +38,7 @@ impl Server {
             .env_remove("BOOKSTORE_API_KEYS")
             .env_remove("RUST_LOG")
             .env_remove("BOOKSTORE_LOG_FORMAT")
+            .env_remove("BOOKSTORE_RATE_LIMIT_REDIS_URL")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (name, value) in env {
