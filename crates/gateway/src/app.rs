@@ -57,6 +57,9 @@ pub struct AppState {
     pub recovered: Arc<AtomicBool>,
     /// Which days deliveries go out, and how many a day takes.
     pub delivery_policy: DeliveryPolicy,
+    /// Set when the server has been told to stop: `/health/ready` answers 503 while requests
+    /// are still served, so that load balancers stop sending new ones first.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// Which days deliveries go out, and how many a day takes.
@@ -103,6 +106,7 @@ impl AppState {
             rate_limits: None,
             recovered: Arc::new(AtomicBool::new(true)),
             delivery_policy: DeliveryPolicy::default(),
+            draining: Arc::new(AtomicBool::new(false)),
         }
     }
 }

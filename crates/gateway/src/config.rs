@@ -179,6 +179,18 @@ pub struct Cli {
     )]
     pub shutdown_timeout_seconds: u64,
 
+    /// On SIGTERM or SIGINT, how long to go on serving with `/health/ready` answering 503
+    /// before the listener closes, in seconds, so that a load balancer stops sending new
+    /// requests first; a second signal cuts it short.
+    #[arg(
+        long,
+        env = "BOOKSTORE_SHUTDOWN_DRAIN_SECONDS",
+        default_value_t = 0,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(0..=300)
+    )]
+    pub shutdown_drain_seconds: u64,
+
     /// How old an unfinished order attempt must be before recovery settles it (refunds its
     /// payment and returns its stock), in seconds. Recovery runs at start-up and every
     /// minute. Keep it well above the longest request; lower it only when no other instance

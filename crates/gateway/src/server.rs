@@ -2,7 +2,8 @@
 //! HTTP server itself.
 
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::http::KeepAlive;
@@ -315,7 +316,12 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
         0 => KeepAlive::Disabled,
         seconds => KeepAlive::Timeout(Duration::from_secs(seconds)),
     };
+    let stop_signal = drain_on_signal(
+        state.draining.clone(),
+        Duration::from_secs(cli.shutdown_drain_seconds),
+    );
     let mut server = HttpServer::new(move || build_app(app_state.clone()))
+        .shutdown_signal(stop_signal)
         .client_request_timeout(Duration::from_millis(cli.client_request_timeout_ms))
         .keep_alive(keep_alive)
         .max_connections(cli.max_connections)
@@ -333,8 +339,8 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
         store = %redacted_url(&cli.database_url),
         "bookstore is listening"
     );
-    // actix-web stops accepting on SIGTERM/SIGINT and lets in-flight requests finish
-    // within the shutdown timeout before `run` returns.
+    // After SIGTERM/SIGINT and the drain, actix-web stops accepting and lets in-flight
+    // requests finish within the shutdown timeout before `run` returns.
     server.run().await.map_err(StartError::Serve)?;
     if let Some(database) = database {
         // Every request has finished: nothing of this instance is left to settle, and
@@ -346,6 +352,44 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
     }
     tracing::info!("bookstore stopped: in-flight requests finished, stores closed");
     Ok(())
+}
+
+/// Resolves when the server should close its listener: at SIGTERM or SIGINT, once
+/// `/health/ready` has answered 503 (through `draining`) for `drain` while requests are still
+/// served, or at a second signal. Then the server finishes the requests in flight.
+async fn drain_on_signal(draining: Arc<AtomicBool>, drain: Duration) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut terminate, mut interrupt) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::error!(error = %error, "cannot listen for SIGTERM and SIGINT");
+            return std::future::pending().await;
+        }
+    };
+    let received = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    draining.store(true, Ordering::Relaxed);
+    if !drain.is_zero() {
+        tracing::info!(
+            signal = received,
+            drain_seconds = drain.as_secs(),
+            "stopping: /health/ready answers 503; still serving until the drain ends"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(drain) => {}
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    }
+    tracing::info!(
+        signal = received,
+        "stopping: the listener closes; requests in flight may finish"
+    );
 }
 
 /// `bookstore migrate`: applies the migrations to the configured database and exits.

@@ -45,16 +45,25 @@ pub async fn live() -> Reply<HealthBody> {
     .unwrap_or_else(|_| Reply::fixed(br#"{"status":"live"}"#))
 }
 
-/// Answers 200 when start-up recovery has run and every store answers, 503 otherwise.
+/// Answers 200 when start-up recovery has run and every store answers; 503 otherwise, and
+/// once the server is stopping.
 #[api_operation(
     tag = "health",
     operation_id = "get_readiness",
     summary = "Readiness",
-    description = "200 once start-up recovery has settled what a stopped process left behind and while every store answers; 503 otherwise. No API key.",
+    description = "200 once start-up recovery has settled what a stopped process left behind and while every store answers; \
+                   503 otherwise, and from the moment the server has been told to stop (SIGTERM or SIGINT) while it \
+                   still serves requests. No API key.",
     success_description = "Ready to serve requests",
     error_code = 503
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<Reply<HealthBody>, ApiError> {
+    if state.draining.load(Ordering::Relaxed) {
+        return Err(ApiError::new(
+            ProblemKind::Unavailable,
+            "the server is shutting down; send new requests to another instance",
+        ));
+    }
     if !state.recovered.load(Ordering::Acquire) {
         return Err(ApiError::new(
             ProblemKind::Unavailable,

@@ -1,6 +1,7 @@
 //! Durability of the `bookstore` server on a real database: what survives a graceful
-//! restart and a `kill -9`, two instances sharing one PostgreSQL database, and a database
-//! that cannot be reached or goes away while the server runs.
+//! restart and a `kill -9`, two instances sharing one PostgreSQL database (and restarted one
+//! at a time under load), and a database that cannot be reached or goes away while the
+//! server runs.
 //!
 //! Every test starts the real `bookstore` binary (through the operations tests' `Server`
 //! helper) on a database of its own, and inspects that database afterwards through the
@@ -29,4 +30,5 @@ mod crash;
 mod database_failures;
 mod leases;
 mod restart;
+mod rolling_restart;
 mod two_instances;

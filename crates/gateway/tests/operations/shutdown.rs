@@ -1,4 +1,6 @@
-//! Graceful shutdown: SIGTERM stops accepting, lets in-flight requests finish, exits 0.
+//! Graceful shutdown: SIGTERM stops accepting, lets in-flight requests finish, exits 0; with
+//! `--shutdown-drain-seconds`, readiness answers 503 for that long first while requests are
+//! still served.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -87,5 +89,79 @@ fn after_sigterm_new_connections_are_refused() {
     assert!(
         TcpStream::connect(&address).is_err(),
         "nothing listens once the server has stopped"
+    );
+}
+
+/// The status of `GET /health/ready`, or `None` when nothing answers.
+fn readiness(server: &Server) -> Option<u16> {
+    blocking_client()
+        .get(&format!("{}/health/ready", server.base_url))
+        .send()
+        .ok()
+        .map(|response| response.status().as_u16())
+}
+
+/// Polls readiness until it is `status`, for at most `limit`.
+fn wait_for_readiness(server: &Server, status: u16, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if readiness(server) == Some(status) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!(
+        "/health/ready never answered {status} within {limit:?}; log:\n{}",
+        server.stderr_text()
+    );
+}
+
+#[test]
+fn during_the_drain_after_sigterm_readiness_answers_503_while_requests_are_still_served() {
+    let drain = Duration::from_secs(3);
+    let mut server = Server::start(
+        &["--shutdown-drain-seconds", &drain.as_secs().to_string()],
+        &[],
+    );
+    assert_eq!(readiness(&server), Some(200));
+    server.terminate();
+    let signalled = std::time::Instant::now();
+    wait_for_readiness(&server, 503, Duration::from_secs(2));
+
+    let books = blocking_client()
+        .get(&format!("{}/api/books", server.base_url))
+        .header("X-API-Key", "secret123")
+        .send()
+        .expect("the listener is still open during the drain");
+    assert_eq!(books.status(), 200, "requests are still served");
+    let ready = blocking_client()
+        .get(&format!("{}/health/ready", server.base_url))
+        .send()
+        .expect("still listening");
+    assert!(
+        ready.body.contains("shutting down"),
+        "the probe says why: {}",
+        ready.body
+    );
+
+    assert!(server.wait_for_exit(Duration::from_secs(30)), "exits 0");
+    assert!(
+        signalled.elapsed() >= drain,
+        "the listener stayed open for the drain, but the process exited after {:?}",
+        signalled.elapsed()
+    );
+    let logs = server.stderr_text();
+    assert!(logs.contains("/health/ready answers 503"), "{logs}");
+}
+
+#[test]
+fn a_second_sigterm_cuts_the_drain_short() {
+    let mut server = Server::start(&["--shutdown-drain-seconds", "300"], &[]);
+    server.terminate();
+    wait_for_readiness(&server, 503, Duration::from_secs(5));
+    server.terminate();
+    assert!(
+        server.wait_for_exit(Duration::from_secs(30)),
+        "exits 0 long before the 300 s drain"
     );
 }
