@@ -9,7 +9,9 @@
 //! `postgres` when a PostgreSQL server is available). PostgreSQL is the one named by
 //! `BOOKSTORE_TEST_POSTGRES_URL`, or, when that is unset and a server answers on
 //! 127.0.0.1:5432, that local server (user `postgres`); otherwise the run says plainly that
-//! the PostgreSQL tests were skipped.
+//! the PostgreSQL tests were skipped. Tests that need Redis are `#[ignore]`d and have `redis`
+//! in their names; they run last, when `BOOKSTORE_TEST_REDIS_URL` is set or a server answers
+//! on 127.0.0.1:6379, and otherwise the run says they were skipped.
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -68,6 +70,9 @@ pub(crate) fn run() -> ExitCode {
     }
     if postgres_url().is_none() {
         println!("  PostgreSQL tests skipped: {POSTGRES_SKIPPED}");
+    }
+    if redis_url().is_none() {
+        println!("  Redis tests skipped: {REDIS_SKIPPED}");
     }
     let TestCounts {
         passed,
@@ -152,6 +157,75 @@ fn postgres_url() -> Option<String> {
         .then(|| LOCAL_POSTGRES_URL.to_owned())
 }
 
+/// The variable naming the Redis server the Redis tests use.
+const REDIS_URL_VARIABLE: &str = "BOOKSTORE_TEST_REDIS_URL";
+
+/// Why the Redis tests are skipped when no server is available.
+const REDIS_SKIPPED: &str =
+    "BOOKSTORE_TEST_REDIS_URL is not set and no server answers on 127.0.0.1:6379";
+
+/// The Redis server for the tests that need one: the configured one, else a local one that
+/// answers.
+fn redis_url() -> Option<String> {
+    if let Some(url) = std::env::var(REDIS_URL_VARIABLE)
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        return Some(url);
+    }
+    let local = SocketAddr::from(([127, 0, 0, 1], 6379));
+    TcpStream::connect_timeout(&local, Duration::from_millis(500))
+        .is_ok()
+        .then(|| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Runs the tests that need Redis: they are `#[ignore]`d (so a plain `cargo test` skips them
+/// and says so) and have `redis` in their names. Returns what they did, with the tests they
+/// ran taken off the count of skipped ones (the first run counted them as ignored).
+fn run_redis_tests(nextest: bool, environment: &[(&'static str, String)]) -> TestOutcome {
+    let Some(url) = redis_url() else {
+        println!("\n--- Redis tests skipped: {REDIS_SKIPPED}");
+        return TestOutcome {
+            succeeded: true,
+            counts: Some(TestCounts::default()),
+        };
+    };
+    println!("\n--- the tests that need Redis, against {}", redact(&url));
+    let mut environment = environment.to_vec();
+    environment.push((REDIS_URL_VARIABLE, url));
+    let outcome = if nextest {
+        let args = [
+            "nextest",
+            "run",
+            "--workspace",
+            "--no-fail-fast",
+            "--run-ignored",
+            "only",
+            "-E",
+            "test(/redis/)",
+        ];
+        run_streamed(&args, &environment, test_counts::from_nextest)
+    } else {
+        let args = [
+            "test",
+            "--workspace",
+            "--no-fail-fast",
+            "--",
+            "--ignored",
+            "redis",
+        ];
+        run_streamed(&args, &environment, test_counts::from_libtest)
+    };
+    TestOutcome {
+        succeeded: outcome.succeeded,
+        counts: outcome.counts.map(|counts| TestCounts {
+            passed: counts.passed,
+            failed: counts.failed,
+            skipped: 0,
+        }),
+    }
+}
+
 /// The environment of the test commands: the PostgreSQL URL when one is available.
 fn test_environment() -> Vec<(&'static str, String)> {
     match postgres_url() {
@@ -231,12 +305,18 @@ fn run_tests() -> TestOutcome {
             ));
         }
     }
+    let redis = run_redis_tests(nextest_is_installed(), &environment);
+    let mut counts = outcomes
+        .iter()
+        .map(|outcome| outcome.counts)
+        .sum::<Option<TestCounts>>();
+    if let (Some(counts), Some(ran)) = (counts.as_mut(), redis.counts) {
+        counts.skipped = counts.skipped.saturating_sub(ran.passed + ran.failed);
+        *counts += ran;
+    }
     TestOutcome {
-        succeeded: outcomes.iter().all(|outcome| outcome.succeeded),
-        counts: outcomes
-            .iter()
-            .map(|outcome| outcome.counts)
-            .sum::<Option<TestCounts>>(),
+        succeeded: redis.succeeded && outcomes.iter().all(|outcome| outcome.succeeded),
+        counts: counts.filter(|_| redis.counts.is_some()),
     }
 }
 
