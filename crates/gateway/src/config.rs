@@ -278,6 +278,9 @@ pub enum Command {
     Openapi,
     /// Apply the database migrations and exit (for deploy pipelines; serving applies them too).
     Migrate,
+    /// Ask the server on this machine (`--host`, `--port`) whether it is ready; exit 0 when
+    /// `/health/ready` answers 200, 1 otherwise. For container health checks.
+    Probe,
 }
 
 /// How log lines are written.

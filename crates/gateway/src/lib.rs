@@ -5,7 +5,7 @@
 //! - [`routes`] holds the thin handlers, [`workflow`] the steps that span domains;
 //! - [`wire`] the JSON bodies, [`http`] errors, auth, extraction and middleware;
 //! - [`idempotency`] makes POSTs safe to retry;
-//! - [`config`] and [`server`] run the `bookstore` binary.
+//! - [`config`] and [`server`] run the `bookstore` binary; [`probe`] is its health check.
 
 pub mod app;
 pub mod config;
@@ -14,6 +14,7 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod probe;
 pub mod routes;
 pub mod server;
 pub mod stores;

@@ -1,4 +1,5 @@
-//! The `bookstore` binary: serves the API, or prints its OpenAPI document.
+//! The `bookstore` binary: serves the API, prints its OpenAPI document, migrates the
+//! database, or probes a running server's readiness.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -51,6 +52,16 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Probe) => {
+            let address = bookstore_gateway::probe::probe_address(cli.host, cli.port);
+            match bookstore_gateway::probe::check_ready(address) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("bookstore: not ready: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Migrate) => {
             init_tracing(cli.log_format);
             match bookstore_gateway::server::migrate(&cli).await {

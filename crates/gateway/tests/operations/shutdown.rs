@@ -116,6 +116,18 @@ fn wait_for_readiness(server: &Server, status: u16, limit: Duration) {
     );
 }
 
+/// Whether `bookstore probe` (the container health check) says the server is ready.
+fn probe_says_ready(server: &Server) -> bool {
+    let port = server.base_url.rsplit(':').next().expect("a port");
+    std::process::Command::new(env!("CARGO_BIN_EXE_bookstore"))
+        .args(["probe", "--port", port])
+        .env_remove("BOOKSTORE_HOST")
+        .output()
+        .expect("run bookstore probe")
+        .status
+        .success()
+}
+
 #[test]
 fn during_the_drain_after_sigterm_readiness_answers_503_while_requests_are_still_served() {
     let drain = Duration::from_secs(3);
@@ -124,9 +136,11 @@ fn during_the_drain_after_sigterm_readiness_answers_503_while_requests_are_still
         &[],
     );
     assert_eq!(readiness(&server), Some(200));
+    assert!(probe_says_ready(&server), "the health check passes");
     server.terminate();
     let signalled = std::time::Instant::now();
     wait_for_readiness(&server, 503, Duration::from_secs(2));
+    assert!(!probe_says_ready(&server), "the health check fails");
 
     let books = blocking_client()
         .get(&format!("{}/api/books", server.base_url))
