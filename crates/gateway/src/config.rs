@@ -348,6 +348,28 @@ mod tests {
     }
 
     #[test]
+    fn the_redis_timeout_and_the_drain_are_bounded_and_the_redis_url_never_shows_its_password() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("bookstore").chain(args.iter().copied()))
+        };
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.rate_limit_redis_url, None);
+        assert_eq!(cli.rate_limit_redis_timeout_ms, 100);
+        assert_eq!(cli.shutdown_drain_seconds, 0);
+        for refused in [
+            &["--rate-limit-redis-timeout-ms", "0"][..],
+            &["--rate-limit-redis-timeout-ms", "10001"],
+            &["--shutdown-drain-seconds", "301"],
+        ] {
+            assert!(parse(refused).is_err(), "{refused:?}");
+        }
+        let cli = parse(&["--rate-limit-redis-url", "redis://:pw-123@cache:6379/1"]).unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("pw-123"), "{shown}");
+        assert!(shown.contains("redis://:***@cache:6379/1"), "{shown}");
+    }
+
+    #[test]
     fn the_seed_is_the_demo_nothing_or_a_generated_catalogue() {
         let seed = |args: &[&str]| {
             Cli::try_parse_from(std::iter::once("bookstore").chain(args.iter().copied()))
