@@ -6,6 +6,7 @@
 //! (the client generator, too, is a program of its own: `xtask/client-codegen`).
 
 mod bench;
+mod container;
 mod deps;
 mod openapi;
 mod suite;
@@ -32,6 +33,10 @@ Commands:
                      BOOKSTORE_TEST_POSTGRES_URL is set) and a bare actix-web baseline
                      with oha; writes target/bench/report.md and report.json
                      (`cargo xtask bench --help` says more)
+  container [--pull] [--engine podman|docker] [--tag NAME]
+                     build the container image (base images made locally with
+                     debootstrap unless --pull) and smoke-test it; not part of `test`
+                     (`cargo xtask container --help` says more)
   help               print this text
 ";
 
@@ -59,6 +64,18 @@ fn main() -> ExitCode {
             Err(message) => {
                 eprintln!("error: {message}\n");
                 eprint!("{}", bench::USAGE);
+                ExitCode::from(USAGE_ERROR)
+            }
+        },
+        ["container", "--help" | "-h"] => {
+            print!("{}", container::USAGE);
+            ExitCode::SUCCESS
+        }
+        ["container", options @ ..] => match container::Options::parse(options) {
+            Ok(options) => exit_code(container::run(options)),
+            Err(message) => {
+                eprintln!("error: {message}\n");
+                eprint!("{}", container::USAGE);
                 ExitCode::from(USAGE_ERROR)
             }
         },
