@@ -2924,7 +2924,7 @@ Sends a `GET` request to `/health/live`
     }
     /**Readiness
 
-200 once start-up recovery has settled what a stopped process left behind and while every store answers; 503 otherwise. No API key.
+200 once start-up recovery has settled what a stopped process left behind and while every store answers; 503 otherwise, and from the moment the server has been told to stop (SIGTERM or SIGINT) while it still serves requests. No API key.
 
 Sends a `GET` request to `/health/ready`
 
