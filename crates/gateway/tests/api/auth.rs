@@ -155,13 +155,14 @@ async fn probes_the_spec_and_the_docs_need_no_key() {
         "/health/live",
         "/health/ready",
         "/openapi.json",
+        "/docs",
         "/docs/",
         "/metrics",
     ] {
         let response = app.request(Method::GET, path).send().await;
         assert_eq!(response.status, 200, "{path}: {}", response.text());
     }
-    let docs = app.request(Method::GET, "/docs/").send().await;
+    let docs = app.request(Method::GET, "/docs").send().await;
     assert!(
         docs.header("content-type")
             .unwrap_or_default()

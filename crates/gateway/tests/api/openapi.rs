@@ -222,3 +222,31 @@ async fn created_responses_document_their_location_and_money_is_integer_cents() 
         }
     }
 }
+
+#[actix_web::test]
+async fn the_docs_page_answers_200_at_the_printed_address_and_its_assets_load() {
+    let app = spawn_app().await;
+    // The README and the start-up log print `/docs`; `/docs/` works too.
+    for path in ["/docs", "/docs/"] {
+        let page = app.request(Method::GET, path).send().await;
+        assert_eq!(page.status, 200, "{path}: {}", page.text());
+        assert!(
+            page.header("content-type")
+                .unwrap_or_default()
+                .starts_with("text/html"),
+            "{path}: {:?}",
+            page.headers
+        );
+        let html = page.text();
+        assert!(html.contains("url: '/openapi.json'"), "{path}: {html}");
+        for (asset, content_type) in [
+            ("/docs/swagger-ui.css", "text/css"),
+            ("/docs/swagger-ui-bundle.js", "text/javascript"),
+        ] {
+            assert!(html.contains(asset), "{path} refers to {asset}");
+            let loaded = app.request(Method::GET, asset).send().await;
+            assert_eq!(loaded.status, 200, "{asset}");
+            assert_eq!(loaded.header("content-type"), Some(content_type), "{asset}");
+        }
+    }
+}
