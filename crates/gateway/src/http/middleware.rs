@@ -9,6 +9,8 @@
 //!   gets no detail.
 //! - Requests over the URL or header size limits, or over the caller's rate limit, are
 //!   answered (414, 431, 429 with `Retry-After`) before any handler runs.
+//! - Under `/api`, a request without a valid API key is answered 401 before routing, whatever
+//!   its path and method, so an anonymous caller cannot tell which routes exist.
 //! - One `tracing` event per request with the method, the route *template* (never the raw
 //!   path, which may hold ids), the status and `duration_ms`; the same labels feed the
 //!   Prometheus metrics.
@@ -105,7 +107,10 @@ pub async fn request_context(
 
     let refusal = match admission_refusal(&request) {
         Some(refusal) => Some(refusal),
-        None => rate_limit_refusal(&request).await,
+        None => match rate_limit_refusal(&request).await {
+            Some(refusal) => Some(refusal),
+            None => anonymous_api_refusal(&request),
+        },
     };
     let response = match refusal {
         Some(refusal) => request.error_response(refusal),
@@ -189,6 +194,22 @@ fn admission_refusal(request: &ServiceRequest) -> Option<ApiError> {
         ));
     }
     None
+}
+
+/// Whether a path is under `/api`: exactly `/api`, or `/api/` and more. Read from the path
+/// as the router sees it (percent-encoded letters decoded), so `/%61pi/…` counts too.
+fn is_api_path(path: &str) -> bool {
+    path.strip_prefix("/api")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// 401 for a request under `/api` without a valid key. It comes after the rate limit, so
+/// guessing keys is limited per client address.
+fn anonymous_api_refusal(request: &ServiceRequest) -> Option<ApiError> {
+    if !is_api_path(request.match_info().as_str()) {
+        return None;
+    }
+    cached_caller(request.request()).err()
 }
 
 /// Whether the request is over its caller's rate limit (429), counting it if not.
@@ -303,6 +324,16 @@ async fn as_problem(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_prefix_is_a_whole_path_segment() {
+        for path in ["/api", "/api/", "/api/books", "/api/anything/unknown"] {
+            assert!(is_api_path(path), "{path}");
+        }
+        for path in ["/", "/apis", "/api-docs", "/docs/api", "/health/live", ""] {
+            assert!(!is_api_path(path), "{path}");
+        }
+    }
 
     #[test]
     fn sane_client_request_ids_are_echoed_and_others_replaced() {

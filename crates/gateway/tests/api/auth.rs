@@ -65,6 +65,80 @@ async fn every_api_operation_needs_a_key() {
 }
 
 #[actix_web::test]
+async fn any_api_path_without_a_valid_key_is_401_whatever_the_route_or_method() {
+    let app = spawn_app().await;
+    let known = app
+        .request(Method::GET, "/api/books")
+        .send()
+        .await
+        .problem(401);
+    let order_id = uuid::Uuid::new_v4();
+    // (method, path, body, what a caller with a valid key gets instead)
+    let requests: Vec<(Method, String, Option<&str>, u16)> = vec![
+        (Method::GET, "/api/anything-unknown".to_owned(), None, 404),
+        (Method::GET, "/api".to_owned(), None, 404),
+        (Method::GET, "/api/".to_owned(), None, 404),
+        (
+            Method::GET,
+            format!("/api/books/{EFFECTIVE_JAVA}/reviews"),
+            None,
+            404,
+        ),
+        (
+            Method::POST,
+            "/api/nothing/here".to_owned(),
+            Some("{}"),
+            404,
+        ),
+        (Method::GET, "/%61pi/anything-unknown".to_owned(), None, 404),
+        (Method::DELETE, "/api/books".to_owned(), None, 405),
+        (
+            Method::PUT,
+            format!("/api/books/{EFFECTIVE_JAVA}"),
+            Some("{}"),
+            405,
+        ),
+        (
+            Method::GET,
+            format!("/api/orders/{order_id}/cancel"),
+            None,
+            405,
+        ),
+        (Method::GET, "/api/orders/not-a-uuid".to_owned(), None, 400),
+        (
+            Method::POST,
+            "/api/orders".to_owned(),
+            Some("not json"),
+            415,
+        ),
+    ];
+    for (method, path, body, with_key) in requests {
+        let call = |key: Option<&str>| {
+            let call = app.request(method.clone(), &path);
+            let call = match key {
+                Some(key) => call.key(key),
+                None => call,
+            };
+            match body {
+                Some(body) => call.header("Content-Type", "text/plain").body(body),
+                None => call,
+            }
+        };
+        for key in [None, Some("not-a-key")] {
+            let response = call(key).send().await;
+            let problem = response.problem(401);
+            for field in ["type", "title", "status", "detail"] {
+                assert_eq!(
+                    problem[field], known[field],
+                    "{method} {path} {key:?}: {field}"
+                );
+            }
+        }
+        call(Some(CUSTOMER)).send().await.problem(with_key);
+    }
+}
+
+#[actix_web::test]
 async fn a_customer_key_calling_an_admin_operation_is_403() {
     let app = spawn_app().await;
     let body = json!({"isbn": isbn_with("979", 7), "title": "T", "author": "A", "price_cents": 1, "stock": 1});
