@@ -27,6 +27,69 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
+// Strict text formats
+//
+// Each value the API reads from text has one spelling. The general-purpose parsers are
+// more forgiving than the contract (chrono reads `2030-1-1` and ` +2030-01-01` as a date,
+// uuid reads braced, `urn:uuid:` and unhyphenated forms, integer parsing takes a `+`), so
+// these check the exact shape first and then let those parsers compute the value.
+
+/// A calendar date written exactly `YYYY-MM-DD`: four digits, two, two, with hyphens.
+pub fn parse_date(text: &str) -> Result<NaiveDate, &'static str> {
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(index, &byte)| match index {
+            4 | 7 => byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    if !shaped {
+        return Err("must be a date written exactly YYYY-MM-DD, e.g. 2030-01-31");
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| "is not a date of the calendar")
+}
+
+/// A UUID written as 36 characters, hexadecimal digits grouped 8-4-4-4-12 by hyphens
+/// (either case, as RFC 9562 asks of readers); no braces, no `urn:uuid:`, no bare 32 digits.
+pub fn parse_uuid(text: &str) -> Result<Uuid, &'static str> {
+    const MESSAGE: &str =
+        "must be a UUID: 36 characters, hexadecimal digits grouped 8-4-4-4-12 by hyphens";
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 36
+        && bytes.iter().enumerate().all(|(index, &byte)| match index {
+            8 | 13 | 18 | 23 => byte == b'-',
+            _ => byte.is_ascii_hexdigit(),
+        });
+    if !shaped {
+        return Err(MESSAGE);
+    }
+    Uuid::try_parse(text).map_err(|_| MESSAGE)
+}
+
+/// Deserializes a path segment with [`parse_uuid`].
+fn deserialize_uuid<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Uuid, D::Error> {
+    let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+    parse_uuid(&text).map_err(|message| serde::de::Error::custom(format!("the id {message}")))
+}
+
+/// Deserializes the `limit` query parameter: decimal digits only (no sign, no leading zero,
+/// no spaces). The range is checked by [`page_limit`].
+fn deserialize_limit<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+    let plain = !text.is_empty()
+        && text.bytes().all(|byte| byte.is_ascii_digit())
+        && (text.len() == 1 || !text.starts_with('0'));
+    if !plain {
+        return Err(serde::de::Error::custom(
+            "limit must be an integer from 1 to 100, written in plain digits",
+        ));
+    }
+    // Digits only: the one way to fail is a number too large for u64, which is out of range.
+    Ok(Some(text.parse().unwrap_or(u64::MAX)))
+}
+
+// ---------------------------------------------------------------------------------------
 // Books
 
 /// A book in the catalogue.
@@ -163,6 +226,12 @@ impl SerializesAs<BookPageBody> for BookPageView<'_> {
 #[schemars(crate = "apistos")]
 pub struct ListBooksQuery {
     /// Page size, 1 to 100 (default 20).
+    // `skip_serializing_if` only keeps schemars from writing `"default": null`.
+    #[serde(
+        default,
+        deserialize_with = "deserialize_limit",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1, max = 100), extend("format" = "int32", "default" = 20))]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page, passed back as it came (an opaque value).
@@ -178,6 +247,12 @@ pub struct ListBooksQuery {
 #[schemars(crate = "apistos")]
 pub struct ListOrdersQuery {
     /// Page size, 1 to 100 (default 20).
+    // `skip_serializing_if` only keeps schemars from writing `"default": null`.
+    #[serde(
+        default,
+        deserialize_with = "deserialize_limit",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1, max = 100), extend("format" = "int32", "default" = 20))]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page, passed back as it came (an opaque value).
@@ -619,6 +694,7 @@ pub struct OrderPageBody {
 #[schemars(crate = "apistos")]
 pub struct OrderPath {
     /// Order id.
+    #[serde(deserialize_with = "deserialize_uuid")]
     pub id: Uuid,
 }
 
@@ -702,15 +778,11 @@ impl ScheduleDeliveryRequest {
     /// Validates the order id, the address and the date; a 422 lists every problem.
     pub fn validate(self) -> Result<ValidDeliveryRequest, ApiError> {
         let mut errors = Vec::new();
-        let order_id = collect("order_id", Uuid::parse_str(&self.order_id), &mut errors)
-            .map(OrderId::from_uuid);
+        let order_id =
+            collect("order_id", parse_uuid(&self.order_id), &mut errors).map(OrderId::from_uuid);
         let requested_date = match self.requested_date.as_deref() {
             None => None,
-            Some(text) => collect(
-                "requested_date",
-                NaiveDate::parse_from_str(text, "%Y-%m-%d"),
-                &mut errors,
-            ),
+            Some(text) => collect("requested_date", parse_date(text), &mut errors),
         };
         // The scheduling rule is checked again when the delivery is created; checking it
         // here too lets one 422 report a past date together with any address problems.
@@ -819,6 +891,7 @@ impl From<&Delivery> for DeliveryBody {
 #[schemars(crate = "apistos")]
 pub struct DeliveryPath {
     /// Delivery id.
+    #[serde(deserialize_with = "deserialize_uuid")]
     pub id: Uuid,
 }
 
@@ -842,7 +915,12 @@ pub mod cursor {
 
     fn decode(tag: u8, cursor: &str) -> Result<String, ApiError> {
         let invalid = || ApiError::malformed("the cursor is not one this server issued");
-        if !cursor.len().is_multiple_of(2) || cursor.len() > 200 {
+        // Only what `encode` writes: lowercase hexadecimal digits, in pairs.
+        let lowercase_hex = |byte: u8| matches!(byte, b'0'..=b'9' | b'a'..=b'f');
+        if !cursor.len().is_multiple_of(2)
+            || cursor.len() > 200
+            || !cursor.bytes().all(lowercase_hex)
+        {
             return Err(invalid());
         }
         let bytes = (0..cursor.len())
@@ -867,11 +945,14 @@ pub mod cursor {
         encode(b'b', isbn.as_str())
     }
 
-    /// The book position a cursor holds (400 if it is not a book cursor).
+    /// The book position a cursor holds (400 if it is not a book cursor as [`for_book`]
+    /// writes it).
     pub fn book_position(cursor: &str) -> Result<Isbn, ApiError> {
         let text = decode(b'b', cursor)?;
         Isbn::parse(&text)
-            .map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
+            .ok()
+            .filter(|isbn| isbn.as_str() == text)
+            .ok_or_else(|| ApiError::malformed("the cursor is not one this server issued"))
     }
 
     /// The cursor after order `id`.
@@ -879,11 +960,14 @@ pub mod cursor {
         encode(b'o', &id.to_string())
     }
 
-    /// The order position a cursor holds (400 if it is not an order cursor).
+    /// The order position a cursor holds (400 if it is not an order cursor as [`for_order`]
+    /// writes it).
     pub fn order_position(cursor: &str) -> Result<OrderId, ApiError> {
         let text = decode(b'o', cursor)?;
-        text.parse()
-            .map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
+        text.parse::<OrderId>()
+            .ok()
+            .filter(|id| id.to_string() == text)
+            .ok_or_else(|| ApiError::malformed("the cursor is not one this server issued"))
     }
 
     /// The cursor after delivery `id`.
@@ -1053,6 +1137,145 @@ mod tests {
             assert_eq!(
                 page_limit(Some(bad)).unwrap_err().kind().status().as_u16(),
                 400
+            );
+        }
+    }
+
+    #[test]
+    fn dates_are_read_only_when_written_exactly_yyyy_mm_dd() {
+        assert_eq!(
+            parse_date("2030-01-31"),
+            Ok(NaiveDate::from_ymd_opt(2030, 1, 31).unwrap())
+        );
+        assert_eq!(
+            parse_date("2028-02-29"),
+            Ok(NaiveDate::from_ymd_opt(2028, 2, 29).unwrap())
+        );
+        for bad in [
+            "2030-1-1",
+            "2030-01-1",
+            "2030-1-01",
+            " 2030-01-01",
+            "2030-01-01 ",
+            "+2030-01-01",
+            "02030-01-01",
+            "2030/01/01",
+            "20300101",
+            "2030-01-01T00:00:00Z",
+            "２０３０-01-01",
+            "",
+        ] {
+            assert!(
+                parse_date(bad).unwrap_err().contains("YYYY-MM-DD"),
+                "{bad:?}"
+            );
+        }
+        for impossible in ["2030-02-29", "2030-13-01", "2030-00-10", "2030-04-31"] {
+            assert_eq!(
+                parse_date(impossible),
+                Err("is not a date of the calendar"),
+                "{impossible:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn uuids_are_read_only_in_their_hyphenated_form() {
+        let id = Uuid::parse_str("67e55044-10b1-426f-9247-bb680e5fe0c8").unwrap();
+        assert_eq!(parse_uuid("67e55044-10b1-426f-9247-bb680e5fe0c8"), Ok(id));
+        assert_eq!(parse_uuid("67E55044-10B1-426F-9247-BB680E5FE0C8"), Ok(id));
+        for bad in [
+            "{67e55044-10b1-426f-9247-bb680e5fe0c8}",
+            "urn:uuid:67e55044-10b1-426f-9247-bb680e5fe0c8",
+            "67e5504410b1426f9247bb680e5fe0c8",
+            " 67e55044-10b1-426f-9247-bb680e5fe0c8",
+            "67e55044-10b1-426f-9247-bb680e5fe0c",
+            "67e55044-10b1-426f-9247_bb680e5fe0c8",
+            "67e55044-10b1-426f-9247-bb680e5fe0cg",
+            "",
+        ] {
+            assert!(parse_uuid(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limits_are_read_only_as_plain_digits() {
+        let limit = |query: &str| {
+            actix_web::web::Query::<ListOrdersQuery>::from_query(query)
+                .map(|query| query.into_inner().limit)
+        };
+        assert_eq!(limit("").unwrap(), None);
+        assert_eq!(limit("limit=1").unwrap(), Some(1));
+        assert_eq!(limit("limit=100").unwrap(), Some(100));
+        // Out of range, but plainly written: `page_limit` answers with the range.
+        assert_eq!(limit("limit=0").unwrap(), Some(0));
+        assert_eq!(
+            limit("limit=99999999999999999999999").unwrap(),
+            Some(u64::MAX)
+        );
+        for bad in [
+            "limit=%2B20",
+            "limit=020",
+            "limit=+20",
+            "limit=%2020",
+            "limit=20%20",
+            "limit=-1",
+            "limit=1e2",
+            "limit=20.0",
+            "limit=",
+            "limit=20&limit=30",
+        ] {
+            assert!(limit(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_in_json_bodies_must_be_json_integers() {
+        let order = |quantity: &str| {
+            serde_json::from_str::<PlaceOrderRequest>(&format!(
+                r#"{{"items": [{{"isbn": "9780134685991", "quantity": {quantity}}}], "payment": {{"token": "tok_visa"}}}}"#
+            ))
+        };
+        assert_eq!(order("2").unwrap().items[0].quantity, 2);
+        for bad in ["2.0", "2e0", "\"2\"", "true", "null", "[2]", "0x2"] {
+            assert!(order(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn hex(text: &str) -> String {
+        text.bytes().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    #[test]
+    fn cursors_are_read_only_as_this_server_writes_them() {
+        let isbn = Isbn::parse("9780134685991").unwrap();
+        let issued = cursor::for_book(&isbn);
+        assert_eq!(issued, hex("b9780134685991"));
+        for other_spelling in [
+            hex("b978-0-13-468599-1"),
+            hex("b0134685997"),
+            hex("b 9780134685991"),
+        ] {
+            assert_ne!(other_spelling, issued);
+            assert!(
+                cursor::book_position(&other_spelling).is_err(),
+                "{other_spelling:?}"
+            );
+        }
+        let order = OrderId::generate();
+        let issued = cursor::for_order(&order);
+        assert_eq!(cursor::order_position(&issued).unwrap(), order);
+        let text = order.to_string();
+        assert_ne!(issued.to_uppercase(), issued, "a UUID's hex holds letters");
+        for other_spelling in [
+            issued.to_uppercase(),
+            hex(&format!("o{}", text.to_uppercase())),
+            hex(&format!("o{{{text}}}")),
+            hex(&format!("o{}", text.replace('-', ""))),
+        ] {
+            assert!(
+                cursor::order_position(&other_spelling).is_err(),
+                "{other_spelling:?}"
             );
         }
     }

@@ -39,7 +39,9 @@ impl Isbn {
     pub fn parse(input: &str) -> Result<Self, IsbnError> {
         let mut chars = [0u8; 13];
         let mut len = 0usize;
-        for c in input.trim().bytes() {
+        // Hyphens and spaces are skipped wherever they are; any other character, other
+        // whitespace (tabs, line breaks, no-break spaces) included, is refused.
+        for c in input.bytes() {
             match c {
                 b'-' | b' ' => continue,
                 b'0'..=b'9' | b'X' | b'x' => {
@@ -160,6 +162,7 @@ mod tests {
             ("9780134685991", "9780134685991"),
             ("978-0-13-468599-1", "9780134685991"),
             ("978 0 13 468599 1", "9780134685991"),
+            (" 9780134685991 ", "9780134685991"),
             ("0134685997", "9780134685991"),
             ("0-13-468599-7", "9780134685991"),
             ("080442957X", "9780804429573"),
@@ -187,6 +190,9 @@ mod tests {
             ("X134685997", IsbnError::InvalidCharacter),
             ("1234567890128", IsbnError::BadPrefix),
             ("９７８0134685991", IsbnError::InvalidCharacter),
+            ("\t9780134685991", IsbnError::InvalidCharacter),
+            ("9780134685991\n", IsbnError::InvalidCharacter),
+            ("\u{a0}9780134685991", IsbnError::InvalidCharacter),
         ] {
             assert_eq!(Isbn::parse(input), Err(expected), "input {input:?}");
         }

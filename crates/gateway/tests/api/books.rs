@@ -123,6 +123,11 @@ async fn limits_outside_one_to_one_hundred_or_not_integers_are_400() {
         "1.5",
         "",
         "99999999999999999999999",
+        // Only plain digits: no sign, no leading zero, no spaces.
+        "%2B20",
+        "020",
+        "%2020",
+        "20%20",
     ] {
         let response = app
             .get(&format!("/api/books?limit={limit}"), CUSTOMER)
@@ -213,6 +218,10 @@ async fn a_cursor_the_server_did_not_issue_is_400() {
         "0000",
         "ffffffff",
         &"a".repeat(500),
+        // A book's position (Effective Java) written otherwise than the server writes it:
+        // as an ISBN-10, and hyphenated.
+        "6230313334363835393937",
+        "623937382d302d31332d3436383539392d31",
     ] {
         app.get(&format!("/api/books?cursor={cursor}"), CUSTOMER)
             .await

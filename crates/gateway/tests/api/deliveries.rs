@@ -167,6 +167,69 @@ async fn a_requested_date_before_today_is_422() {
 }
 
 #[actix_web::test]
+async fn a_requested_date_not_written_exactly_yyyy_mm_dd_is_422_naming_the_field() {
+    let app = spawn_app().await;
+    let order = app.place_order(CUSTOMER, &[(RUST_BOOK, 1)]).await;
+    let order_id = order["id"].as_str().unwrap();
+    for date in [
+        "2030-1-1",
+        "2030-01-1",
+        "2030-1-01",
+        " 2030-01-01",
+        "+2030-01-01",
+        "2030-01-01T00:00:00Z",
+        "2030/01/01",
+        "20300101",
+        "2030-02-30",
+    ] {
+        let mut body = delivery_request(order_id);
+        body["requested_date"] = json!(date);
+        let response = app.post_json("/api/delivery", CUSTOMER, &body).await;
+        let problem = response.problem(422);
+        assert_eq!(problem["type"], "/problems/validation-failed", "{date:?}");
+        assert_eq!(response.field_errors(), ["requested_date"], "{date:?}");
+    }
+    // Nothing was scheduled; the exact spelling of the same day is accepted.
+    app.get(&format!("/api/orders/{order_id}/delivery"), CUSTOMER)
+        .await
+        .problem(404);
+    let mut body = delivery_request(order_id);
+    body["requested_date"] = json!("2030-01-01");
+    let delivery = app
+        .post_json("/api/delivery", CUSTOMER, &body)
+        .await
+        .success(201);
+    assert_eq!(delivery["scheduled_date"], "2030-01-01");
+}
+
+#[actix_web::test]
+async fn an_order_id_in_another_uuid_spelling_is_422_and_in_capitals_is_accepted() {
+    let app = spawn_app().await;
+    let order = app.place_order(CUSTOMER, &[(RUST_BOOK, 1)]).await;
+    let order_id = order["id"].as_str().unwrap();
+    for spelling in [
+        format!("{{{order_id}}}"),
+        format!("urn:uuid:{order_id}"),
+        order_id.replace('-', ""),
+    ] {
+        let fields = app
+            .post_json("/api/delivery", CUSTOMER, &delivery_request(&spelling))
+            .await
+            .field_errors();
+        assert_eq!(fields, ["order_id"], "{spelling}");
+    }
+    let delivery = app
+        .post_json(
+            "/api/delivery",
+            CUSTOMER,
+            &delivery_request(&order_id.to_uppercase()),
+        )
+        .await
+        .success(201);
+    assert_eq!(delivery["order_id"], order_id);
+}
+
+#[actix_web::test]
 async fn addresses_with_an_unassigned_country_or_a_blank_recipient_are_422() {
     let app = spawn_app().await;
     let order = app.place_order(CUSTOMER, &[(RUST_BOOK, 1)]).await;

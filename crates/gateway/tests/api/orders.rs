@@ -430,6 +430,10 @@ async fn a_malformed_order_id_in_the_path_is_400() {
         "123",
         "0000",
         "6ba7b810-9dad-11d1-80b4-00c04fd430cz",
+        // Other spellings of a UUID than the hyphenated one (`%7B`, `%7D`: braces).
+        "%7B6ba7b810-9dad-11d1-80b4-00c04fd430c8%7D",
+        "urn:uuid:6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+        "6ba7b8109dad11d180b400c04fd430c8",
     ] {
         for path in [
             format!("/api/orders/{id}"),
@@ -489,6 +493,19 @@ async fn order_listing_limits_and_cursors_are_checked() {
             .await
             .problem(400);
     }
+    // An issued order cursor in capitals: the same bytes, but not as the server wrote it.
+    app.place_order(CUSTOMER, &[(RUST_BOOK, 1)]).await;
+    let first_page = app.get("/api/orders?limit=1", CUSTOMER).await.success(200);
+    let order_cursor = first_page["next_cursor"].as_str().unwrap();
+    app.get(&format!("/api/orders?cursor={order_cursor}"), CUSTOMER)
+        .await
+        .success(200);
+    app.get(
+        &format!("/api/orders?cursor={}", order_cursor.to_uppercase()),
+        CUSTOMER,
+    )
+    .await
+    .problem(400);
     let books_cursor =
         app.get("/api/books?limit=1", CUSTOMER).await.success(200)["next_cursor"].clone();
     let books_cursor = books_cursor.as_str().unwrap();
@@ -502,7 +519,7 @@ async fn order_listing_limits_and_cursors_are_checked() {
             .as_array()
             .unwrap()
             .len(),
-        1
+        2
     );
 }
 
