@@ -2,16 +2,21 @@
 //!
 //! Every flag can also be set through the environment variable named in `--help`.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use url::Url;
 
 use crate::http::extract::DEFAULT_BODY_LIMIT_BYTES;
 use crate::http::rate_limit::RedisUrl;
 use crate::stores::Seed;
 
 /// The Bookstore API server.
-#[derive(Debug, Clone, Parser)]
+///
+/// `Debug` is written by hand: it never shows the API keys, and shows the database URL
+/// without its password ([`redacted_url`]).
+#[derive(Clone, Parser)]
 #[command(name = "bookstore", version, about, long_about = None)]
 pub struct Cli {
     /// What to do; `serve` when omitted.
@@ -248,6 +253,154 @@ fn parse_closed_day(text: &str) -> Result<chrono::NaiveDate, String> {
         .ok_or_else(|| format!("{text:?} is not a date written YYYY-MM-DD"))
 }
 
+impl fmt::Debug for Cli {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so that a new field cannot be forgotten here.
+        let Cli {
+            command,
+            host,
+            port,
+            database_url,
+            database_max_connections,
+            database_connect_timeout_seconds,
+            no_seed,
+            seed_generated_books,
+            api_keys,
+            log_format,
+            body_limit_bytes,
+            max_url_bytes,
+            max_header_bytes,
+            rate_limit_per_second,
+            rate_limit_burst,
+            rate_limit_redis_url,
+            rate_limit_redis_timeout_ms,
+            client_request_timeout_ms,
+            keep_alive_seconds,
+            max_connections,
+            shutdown_timeout_seconds,
+            shutdown_drain_seconds,
+            recovery_grace_seconds,
+            instance_lease_seconds,
+            delivery_capacity_per_day,
+            delivery_closed_days,
+            workers,
+        } = self;
+        f.debug_struct("Cli")
+            .field("command", command)
+            .field("host", host)
+            .field("port", port)
+            .field("database_url", &redacted_url(database_url))
+            .field("database_max_connections", database_max_connections)
+            .field(
+                "database_connect_timeout_seconds",
+                database_connect_timeout_seconds,
+            )
+            .field("no_seed", no_seed)
+            .field("seed_generated_books", seed_generated_books)
+            .field("api_keys", &api_keys.as_ref().map(|_| "<redacted>"))
+            .field("log_format", log_format)
+            .field("body_limit_bytes", body_limit_bytes)
+            .field("max_url_bytes", max_url_bytes)
+            .field("max_header_bytes", max_header_bytes)
+            .field("rate_limit_per_second", rate_limit_per_second)
+            .field("rate_limit_burst", rate_limit_burst)
+            // `RedisUrl` prints itself without its password.
+            .field("rate_limit_redis_url", rate_limit_redis_url)
+            .field("rate_limit_redis_timeout_ms", rate_limit_redis_timeout_ms)
+            .field("client_request_timeout_ms", client_request_timeout_ms)
+            .field("keep_alive_seconds", keep_alive_seconds)
+            .field("max_connections", max_connections)
+            .field("shutdown_timeout_seconds", shutdown_timeout_seconds)
+            .field("shutdown_drain_seconds", shutdown_drain_seconds)
+            .field("recovery_grace_seconds", recovery_grace_seconds)
+            .field("instance_lease_seconds", instance_lease_seconds)
+            .field("delivery_capacity_per_day", delivery_capacity_per_day)
+            .field("delivery_closed_days", delivery_closed_days)
+            .field("workers", workers)
+            .finish()
+    }
+}
+
+/// What replaces a password in a redacted URL.
+const REDACTED: &str = "***";
+
+/// A database URL fit for logs and errors: its password, and the value of any query
+/// parameter naming a password (`?password=…`), replaced by `***`.
+///
+/// The URL is read by the same WHATWG parser the database driver uses, so the password is
+/// exactly what the driver would send: `postgres://u:p@ss@host/db` has the password `p@ss`
+/// (the last `@` ends the credentials) and is shown as `postgres://u:***@host/db`. A URL
+/// that does not parse, or whose path holds an `@` after a host or without `//` (a password
+/// with an unencoded `/`, say), is redacted from the scheme to its last `@` instead. A URL without a
+/// password is returned exactly as given.
+pub fn redacted_url(url: &str) -> String {
+    let Ok(mut parsed) = Url::parse(url) else {
+        return redacted_by_hand(url);
+    };
+    let names_a_server = parsed.host_str().is_some_and(|host| !host.is_empty());
+    if parsed.path().contains('@') && (names_a_server || parsed.cannot_be_a_base()) {
+        return redacted_by_hand(url);
+    }
+    let mut changed = false;
+    if parsed.password().is_some() {
+        if parsed.set_password(Some(REDACTED)).is_err() {
+            return redacted_by_hand(url);
+        }
+        changed = true;
+    }
+    if parsed
+        .query_pairs()
+        .any(|(name, _)| names_a_password(&name))
+    {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if names_a_password(&name) {
+                    REDACTED.to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        changed = true;
+    }
+    if changed {
+        parsed.to_string()
+    } else {
+        url.to_owned()
+    }
+}
+
+/// Whether a query parameter carries a password (`password`, `sslpassword`, …).
+fn names_a_password(name: &str) -> bool {
+    name.to_ascii_lowercase().contains("password")
+}
+
+/// The fallback of [`redacted_url`]: everything from after `scheme://` (or `scheme:`) to
+/// the last `@` becomes `***`, and a query that names a password is dropped.
+fn redacted_by_hand(url: &str) -> String {
+    let credentials_start = match url.find("://") {
+        Some(index) => index + 3,
+        None => url.find(':').map_or(0, |index| index + 1),
+    };
+    let mut redacted = match url.rfind('@') {
+        Some(at) if at >= credentials_start => {
+            format!("{}{REDACTED}{}", &url[..credentials_start], &url[at..])
+        }
+        _ => url.to_owned(),
+    };
+    if let Some(query) = redacted.find('?')
+        && names_a_password(&redacted[query..])
+    {
+        redacted.truncate(query);
+        redacted.push('?');
+        redacted.push_str(REDACTED);
+    }
+    redacted
+}
+
 impl Cli {
     /// Which days deliveries go out, and how many a day takes.
     pub fn delivery_policy(&self) -> crate::app::DeliveryPolicy {
@@ -296,6 +449,109 @@ pub enum LogFormat {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn passwords_in_database_urls_are_redacted_entirely() {
+        for (url, shown) in [
+            (
+                "postgres://postgres:hunter2@127.0.0.1:1/nothing",
+                "postgres://postgres:***@127.0.0.1:1/nothing",
+            ),
+            // The last `@` ends the credentials, as the driver reads them.
+            ("postgres://u:p@ss@host/db", "postgres://u:***@host/db"),
+            ("postgres://u:p%40ss@host/db", "postgres://u:***@host/db"),
+            ("postgres://u:p%3Ass@host/db", "postgres://u:***@host/db"),
+            ("postgres://u:p%2Fss@host/db", "postgres://u:***@host/db"),
+            (
+                "postgres://u:%40%3A%2F@host:5432/db?sslmode=require",
+                "postgres://u:***@host:5432/db?sslmode=require",
+            ),
+            ("postgres://u:p:ss@host/db", "postgres://u:***@host/db"),
+            ("postgresql://:secret@host/db", "postgresql://:***@host/db"),
+            (
+                "postgres://u@host/db?sslmode=require&password=s3cr%40t",
+                "postgres://u@host/db?sslmode=require&password=***",
+            ),
+            (
+                "postgres://u@host/db?sslpassword=s3cr3t",
+                "postgres://u@host/db?sslpassword=***",
+            ),
+            // Unencoded `/` or `?` in a password: the URL does not parse, or its path
+            // holds the rest of the credentials; everything up to the last `@` goes.
+            ("postgres://u:pa/ss@host/db", "postgres://***@host/db"),
+            ("postgres://u:123/ss@host/db", "postgres://***@host/db"),
+            ("postgres://u:pa?ss@host/db", "postgres://***@host/db"),
+            (
+                "postgres://u:p@ss@host:notaport/db",
+                "postgres://***@host:notaport/db",
+            ),
+            ("postgres:u:p@ss@host", "postgres:***@host"),
+        ] {
+            let redacted = redacted_url(url);
+            assert_eq!(redacted, shown, "{url}");
+            for secret in [
+                "hunter2",
+                "p@ss",
+                "p%40ss",
+                "p%3Ass",
+                "p%2Fss",
+                "p:ss",
+                "%40%3A%2F",
+                "secret",
+                "s3cr",
+                "pa/ss",
+                "123/ss",
+                "pa?ss",
+            ] {
+                if url.contains(secret) {
+                    assert!(
+                        !redacted.contains(secret),
+                        "{url} shows {secret}: {redacted}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn urls_without_a_password_are_shown_as_given() {
+        for url in [
+            "sqlite://bookstore.db",
+            "sqlite:///var/lib/bookstore/bookstore.db",
+            "sqlite://bookstore.db?mode=rwc",
+            "memory",
+            "postgres://postgres@127.0.0.1:5432/bookstore",
+            "postgres://127.0.0.1/bookstore?sslmode=disable",
+            "postgres://user@host/db?application_name=shop%20front",
+        ] {
+            assert_eq!(redacted_url(url), url);
+        }
+    }
+
+    #[test]
+    fn the_debug_output_of_the_configuration_shows_no_key_and_no_password() {
+        let cli = Cli::try_parse_from([
+            "bookstore",
+            "--api-keys",
+            "k3y-for-the-shop:customer,k3y-for-the-office:admin",
+            "--database-url",
+            "postgres://shop:pa%40ss@db.internal:5432/shop",
+        ])
+        .unwrap();
+        let printed = format!("{cli:?}");
+        for secret in ["k3y-for-the", "pa%40ss", "pa@ss"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(
+            printed.contains("postgres://shop:***@db.internal:5432/shop"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("api_keys: Some(\"<redacted>\")"),
+            "{printed}"
+        );
+        assert!(printed.contains("port: 5001"), "{printed}");
+    }
 
     #[test]
     fn the_command_line_definition_is_consistent() {

@@ -168,19 +168,7 @@ pub fn database_options(cli: &Cli) -> DatabaseOptions {
     }
 }
 
-/// A database URL fit for logs and errors: the password, if any, replaced by `***`.
-pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
+pub use crate::config::redacted_url;
 
 /// Opens the stores and builds the application state from the configuration.
 pub async fn state_from(cli: &Cli) -> Result<OpenedStores, StartError> {
