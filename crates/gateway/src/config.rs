@@ -1,10 +1,14 @@
 //! Command-line and environment configuration of the `bookstore` binary.
 //!
-//! Every flag can also be set through the environment variable named in `--help`.
+//! Every flag can also be set through the environment variable named in `--help`. Every
+//! numeric flag has a range, checked by clap before anything starts: a value outside it
+//! stops the program with a message naming the flag and the range (the ranges are listed
+//! in the README).
 
 use std::fmt;
 use std::net::IpAddr;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use url::Url;
 
@@ -32,8 +36,14 @@ pub struct Cli {
     )]
     pub host: IpAddr,
 
-    /// Port to listen on.
-    #[arg(long, env = "BOOKSTORE_PORT", default_value_t = 5001, global = true)]
+    /// Port to listen on (1 to 65535).
+    #[arg(
+        long,
+        env = "BOOKSTORE_PORT",
+        default_value_t = 5001,
+        global = true,
+        value_parser = RangedU64ValueParser::<u16>::new().range(1..=65_535)
+    )]
     pub port: u16,
 
     /// Where data is kept: `sqlite://PATH` (created if missing), `postgres://USER@HOST:PORT/DB`
@@ -46,21 +56,24 @@ pub struct Cli {
     )]
     pub database_url: String,
 
-    /// Most pooled database connections per process (PostgreSQL; SQLite uses one writer).
+    /// Most pooled database connections per process (PostgreSQL; SQLite uses one writer);
+    /// 1 to 1000.
     #[arg(
         long,
         env = "BOOKSTORE_DATABASE_MAX_CONNECTIONS",
         default_value_t = 16,
-        global = true
+        global = true,
+        value_parser = RangedU64ValueParser::<u32>::new().range(1..=1000)
     )]
     pub database_max_connections: u32,
 
-    /// How long to wait for a database connection, in seconds.
+    /// How long to wait for a database connection, in seconds (1 to 300).
     #[arg(
         long,
         env = "BOOKSTORE_DATABASE_CONNECT_TIMEOUT_SECONDS",
         default_value_t = 5,
-        global = true
+        global = true,
+        value_parser = RangedU64ValueParser::<u64>::new().range(1..=300)
     )]
     pub database_connect_timeout_seconds: u64,
 
@@ -70,13 +83,13 @@ pub struct Cli {
 
     /// Fill an empty catalogue with this many generated books (ISBN 978 + a nine-digit
     /// serial + check digit, 1,000,000 copies each) instead of the demo books; for load
-    /// tests and benchmarks.
+    /// tests and benchmarks. 1 to 999,999,999.
     #[arg(
         long,
         env = "BOOKSTORE_SEED_GENERATED_BOOKS",
         global = true,
         conflicts_with = "no_seed",
-        value_parser = clap::value_parser!(u64).range(1..1_000_000_000)
+        value_parser = RangedU64ValueParser::<u64>::new().range(1..=999_999_999)
     )]
     pub seed_generated_books: Option<u64>,
 
@@ -94,34 +107,56 @@ pub struct Cli {
     #[arg(long, env = "BOOKSTORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
-    /// Largest request body accepted, in bytes (larger bodies get 413).
-    #[arg(long, env = "BOOKSTORE_BODY_LIMIT_BYTES", default_value_t = DEFAULT_BODY_LIMIT_BYTES, global = true)]
+    /// Largest request body accepted, in bytes (larger bodies get 413); 1024 to 16777216.
+    #[arg(
+        long,
+        env = "BOOKSTORE_BODY_LIMIT_BYTES",
+        default_value_t = DEFAULT_BODY_LIMIT_BYTES,
+        global = true,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1024..=16 * 1024 * 1024)
+    )]
     pub body_limit_bytes: usize,
 
-    /// Longest URL (path and query) accepted, in bytes (longer URLs get 414).
-    #[arg(long, env = "BOOKSTORE_MAX_URL_BYTES", default_value_t = 8 * 1024, global = true)]
+    /// Longest URL (path and query) accepted, in bytes (longer URLs get 414); 256 to 65536.
+    #[arg(
+        long,
+        env = "BOOKSTORE_MAX_URL_BYTES",
+        default_value_t = 8 * 1024,
+        global = true,
+        value_parser = RangedU64ValueParser::<usize>::new().range(256..=64 * 1024)
+    )]
     pub max_url_bytes: usize,
 
-    /// Largest total size of request header names and values, in bytes (larger get 431).
-    #[arg(long, env = "BOOKSTORE_MAX_HEADER_BYTES", default_value_t = 16 * 1024, global = true)]
+    /// Largest total size of request header names and values, in bytes (larger get 431);
+    /// 1024 to 65536.
+    #[arg(
+        long,
+        env = "BOOKSTORE_MAX_HEADER_BYTES",
+        default_value_t = 16 * 1024,
+        global = true,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1024..=64 * 1024)
+    )]
     pub max_header_bytes: usize,
 
     /// Requests per second allowed per API key (and per client address for requests
-    /// without a valid key); 0 turns rate limiting off.
+    /// without a valid key); 0 turns rate limiting off. 0 to 1000000.
     #[arg(
         long,
         env = "BOOKSTORE_RATE_LIMIT_PER_SECOND",
         default_value_t = 1000,
-        global = true
+        global = true,
+        value_parser = RangedU64ValueParser::<u32>::new().range(0..=1_000_000)
     )]
     pub rate_limit_per_second: u32,
 
-    /// Requests a key may send at once before the per-second rate applies.
+    /// Requests a key may send at once before the per-second rate applies (0: the
+    /// per-second rate). 0 to 1000000.
     #[arg(
         long,
         env = "BOOKSTORE_RATE_LIMIT_BURST",
         default_value_t = 2000,
-        global = true
+        global = true,
+        value_parser = RangedU64ValueParser::<u32>::new().range(0..=1_000_000)
     )]
     pub rate_limit_burst: u32,
 
@@ -138,95 +173,104 @@ pub struct Cli {
     pub rate_limit_redis_url: Option<RedisUrl>,
 
     /// Longest wait for Redis per request, in milliseconds, before this instance's own limits
-    /// apply instead.
+    /// apply instead; 1 to 10000.
     #[arg(
         long,
         env = "BOOKSTORE_RATE_LIMIT_REDIS_TIMEOUT_MS",
         default_value_t = 100,
         global = true,
-        value_parser = clap::value_parser!(u64).range(1..=10_000)
+        value_parser = RangedU64ValueParser::<u64>::new().range(1..=10_000)
     )]
     pub rate_limit_redis_timeout_ms: u64,
 
     /// Time a client has to send the request head, in milliseconds (then 408); 0 disables.
+    /// 0 to 600000.
     #[arg(
         long,
         env = "BOOKSTORE_CLIENT_REQUEST_TIMEOUT_MS",
         default_value_t = 5000,
-        global = true
+        global = true,
+        value_parser = RangedU64ValueParser::<u64>::new().range(0..=600_000)
     )]
     pub client_request_timeout_ms: u64,
 
     /// How long an idle keep-alive connection stays open, in seconds; 0 disables keep-alive.
+    /// 0 to 3600.
     #[arg(
         long,
         env = "BOOKSTORE_KEEP_ALIVE_SECONDS",
         default_value_t = 5,
-        global = true
+        global = true,
+        value_parser = RangedU64ValueParser::<u64>::new().range(0..=3600)
     )]
     pub keep_alive_seconds: u64,
 
     /// Most concurrent connections per worker; further connections wait to be accepted.
+    /// 1 to 1000000.
     #[arg(
         long,
         env = "BOOKSTORE_MAX_CONNECTIONS",
         default_value_t = 25_000,
-        global = true
+        global = true,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000)
     )]
     pub max_connections: usize,
 
-    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish, in seconds.
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish, in seconds
+    /// (0 to 3600).
     #[arg(
         long,
         env = "BOOKSTORE_SHUTDOWN_TIMEOUT_SECONDS",
         default_value_t = 30,
-        global = true
+        global = true,
+        value_parser = RangedU64ValueParser::<u64>::new().range(0..=3600)
     )]
     pub shutdown_timeout_seconds: u64,
 
     /// On SIGTERM or SIGINT, how long to go on serving with `/health/ready` answering 503
     /// before the listener closes, in seconds, so that a load balancer stops sending new
-    /// requests first; a second signal cuts it short.
+    /// requests first; a second signal cuts it short. 0 to 300.
     #[arg(
         long,
         env = "BOOKSTORE_SHUTDOWN_DRAIN_SECONDS",
         default_value_t = 0,
         global = true,
-        value_parser = clap::value_parser!(u64).range(0..=300)
+        value_parser = RangedU64ValueParser::<u64>::new().range(0..=300)
     )]
     pub shutdown_drain_seconds: u64,
 
     /// How old an unfinished order attempt must be before recovery settles it (refunds its
     /// payment and returns its stock), in seconds. Recovery runs at start-up and every
     /// minute. Keep it well above the longest request; lower it only when no other instance
-    /// shares the database.
+    /// shares the database. 0 to 86400 (a day).
     #[arg(
         long,
         env = "BOOKSTORE_RECOVERY_GRACE_SECONDS",
         default_value_t = crate::workflow::RECOVERY_GRACE_PERIOD.as_secs(),
-        global = true
+        global = true,
+        value_parser = RangedU64ValueParser::<u64>::new().range(0..=86_400)
     )]
     pub recovery_grace_seconds: u64,
 
     /// How long this process's lease in the database lasts, in seconds. The process renews
     /// it every fifth of that; when a process stops renewing (it was killed), another
     /// instance settles its unfinished orders within the lease and two fifths more (14 s by
-    /// default). On SQLite the next start settles them at once.
+    /// default). On SQLite the next start settles them at once. 2 to 3600.
     #[arg(
         long,
         env = "BOOKSTORE_INSTANCE_LEASE_SECONDS",
         default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(2..=3600),
+        value_parser = RangedU64ValueParser::<u64>::new().range(2..=3600),
         global = true
     )]
     pub instance_lease_seconds: u64,
 
     /// The most deliveries one day takes; a delivery goes to the next business day with
-    /// room. Unlimited when unset.
+    /// room. Unlimited when unset; 1 to 1000000.
     #[arg(
         long,
         env = "BOOKSTORE_DELIVERY_CAPACITY_PER_DAY",
-        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        value_parser = RangedU64ValueParser::<u32>::new().range(1..=1_000_000),
         global = true
     )]
     pub delivery_capacity_per_day: Option<u32>,
@@ -242,8 +286,13 @@ pub struct Cli {
     )]
     pub delivery_closed_days: Vec<chrono::NaiveDate>,
 
-    /// Worker threads serving requests (default: one per CPU core).
-    #[arg(long, env = "BOOKSTORE_WORKERS", global = true)]
+    /// Worker threads serving requests (default: one per CPU core); 1 to 512.
+    #[arg(
+        long,
+        env = "BOOKSTORE_WORKERS",
+        global = true,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=512)
+    )]
     pub workers: Option<usize>,
 }
 
@@ -551,6 +600,122 @@ mod tests {
             "{printed}"
         );
         assert!(printed.contains("port: 5001"), "{printed}");
+    }
+
+    /// Every numeric flag: its lowest and highest accepted values.
+    const NUMERIC_FLAGS: &[(&str, u64, u64)] = &[
+        ("--port", 1, 65_535),
+        ("--database-max-connections", 1, 1_000),
+        ("--database-connect-timeout-seconds", 1, 300),
+        ("--seed-generated-books", 1, 999_999_999),
+        ("--body-limit-bytes", 1_024, 16_777_216),
+        ("--max-url-bytes", 256, 65_536),
+        ("--max-header-bytes", 1_024, 65_536),
+        ("--rate-limit-per-second", 0, 1_000_000),
+        ("--rate-limit-burst", 0, 1_000_000),
+        ("--rate-limit-redis-timeout-ms", 1, 10_000),
+        ("--client-request-timeout-ms", 0, 600_000),
+        ("--keep-alive-seconds", 0, 3_600),
+        ("--max-connections", 1, 1_000_000),
+        ("--shutdown-timeout-seconds", 0, 3_600),
+        ("--shutdown-drain-seconds", 0, 300),
+        ("--recovery-grace-seconds", 0, 86_400),
+        ("--instance-lease-seconds", 2, 3_600),
+        ("--delivery-capacity-per-day", 1, 1_000_000),
+        ("--workers", 1, 512),
+    ];
+
+    #[test]
+    fn every_numeric_flag_is_bounded_and_listed_here_and_in_the_readme() {
+        let readme = include_str!("../../../README.md");
+        let numeric = [
+            std::any::TypeId::of::<u16>(),
+            std::any::TypeId::of::<u32>(),
+            std::any::TypeId::of::<u64>(),
+            std::any::TypeId::of::<usize>(),
+        ];
+        let command = Cli::command();
+        let flags: Vec<String> = command
+            .get_arguments()
+            .filter(|argument| {
+                let value_type = argument.get_value_parser().type_id();
+                numeric
+                    .iter()
+                    .any(|&numeric_type| value_type == numeric_type)
+            })
+            .filter_map(|argument| argument.get_long().map(|long| format!("--{long}")))
+            .collect();
+        assert!(flags.len() >= NUMERIC_FLAGS.len(), "{flags:?}");
+        for flag in &flags {
+            let Some(&(_, lowest, highest)) = NUMERIC_FLAGS.iter().find(|(f, ..)| f == flag) else {
+                panic!("{flag} is numeric: add it to NUMERIC_FLAGS with its range");
+            };
+            assert!(parse(flag, &u64::MAX.to_string()).is_err(), "{flag}");
+            let row = readme
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{flag}` |")))
+                .unwrap_or_else(|| panic!("the README's range table has no row for {flag}"));
+            assert!(
+                row.contains(&format!("| {lowest} to {highest} |")),
+                "the README gives {flag} another range than {lowest} to {highest}: {row}"
+            );
+        }
+    }
+
+    fn parse(flag: &str, value: &str) -> Result<Cli, clap::Error> {
+        // `--flag=value`, so that `-1` is read as a value, not as a flag.
+        Cli::try_parse_from(["bookstore".to_owned(), format!("{flag}={value}")])
+    }
+
+    #[test]
+    fn every_numeric_flag_accepts_both_ends_of_its_range() {
+        for &(flag, lowest, highest) in NUMERIC_FLAGS {
+            for value in [lowest, highest] {
+                if let Err(error) = parse(flag, &value.to_string()) {
+                    panic!("{flag} {value} is refused: {error}");
+                }
+            }
+        }
+        let cli = parse("--recovery-grace-seconds", "86400").unwrap();
+        assert_eq!(cli.recovery_grace_seconds, 86_400);
+        let cli = parse("--workers", "512").unwrap();
+        assert_eq!(cli.workers, Some(512));
+    }
+
+    #[test]
+    fn numeric_flags_outside_their_range_are_refused_with_the_flag_and_the_range() {
+        for &(flag, lowest, highest) in NUMERIC_FLAGS {
+            let mut outside = vec![
+                highest.saturating_add(1).to_string(),
+                u64::MAX.to_string(),
+                "18446744073709551616".to_owned(),
+                "-1".to_owned(),
+                "ten".to_owned(),
+                String::new(),
+            ];
+            if lowest > 0 {
+                outside.push((lowest - 1).to_string());
+            }
+            for value in outside {
+                let error = match parse(flag, &value) {
+                    Ok(cli) => panic!("{flag} {value:?} is accepted: {cli:?}"),
+                    Err(error) => error,
+                };
+                assert_eq!(
+                    error.kind(),
+                    clap::error::ErrorKind::ValueValidation,
+                    "{flag} {value:?}"
+                );
+                let message = error.to_string();
+                assert!(message.contains(flag), "{flag} {value:?}: {message}");
+                if value.parse::<u64>().is_ok() {
+                    assert!(
+                        message.contains(&format!("{lowest}..={highest}")),
+                        "{flag} {value:?}: {message}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

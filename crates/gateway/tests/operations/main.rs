@@ -4,6 +4,7 @@
 //! Tests that need a whole process (signals, captured logs, a fresh metrics registry) start
 //! the real `bookstore` binary on a free port; the others run the app in-process.
 
+mod flags;
 mod helpers;
 mod limits;
 mod logs;
