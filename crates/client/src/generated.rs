@@ -2454,7 +2454,7 @@ Validates every line, reserves stock for all lines or none, charges the payment 
 Sends a `POST` request to `/api/orders`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first response for this key is replayed (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key; kept at least 24 hours.
+- `idempotency_key`: Makes the request safe to retry: the first response for this key is replayed (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key's account; kept at least 24 hours.
 - `body`
 */
     pub async fn create_order<'a>(
@@ -2506,7 +2506,7 @@ Arguments:
     }
     /**Get an order
 
-A customer reads its own orders; an admin reads any. Another key's order is answered as not found.
+A customer reads its own orders; an admin reads any. Another account's order is answered as not found.
 
 Sends a `GET` request to `/api/orders/{id}`
 
@@ -2559,7 +2559,7 @@ Sends a `POST` request to `/api/orders/{id}/cancel`
 
 Arguments:
 - `id`
-- `idempotency_key`: Makes the request safe to retry: the first response for this key is replayed (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key; kept at least 24 hours.
+- `idempotency_key`: Makes the request safe to retry: the first response for this key is replayed (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key's account; kept at least 24 hours.
 - `body`: Optional; no body, or an empty JSON object
 */
     pub async fn cancel_order<'a>(
@@ -2661,12 +2661,12 @@ Sends a `GET` request to `/api/orders/{id}/delivery`
     }
     /**Schedule a delivery
 
-One delivery per order (a second is 409); a cancelled order cannot be delivered (409); an unknown order or another key's is 404. The scheduled date is the requested one if it is a business day (Mon–Fri, UTC, not a closed day of the shop) after today and has room (`--delivery-capacity-per-day`), otherwise the next such day; a date before today is 422, and no day with room within a year is 409. Send an `Idempotency-Key` to retry safely.
+One delivery per order (a second is 409); a cancelled order cannot be delivered (409); an unknown order or another account's is 404. The scheduled date is the requested one if it is a business day (Mon–Fri, UTC, not a closed day of the shop) after today and has room (`--delivery-capacity-per-day`), otherwise the next such day; a date before today is 422, and no day with room within a year is 409. Send an `Idempotency-Key` to retry safely.
 
 Sends a `POST` request to `/api/delivery`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first response for this key is replayed (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key; kept at least 24 hours.
+- `idempotency_key`: Makes the request safe to retry: the first response for this key is replayed (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key's account; kept at least 24 hours.
 - `body`
 */
     pub async fn create_delivery<'a>(
@@ -2771,7 +2771,7 @@ Sends a `POST` request to `/api/delivery/{id}/events`
 
 Arguments:
 - `id`
-- `idempotency_key`: Makes the request safe to retry: the first response for this key is replayed (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key; kept at least 24 hours.
+- `idempotency_key`: Makes the request safe to retry: the first response for this key is replayed (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key's account; kept at least 24 hours.
 - `body`
 */
     pub async fn create_delivery_event<'a>(

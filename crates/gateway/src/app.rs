@@ -50,7 +50,7 @@ pub struct AppState {
     pub api_keys: ApiKeys,
     /// Size limits on requests.
     pub request_limits: RequestLimits,
-    /// Rate limits per API key or client address; `None` when limiting is off.
+    /// Rate limits per account or client address; `None` when limiting is off.
     pub rate_limits: Option<RateLimits>,
     /// Whether start-up recovery has settled what a previous process left behind;
     /// `/health/ready` answers 503 until it has.

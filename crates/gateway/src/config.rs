@@ -93,8 +93,10 @@ pub struct Cli {
     )]
     pub seed_generated_books: Option<u64>,
 
-    /// API keys and roles, e.g. `key1:customer,key2:admin`. When unset, the demo keys
-    /// `secret123` (customer) and `admin123` (admin) are active and a warning is logged.
+    /// API keys, their roles and optionally their accounts: `KEY:ROLE` or `KEY:ROLE:ACCOUNT`
+    /// entries, e.g. `key1:customer,key2:admin,key3:customer:shop`. Keys with one account see
+    /// the same orders. When unset, the demo keys `secret123` (customer) and `admin123`
+    /// (admin) are active and a warning is logged.
     #[arg(
         long,
         env = "BOOKSTORE_API_KEYS",
@@ -138,7 +140,7 @@ pub struct Cli {
     )]
     pub max_header_bytes: usize,
 
-    /// Requests per second allowed per API key (and per client address for requests
+    /// Requests per second allowed per account (and per client address for requests
     /// without a valid key); 0 turns rate limiting off. 0 to 1000000.
     #[arg(
         long,

@@ -1,10 +1,15 @@
-//! API keys, roles and the extractors that authenticate a request.
+//! API keys, roles, accounts and the extractors that authenticate a request.
 //!
 //! Keys are never stored or compared in clear: each configured key is kept as its SHA-256
 //! digest, and a presented key is hashed and compared with every configured digest in
-//! constant time, so neither timing nor an early exit reveals which keys exist. The owner
-//! of an order is a [`CustomerId`] derived from that digest; it identifies the key without
-//! revealing it.
+//! constant time, so neither timing nor an early exit reveals which keys exist.
+//!
+//! Every key acts for an account, the [`CustomerId`] that owns the orders it places (and
+//! scopes its idempotency keys and its rate limit). `KEY:ROLE:ACCOUNT` names the account,
+//! so that several keys (an old and a new one, while a key is rotated) share one; a
+//! `KEY:ROLE` entry has an account of its own, `key_` and 24 hex digits of the key's digest,
+//! which identifies the key without revealing it. Account names are not secrets: they are
+//! stored with every order.
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -46,7 +51,50 @@ impl Role {
     }
 }
 
-/// A key as configured: its digest, its role and the customer id derived from it.
+/// The name of an account, as written in `KEY:ROLE:ACCOUNT`: 1 to 64 lowercase ASCII letters,
+/// digits, `.`, `_` and `-`, starting with a letter or a digit. Not a role name (an entry
+/// ending in a role is a `KEY:ROLE` entry). A name starting with `key_` must be
+/// the account of a `KEY:ROLE` entry, `key_` and 24 lowercase hex digits, so that a rotated
+/// key can take over the orders of a key configured without an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountName(String);
+
+impl AccountName {
+    /// The longest account name.
+    pub const MAX_LENGTH: usize = 64;
+
+    /// Checks an account name; `None` if it breaks a rule.
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        let allowed =
+            |byte: &u8| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"._-".contains(byte);
+        let well_formed = (1..=Self::MAX_LENGTH).contains(&bytes.len())
+            && bytes.iter().all(allowed)
+            && bytes[0].is_ascii_alphanumeric()
+            && Role::parse(text).is_none();
+        let key_account = match text.strip_prefix(KEY_ACCOUNT_PREFIX) {
+            None => true,
+            Some(hex) => {
+                hex.len() == 2 * KEY_ACCOUNT_DIGEST_BYTES
+                    && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            }
+        };
+        (well_formed && key_account).then(|| Self(text.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The start of the account of a `KEY:ROLE` entry.
+const KEY_ACCOUNT_PREFIX: &str = "key_";
+
+/// How many bytes of a key's digest name its account.
+const KEY_ACCOUNT_DIGEST_BYTES: usize = 12;
+
+/// A key as configured: its digest, its role and the account it acts for.
 struct ConfiguredKey {
     digest: [u8; 32],
     role: Role,
@@ -62,8 +110,8 @@ pub struct ApiKeys {
 /// Why a `BOOKSTORE_API_KEYS` value could not be read. Never contains a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiKeysError {
-    /// An entry is not of the form `key:role`.
-    #[error("entry {position} is not of the form KEY:ROLE")]
+    /// An entry is not of the form `KEY:ROLE` or `KEY:ROLE:ACCOUNT`.
+    #[error("entry {position} is not of the form KEY:ROLE or KEY:ROLE:ACCOUNT")]
     MalformedEntry {
         /// 1-based position of the entry in the list.
         position: usize,
@@ -80,6 +128,24 @@ pub enum ApiKeysError {
         /// 1-based position of the entry in the list.
         position: usize,
     },
+    /// An account name that breaks the rules of [`AccountName`].
+    #[error(
+        "entry {position} names an invalid account (1 to 64 lowercase letters, digits, '.', '_' \
+         or '-', starting with a letter or digit; not a role name; key_ only before the \
+         24 hex digits of a key's account)"
+    )]
+    InvalidAccount {
+        /// 1-based position of the entry in the list.
+        position: usize,
+    },
+    /// One account given two roles.
+    #[error("entry {position} gives its account another role than entry {earlier} does")]
+    AccountRoleConflict {
+        /// 1-based position of the entry in the list.
+        position: usize,
+        /// 1-based position of the earlier entry with the same account.
+        earlier: usize,
+    },
     /// The list has no entries.
     #[error("no API keys are configured")]
     Empty,
@@ -89,9 +155,17 @@ pub enum ApiKeysError {
 pub const DEMO_KEYS: &str = "secret123:customer,admin123:admin";
 
 impl ApiKeys {
-    /// Parses `key1:customer,key2:admin`. Whitespace around entries is ignored.
+    /// Parses a comma-separated list of `KEY:ROLE` and `KEY:ROLE:ACCOUNT` entries, e.g.
+    /// `key1:customer,key2:admin,key3:customer:shop`. Whitespace around entries and their
+    /// parts is ignored. An entry whose last part is a role is `KEY:ROLE` (the key may hold
+    /// `:`); otherwise the last part is the account and the one before it the role.
+    ///
+    /// Every key must be distinct, and an account has one role: keys listed with the same
+    /// account must have the same role.
     pub fn parse(list: &str) -> Result<Self, ApiKeysError> {
         let mut keys: Vec<ConfiguredKey> = Vec::new();
+        // Each account with its role and the first entry that named it.
+        let mut accounts: Vec<(CustomerId, Role, usize)> = Vec::new();
         for (index, entry) in list
             .split(',')
             .map(str::trim)
@@ -99,22 +173,45 @@ impl ApiKeys {
             .enumerate()
         {
             let position = index + 1;
-            let (key, role) = entry
+            let (rest, last) = entry
                 .rsplit_once(':')
                 .ok_or(ApiKeysError::MalformedEntry { position })?;
+            let (key, role, account) = match Role::parse(last.trim()) {
+                Some(role) => (rest, role, None),
+                None => {
+                    let (key, role) = rest
+                        .rsplit_once(':')
+                        .ok_or(ApiKeysError::UnknownRole { position })?;
+                    let role =
+                        Role::parse(role.trim()).ok_or(ApiKeysError::UnknownRole { position })?;
+                    let account = AccountName::parse(last.trim())
+                        .ok_or(ApiKeysError::InvalidAccount { position })?;
+                    (key, role, Some(account))
+                }
+            };
             let key = key.trim();
             if key.is_empty() {
                 return Err(ApiKeysError::MalformedEntry { position });
             }
-            let role = Role::parse(role.trim()).ok_or(ApiKeysError::UnknownRole { position })?;
             let digest = digest_of(key);
             if keys.iter().any(|k| k.digest == digest) {
                 return Err(ApiKeysError::DuplicateKey { position });
             }
+            let customer = match account {
+                Some(account) => CustomerId::new(account.as_str()),
+                None => customer_id_for(&digest),
+            };
+            match accounts.iter().find(|(known, ..)| *known == customer) {
+                Some(&(_, earlier_role, earlier)) if earlier_role != role => {
+                    return Err(ApiKeysError::AccountRoleConflict { position, earlier });
+                }
+                Some(_) => {}
+                None => accounts.push((customer.clone(), role, position)),
+            }
             keys.push(ConfiguredKey {
                 digest,
                 role,
-                customer: customer_id_for(&digest),
+                customer,
             });
         }
         if keys.is_empty() {
@@ -176,10 +273,14 @@ fn digest_of(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// `key_` and the first 12 bytes of the digest in hex: stable for a key, reveals nothing.
+/// The account of a `KEY:ROLE` entry: `key_` and the first 12 bytes of the key's digest in
+/// hex. Stable for a key, and it reveals nothing of the key.
 fn customer_id_for(digest: &[u8; 32]) -> CustomerId {
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    CustomerId::new(format!("key_{hex}"))
+    let hex: String = digest[..KEY_ACCOUNT_DIGEST_BYTES]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    CustomerId::new(format!("{KEY_ACCOUNT_PREFIX}{hex}"))
 }
 
 /// An authenticated caller (any role). Taking it as a handler argument requires a valid
@@ -193,7 +294,7 @@ fn customer_id_for(digest: &[u8; 32]) -> CustomerId {
     )
 )]
 pub struct Caller {
-    /// Who the key belongs to: the owner recorded on orders.
+    /// The account the key acts for: the owner recorded on orders.
     pub customer: CustomerId,
     /// What the key may do.
     pub role: Role,
@@ -335,25 +436,131 @@ mod tests {
     }
 
     #[test]
-    fn malformed_key_lists_are_rejected_without_echoing_keys() {
+    fn malformed_key_lists_are_rejected_without_echoing_keys_or_accounts() {
         for (list, expected) in [
             ("alpha", ApiKeysError::MalformedEntry { position: 1 }),
             (
                 "alpha:customer,:admin",
                 ApiKeysError::MalformedEntry { position: 2 },
             ),
+            (
+                "alpha:customer,:admin:office",
+                ApiKeysError::MalformedEntry { position: 2 },
+            ),
             ("alpha:root", ApiKeysError::UnknownRole { position: 1 }),
+            ("alpha:root:shop", ApiKeysError::UnknownRole { position: 1 }),
             (
                 "alpha:customer,alpha:admin",
                 ApiKeysError::DuplicateKey { position: 2 },
+            ),
+            (
+                "alpha:customer,alpha:customer:shop",
+                ApiKeysError::DuplicateKey { position: 2 },
+            ),
+            (
+                "alpha:customer:shop,beta:admin:shop",
+                ApiKeysError::AccountRoleConflict {
+                    position: 2,
+                    earlier: 1,
+                },
+            ),
+            (
+                "alpha:customer:Shop",
+                ApiKeysError::InvalidAccount { position: 1 },
             ),
             ("", ApiKeysError::Empty),
             (" , ", ApiKeysError::Empty),
         ] {
             let error = ApiKeys::parse(list).unwrap_err();
             assert_eq!(error, expected, "{list:?}");
-            assert!(!error.to_string().contains("alpha"));
+            let message = error.to_string();
+            assert!(!message.contains("alpha"), "{message}");
+            assert!(!message.to_lowercase().contains("shop"), "{message}");
         }
+    }
+
+    #[test]
+    fn account_names_are_short_lowercase_identifiers() {
+        let longest = "a".repeat(AccountName::MAX_LENGTH);
+        let key_account = format!("key_{}", "0123456789abcdef01234567");
+        for good in [
+            "shop",
+            "shop-front",
+            "shop_2",
+            "acme.eu",
+            "7eleven",
+            "a",
+            longest.as_str(),
+            key_account.as_str(),
+        ] {
+            assert!(AccountName::parse(good).is_some(), "{good:?}");
+        }
+        let too_long = "a".repeat(AccountName::MAX_LENGTH + 1);
+        for bad in [
+            "",
+            "Shop",
+            "shop front",
+            "shop/front",
+            "-shop",
+            ".shop",
+            "_shop",
+            "shöp",
+            "customer",
+            "admin",
+            "fulfilment",
+            "key_shop",
+            "key_0123456789ABCDEF01234567",
+            "key_0123456789abcdef0123456",
+            too_long.as_str(),
+        ] {
+            assert!(AccountName::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_listed_with_one_account_act_for_that_account() {
+        let keys = ApiKeys::parse(
+            "old-key:customer:shop, new-key : customer : shop ,other:customer,office:admin:back-office",
+        )
+        .unwrap();
+        let old = keys.authenticate("old-key").unwrap();
+        let new = keys.authenticate("new-key").unwrap();
+        assert_eq!(old.customer, CustomerId::new("shop"));
+        assert_eq!(new.customer, old.customer);
+        assert_eq!(new.role, Role::Customer);
+        assert_ne!(keys.authenticate("other").unwrap().customer, old.customer);
+        let office = keys.authenticate("office").unwrap();
+        assert_eq!(office.customer, CustomerId::new("back-office"));
+        assert_eq!(office.role, Role::Admin);
+    }
+
+    #[test]
+    fn a_key_without_an_account_keeps_the_account_derived_from_its_digest() {
+        // Orders placed before accounts existed are owned by this id: it must not change.
+        let digest = Sha256::digest(b"secret123");
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let keys = ApiKeys::parse("secret123:customer,with:colon:admin").unwrap();
+        assert_eq!(
+            keys.authenticate("secret123").unwrap().customer,
+            CustomerId::new(format!("key_{hex}"))
+        );
+        // A key may still hold `:` in the KEY:ROLE form.
+        assert_eq!(keys.authenticate("with:colon").unwrap().role, Role::Admin);
+
+        // A new key takes over that key's orders by naming its account.
+        let rotated =
+            ApiKeys::parse(&format!("secret123:customer,next-key:customer:key_{hex}")).unwrap();
+        assert_eq!(
+            rotated.authenticate("next-key").unwrap().customer,
+            rotated.authenticate("secret123").unwrap().customer
+        );
+        assert_eq!(
+            ApiKeys::parse(&format!("secret123:customer,next-key:admin:key_{hex}")).unwrap_err(),
+            ApiKeysError::AccountRoleConflict {
+                position: 2,
+                earlier: 1
+            }
+        );
     }
 
     #[test]

@@ -209,7 +209,7 @@ impl ApiComponent for IdempotencyKey {
             _in: ParameterIn::Header,
             description: Some(
                 "Makes the request safe to retry: the first response for this key is replayed \
-                 (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key; \
+                 (with `Idempotent-Replayed: true`) and nothing is done twice. Scoped to the API key's account; \
                  kept at least 24 hours."
                     .to_owned(),
             ),

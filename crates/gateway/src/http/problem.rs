@@ -83,7 +83,7 @@ pub enum ProblemKind {
     PaymentDeclined,
     /// 403: the key's role may not do this.
     Forbidden,
-    /// 404: no such resource (or it belongs to another key).
+    /// 404: no such resource (or it belongs to another account).
     NotFound,
     /// 405: the resource does not support this method.
     MethodNotAllowed,

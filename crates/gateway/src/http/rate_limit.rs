@@ -1,4 +1,5 @@
-//! Rate limiting per API key, and per client address for requests without a valid key.
+//! Rate limiting per account (all its API keys together), and per client address for
+//! requests without a valid key.
 //!
 //! A generic cell rate algorithm (the `governor` crate) per key: `per_second` requests are
 //! replenished every second, up to `burst` at once. Over the limit a request is answered

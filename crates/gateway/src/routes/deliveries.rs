@@ -22,7 +22,7 @@ use crate::workflow;
     tag = "deliveries",
     operation_id = "create_delivery",
     summary = "Schedule a delivery",
-    description = "One delivery per order (a second is 409); a cancelled order cannot be delivered (409); an unknown order or another key's is 404. The scheduled date is the requested one if it is a business day (Mon–Fri, UTC, not a closed day of the shop) after today and has room (`--delivery-capacity-per-day`), otherwise the next such day; a date before today is 422, and no day with room within a year is 409. Send an `Idempotency-Key` to retry safely.",
+    description = "One delivery per order (a second is 409); a cancelled order cannot be delivered (409); an unknown order or another account's is 404. The scheduled date is the requested one if it is a business day (Mon–Fri, UTC, not a closed day of the shop) after today and has room (`--delivery-capacity-per-day`), otherwise the next such day; a date before today is 422, and no day with room within a year is 409. Send an `Idempotency-Key` to retry safely.",
     success_description = "The scheduled delivery",
     error_code = 400,
     error_code = 401,

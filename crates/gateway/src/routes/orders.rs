@@ -75,7 +75,7 @@ pub async fn create_order(
     tag = "orders",
     operation_id = "get_order",
     summary = "Get an order",
-    description = "A customer reads its own orders; an admin reads any. Another key's order is answered as not found.",
+    description = "A customer reads its own orders; an admin reads any. Another account's order is answered as not found.",
     success_description = "The order",
     error_code = 400,
     error_code = 401,

@@ -9,7 +9,7 @@ use clap::Parser;
 use serde_json::json;
 
 use crate::helpers::{
-    ADMIN, CUSTOMER, EFFECTIVE_JAVA, Stores, TestDatabase, isbn_with, spawn_app,
+    ADMIN, CUSTOMER, EFFECTIVE_JAVA, Stores, TestDatabase, isbn_with, order_request, spawn_app,
     spawn_app_with_keys, spawn_app_with_stores,
 };
 
@@ -244,4 +244,108 @@ async fn probes_the_spec_and_the_docs_need_no_key() {
         "{:?}",
         docs.headers
     );
+}
+
+/// Two keys of the account `shop` (an old and a new one, during a rotation), and a
+/// customer key with an account of its own.
+const SHOP_OLD_KEY: &str = "shop-key-2025";
+const SHOP_NEW_KEY: &str = "shop-key-2026";
+const STRANGER: &str = "stranger-key";
+
+#[actix_web::test]
+async fn two_keys_of_one_account_see_the_same_orders_and_deliveries() {
+    let keys =
+        format!("{SHOP_OLD_KEY}:customer:shop,{SHOP_NEW_KEY}:customer:shop,{STRANGER}:customer");
+    let app = spawn_app_with_keys(ApiKeys::parse(&keys).unwrap()).await;
+    let order = app.place_order(SHOP_OLD_KEY, &[(EFFECTIVE_JAVA, 1)]).await;
+    let order_id = order["id"].as_str().unwrap();
+    let delivery = app.schedule_delivery(SHOP_OLD_KEY, order_id).await;
+    let delivery_id = delivery["id"].as_str().unwrap();
+
+    // The other key of the account lists, reads and follows the order and its delivery.
+    let listed = app.get("/api/orders", SHOP_NEW_KEY).await.success(200);
+    assert_eq!(listed["items"], json!([order]));
+    let read = app
+        .get(&format!("/api/orders/{order_id}"), SHOP_NEW_KEY)
+        .await
+        .success(200);
+    assert_eq!(read, order);
+    for path in [
+        format!("/api/delivery/{delivery_id}"),
+        format!("/api/orders/{order_id}/delivery"),
+    ] {
+        assert_eq!(app.get(&path, SHOP_NEW_KEY).await.success(200), delivery);
+    }
+    // A key of another account sees none of it.
+    let strangers = app.get("/api/orders", STRANGER).await.success(200);
+    assert_eq!(strangers["items"], json!([]));
+    app.get(&format!("/api/orders/{order_id}"), STRANGER)
+        .await
+        .problem(404);
+    app.cancel(order_id, STRANGER).await.problem(404);
+
+    // And cancels it.
+    let cancelled = app.cancel(order_id, SHOP_NEW_KEY).await.success(200);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(app.stores.stock_of(EFFECTIVE_JAVA).await, 12);
+}
+
+#[actix_web::test]
+async fn idempotency_keys_belong_to_the_account_not_to_one_of_its_keys() {
+    let keys = format!("{SHOP_OLD_KEY}:customer:shop,{SHOP_NEW_KEY}:customer:shop");
+    let app = spawn_app_with_keys(ApiKeys::parse(&keys).unwrap()).await;
+    let body = order_request(&[(EFFECTIVE_JAVA, 1)], "tok_visa");
+    let first = app
+        .request(Method::POST, "/api/orders")
+        .key(SHOP_OLD_KEY)
+        .header("Idempotency-Key", "order-7")
+        .json(&body)
+        .send()
+        .await;
+    first.assert_status(201);
+    // A retry sent with the new key after a rotation replays the first answer.
+    let retry = app
+        .request(Method::POST, "/api/orders")
+        .key(SHOP_NEW_KEY)
+        .header("Idempotency-Key", "order-7")
+        .json(&body)
+        .send()
+        .await;
+    retry.assert_status(201);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.json(), first.json());
+    assert_eq!(app.stores.stock_of(EFFECTIVE_JAVA).await, 11);
+}
+
+#[actix_web::test]
+async fn a_rotated_key_still_sees_the_orders_its_account_placed_with_the_old_key() {
+    let before = ApiKeys::parse(&format!("{SHOP_OLD_KEY}:customer:shop")).unwrap();
+    let app = spawn_app_with_keys(before).await;
+    let order = app.place_order(SHOP_OLD_KEY, &[(EFFECTIVE_JAVA, 1)]).await;
+    let order_id = order["id"].as_str().unwrap();
+
+    // Restart on the same stores with only the new key configured.
+    let after = ApiKeys::parse(&format!("{SHOP_NEW_KEY}:customer:shop")).unwrap();
+    let app = spawn_app_with_stores(app.stores.with_api_keys(after)).await;
+    app.get("/api/orders", SHOP_OLD_KEY).await.problem(401);
+    let listed = app.get("/api/orders", SHOP_NEW_KEY).await.success(200);
+    assert_eq!(listed["items"], json!([order]));
+    app.cancel(order_id, SHOP_NEW_KEY).await.success(200);
+}
+
+#[actix_web::test]
+async fn a_key_configured_without_an_account_hands_its_orders_on_by_naming_its_derived_account() {
+    // The account of a `KEY:ROLE` entry is `key_` and the first 24 hex digits of the key's
+    // SHA-256 digest (`printf %s KEY | sha256sum | cut -c1-24`).
+    let legacy_account = "key_fcf730b6d95236ecd3c9fc2d"; // of "secret123"
+    let app = spawn_app_with_keys(ApiKeys::demo()).await;
+    let order = app.place_order("secret123", &[(EFFECTIVE_JAVA, 1)]).await;
+
+    let after = ApiKeys::parse(&format!(
+        "secret123:customer,{SHOP_NEW_KEY}:customer:{legacy_account}"
+    ))
+    .unwrap();
+    let app = spawn_app_with_stores(app.stores.with_api_keys(after)).await;
+    let listed = app.get("/api/orders", SHOP_NEW_KEY).await.success(200);
+    assert_eq!(listed["items"], json!([order]));
 }

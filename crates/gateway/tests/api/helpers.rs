@@ -223,6 +223,23 @@ impl Stores {
         }
     }
 
+    /// The same stores behind an application configured with other API keys, as after a
+    /// restart with a new key list.
+    pub(crate) fn with_api_keys(&self, keys: ApiKeys) -> Self {
+        let mut state = AppState::in_memory(keys);
+        state.catalogue = Arc::clone(&self.state.catalogue);
+        state.orders = Arc::clone(&self.state.orders);
+        state.deliveries = Arc::clone(&self.state.deliveries);
+        state.payments = Arc::clone(&self.state.payments);
+        state.idempotency = Arc::clone(&self.state.idempotency);
+        state.request_limits = self.state.request_limits;
+        Self {
+            state: web::Data::new(state),
+            payments: Arc::clone(&self.payments),
+            _database: Arc::clone(&self._database),
+        }
+    }
+
     /// The stock of a book, read from the catalogue store.
     pub(crate) async fn stock_of(&self, isbn: &str) -> u32 {
         let isbn = Isbn::parse(isbn).expect("a valid ISBN");
