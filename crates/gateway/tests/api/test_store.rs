@@ -2,7 +2,8 @@
 //!
 //! `BOOKSTORE_TEST_STORE` picks the store: `memory` (the default), `sqlite` (a new file in
 //! the temporary directory per app) or `postgres` (a new database per app on the server
-//! that `BOOKSTORE_TEST_POSTGRES_URL` names; its database must allow `CREATE DATABASE`).
+//! that `BOOKSTORE_TEST_POSTGRES_URL` names, else on 127.0.0.1:5432; its database must allow
+//! `CREATE DATABASE`).
 //! Every database is removed when its [`TestDatabase`] is dropped, even when the test fails.
 //!
 //! On PostgreSQL, `DROP DATABASE` waits for a checkpoint (about half of the time a test spent
@@ -19,14 +20,12 @@ use std::time::Duration;
 use bookstore_gateway::stores::{DatabaseOptions, MEMORY_URL};
 use uuid::Uuid;
 
-use crate::postgres_support::{create_database, drop_database_blocking, with_database};
+use crate::postgres_support::{
+    create_database, drop_database_blocking, needs_a_server, server_url, with_database,
+};
 
 /// The variable that picks the store under test.
 const STORE_VARIABLE: &str = "BOOKSTORE_TEST_STORE";
-
-/// The variable naming the PostgreSQL server, e.g.
-/// `postgres://postgres@127.0.0.1:5432/postgres`.
-const POSTGRES_URL_VARIABLE: &str = "BOOKSTORE_TEST_POSTGRES_URL";
 
 /// The store the suite runs against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,15 +63,8 @@ impl TestStore {
         match choice.trim() {
             "" | "memory" => TestStore::Memory,
             "sqlite" => TestStore::Sqlite,
-            "postgres" => match std::env::var(POSTGRES_URL_VARIABLE) {
-                Ok(url) if !url.trim().is_empty() => TestStore::Postgres {
-                    server_url: url.trim().to_owned(),
-                },
-                _ => panic!(
-                    "{STORE_VARIABLE}=postgres needs {POSTGRES_URL_VARIABLE}, the URL of a \
-                     PostgreSQL server whose database can run CREATE DATABASE, e.g. \
-                     postgres://postgres@127.0.0.1:5432/postgres"
-                ),
+            "postgres" => TestStore::Postgres {
+                server_url: server_url(),
             },
             other => panic!(
                 "{STORE_VARIABLE}={other:?} is not a store: use memory (the default), sqlite \
@@ -154,12 +146,7 @@ impl TestDatabase {
                 };
                 create_database(server_url, &name)
                     .await
-                    .unwrap_or_else(|error| {
-                        panic!(
-                            "could not create a test database on the PostgreSQL server in \
-                             {POSTGRES_URL_VARIABLE}: {error}"
-                        )
-                    });
+                    .unwrap_or_else(|error| panic!("{}", needs_a_server(&error)));
                 database
             }
         }

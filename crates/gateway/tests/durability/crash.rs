@@ -275,14 +275,7 @@ async fn assert_the_books_balance(api: &Api) -> Vec<Value> {
 async fn every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_remains(
     backend: Backend,
 ) {
-    let Some(database) = backend
-        .fresh_database(
-            "every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_remains",
-        )
-        .await
-    else {
-        return;
-    };
+    let database = backend.fresh_database().await;
     let attempts = burst_cut_off_by_a_kill_9(&database, false).await;
     let answered = answered_201(&attempts);
 
@@ -321,14 +314,7 @@ async fn every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_re
 async fn an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_placed_once(
     backend: Backend,
 ) {
-    let Some(database) = backend
-        .fresh_database(
-            "an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_placed_once",
-        )
-        .await
-    else {
-        return;
-    };
+    let database = backend.fresh_database().await;
     let attempts = burst_cut_off_by_a_kill_9(&database, true).await;
     let answered = answered_201(&attempts);
     let cut_off: Vec<&Attempt> = attempts

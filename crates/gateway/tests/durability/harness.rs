@@ -3,7 +3,6 @@
 //! for the API, and polling with a deadline.
 
 use std::future::Future;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,10 +13,9 @@ use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 use crate::helpers::Server;
-use crate::postgres_support::{create_database, drop_database_blocking, with_database};
-
-/// The variable naming a PostgreSQL server to test against.
-pub(crate) const POSTGRES_URL_VARIABLE: &str = "BOOKSTORE_TEST_POSTGRES_URL";
+use crate::postgres_support::{
+    create_database, drop_database_blocking, needs_a_server, server_url, with_database,
+};
 
 /// The demo customer key (the tests run the server without configured keys).
 pub(crate) const CUSTOMER_KEY: &str = "secret123";
@@ -36,7 +34,8 @@ pub(crate) const PROCESS_LIMIT: Duration = Duration::from_secs(30);
 
 /// Declares, for each check named, one test per SQL backend in the module where it is
 /// invoked: `sqlite::<check>` and `postgres::<check>`. A check is an `async fn(Backend)`;
-/// attributes written before its name (such as `#[ignore = "why"]`) go on both tests.
+/// attributes written before its name go on both tests. The PostgreSQL tests are ignored
+/// with the reason every test that needs a PostgreSQL server carries (see `main.rs`).
 macro_rules! per_backend {
     ($($(#[$attribute:meta])* $check:ident),* $(,)?) => {
         /// The checks of this module against a SQLite file.
@@ -54,6 +53,7 @@ macro_rules! per_backend {
         mod postgres {
             $(
                 $(#[$attribute])*
+                #[ignore = "needs PostgreSQL: set BOOKSTORE_TEST_POSTGRES_URL or run a server on 127.0.0.1:5432"]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
                     super::$check($crate::harness::Backend::Postgres).await;
@@ -87,47 +87,34 @@ enum Location {
 }
 
 impl Backend {
-    /// A fresh, empty database on this backend, or `None` when PostgreSQL is not configured
-    /// (then `test` says on standard error that it was skipped).
-    pub(crate) async fn fresh_database(self, test: &str) -> Option<TestDatabase> {
+    /// A fresh, empty database on this backend. On PostgreSQL, a new database on the server
+    /// [`server_url`] names; a test that gets here without a server fails (the PostgreSQL
+    /// tests are `#[ignore]`d, so they run only when asked to).
+    pub(crate) async fn fresh_database(self) -> TestDatabase {
         match self {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!(
                     "bookstore-durability-{}.sqlite",
                     Uuid::new_v4().simple()
                 ));
-                Some(TestDatabase {
+                TestDatabase {
                     url: format!("sqlite://{}", path.display()),
                     location: Location::SqliteFile(path),
-                })
+                }
             }
             Backend::Postgres => {
-                let Some(admin_url) = postgres_url() else {
-                    // The real standard error: `eprintln!` is captured for passing tests.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "{test}: skipped: {POSTGRES_URL_VARIABLE} is not set"
-                    );
-                    return None;
-                };
+                let admin_url = server_url();
                 let name = format!("bookstore_durability_{}", Uuid::new_v4().simple());
-                create_database(&admin_url, &name).await.expect(
-                    "a test database can be created on the server in BOOKSTORE_TEST_POSTGRES_URL",
-                );
-                Some(TestDatabase {
+                if let Err(error) = create_database(&admin_url, &name).await {
+                    panic!("{}", needs_a_server(&error));
+                }
+                TestDatabase {
                     url: with_database(&admin_url, &name),
                     location: Location::Postgres { admin_url, name },
-                })
+                }
             }
         }
     }
-}
-
-/// The PostgreSQL server to test against, if one is configured.
-pub(crate) fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_URL_VARIABLE)
-        .ok()
-        .filter(|url| !url.trim().is_empty())
 }
 
 impl TestDatabase {

@@ -9,10 +9,13 @@
 //!
 //! A test that makes sense on both SQL backends is written once, as an
 //! `async fn(Backend)`, and `harness::per_backend!` declares one test per backend
-//! (`<module>::sqlite::<check>` and `<module>::postgres::<check>`). The PostgreSQL tests
-//! run only when `BOOKSTORE_TEST_POSTGRES_URL` names a server (for example
-//! `postgres://postgres@127.0.0.1:5432/postgres`); each creates a database with a random
-//! name and drops it afterwards. Without the variable they print why they skipped and pass.
+//! (`<module>::sqlite::<check>` and `<module>::postgres::<check>`). Every test that needs
+//! PostgreSQL is `#[ignore]`d with the reason (`per_backend!` adds it to the `postgres`
+//! ones; a test of its own carries it), so `cargo test` reports it as ignored rather than
+//! passed. `cargo xtask test` runs them when a server answers; by hand,
+//! `cargo test --test durability -- --include-ignored` runs them on the server
+//! `BOOKSTORE_TEST_POSTGRES_URL` names, else on `127.0.0.1:5432`, and they fail if none
+//! answers. Each creates a database with a random name and drops it afterwards.
 
 #[path = "../operations/helpers.rs"]
 #[allow(

@@ -44,12 +44,7 @@ fn ok(reply: Reply) -> Value {
 }
 
 async fn orders_stock_deliveries_and_idempotency_keys_survive_a_graceful_restart(backend: Backend) {
-    let Some(database) = backend
-        .fresh_database("orders_stock_deliveries_and_idempotency_keys_survive_a_graceful_restart")
-        .await
-    else {
-        return;
-    };
+    let database = backend.fresh_database().await;
     let server = start_server(database.server_args(&[])).await;
     let api = Api::new(&server.base_url);
     assert_eq!(

@@ -36,9 +36,7 @@ crate::conformance!(
 
 /// The SQLite cache drops only the books a write changes; the others must still read right.
 async fn a_write_to_one_book_leaves_the_others_as_they_read(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(
         &stores,
         [
@@ -69,9 +67,7 @@ async fn a_write_to_one_book_leaves_the_others_as_they_read(backend: Backend) {
 
 /// `SqlCatalogue::insert_missing`, which loads the demo and benchmark catalogues.
 async fn loading_a_catalogue_adds_only_the_isbns_not_taken(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let Some(database) = stores.database.clone() else {
         return; // The in-memory store is loaded with `InMemoryCatalogue::with_books`.
     };
@@ -106,9 +102,7 @@ async fn loading_a_catalogue_adds_only_the_isbns_not_taken(backend: Backend) {
 
 /// Reads go through a cache on SQLite: every write must be visible to the next read.
 async fn a_book_read_before_every_kind_of_write_reads_back_changed_after_it(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "Cached", "Author", 1000, 10)]).await;
     assert_eq!(stock_of(&stores, 1).await, 10);
 
@@ -172,9 +166,7 @@ fn limit(books: u64) -> PageLimit {
 }
 
 async fn an_inserted_book_reads_back_and_a_second_insert_of_its_isbn_fails(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let clean_code = book(1, "Clean Code", "Robert C. Martin", 3999, 5);
     assert_eq!(
         stores.catalogue.insert(clean_code.clone()).await.unwrap(),
@@ -201,9 +193,7 @@ async fn an_inserted_book_reads_back_and_a_second_insert_of_its_isbn_fails(backe
 }
 
 async fn an_update_changes_only_the_patched_fields(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let original = book(1, "Clean Code", "Robert C. Martin", 3999, 5);
     stock_catalogue(&stores, [original.clone()]).await;
 
@@ -265,9 +255,7 @@ async fn an_update_changes_only_the_patched_fields(backend: Backend) {
 }
 
 async fn paging_visits_every_book_once_in_isbn_order(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let empty = stores.catalogue.list(&BookQuery::default()).await.unwrap();
     assert!(empty.books.is_empty() && empty.next_after.is_none());
 
@@ -317,9 +305,7 @@ async fn paging_visits_every_book_once_in_isbn_order(backend: Backend) {
 }
 
 async fn books_inserted_while_paging_are_neither_repeated_nor_skipped(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(
         &stores,
         (0..30).map(|n| book(n * 2, "Title", "Author", 100, 1)),
@@ -387,9 +373,7 @@ fn unicode_books() -> Vec<bookstore_inventory::Book> {
 }
 
 async fn filters_match_exactly_the_books_the_in_memory_store_matches(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, unicode_books()).await;
     let reference = InMemoryCatalogue::with_books(unicode_books()).unwrap();
 
@@ -490,9 +474,7 @@ async fn pages_of(catalogue: &InMemoryCatalogue, query: BookQuery) -> Vec<BookPa
 }
 
 async fn a_reservation_takes_every_line_or_none(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(
         &stores,
         [
@@ -610,9 +592,7 @@ async fn a_reservation_takes_every_line_or_none(backend: Backend) {
 }
 
 async fn the_first_failing_line_in_isbn_order_is_reported(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "Scarce", "Author", 100, 1)]).await;
     // Book 1 lacks stock and book 2 does not exist: book 1 comes first.
     let result = stores
@@ -641,9 +621,7 @@ async fn the_first_failing_line_in_isbn_order_is_reported(backend: Backend) {
 }
 
 async fn releasing_gives_stock_back_all_or_nothing(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(
         &stores,
         [
@@ -691,9 +669,7 @@ async fn journaled(stores: &Stores) -> Vec<bookstore_inventory::ReservationId> {
 }
 
 async fn the_journal_keeps_a_reservation_until_it_is_confirmed_or_cancelled(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(
         &stores,
         [
@@ -779,9 +755,7 @@ async fn the_journal_keeps_a_reservation_until_it_is_confirmed_or_cancelled(back
 }
 
 async fn reservations_older_than_a_cutoff_are_listed_oldest_first(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "Title", "Author", 100, 10)]).await;
     let first = fresh_reservation();
     let second = fresh_reservation();
@@ -825,9 +799,7 @@ async fn reservations_older_than_a_cutoff_are_listed_oldest_first(backend: Backe
 async fn thirty_two_concurrent_reservations_of_a_stock_of_ten_let_exactly_ten_succeed(
     backend: Backend,
 ) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "Scarce", "Author", 100, 10)]).await;
     let start = Arc::new(tokio::sync::Barrier::new(32));
     let tasks = (0..32)
@@ -860,9 +832,7 @@ async fn thirty_two_concurrent_reservations_of_a_stock_of_ten_let_exactly_ten_su
 }
 
 async fn concurrent_cancels_of_one_reservation_give_the_stock_back_exactly_once(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(
         &stores,
         [
@@ -905,9 +875,7 @@ async fn concurrent_cancels_of_one_reservation_give_the_stock_back_exactly_once(
 async fn overlapping_reservations_in_every_order_never_deadlock_and_account_for_all_stock(
     backend: Backend,
 ) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     const INITIAL_STOCK: u32 = 60;
     stock_catalogue(
         &stores,

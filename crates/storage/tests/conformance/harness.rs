@@ -1,8 +1,7 @@
 //! Opening a fresh set of stores on one backend, and the test data every check shares.
 
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bookstore_delivery::{
@@ -28,6 +27,9 @@ use uuid::Uuid;
 /// The variable naming a PostgreSQL server to test against, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`.
 const POSTGRES_URL_VARIABLE: &str = "BOOKSTORE_TEST_POSTGRES_URL";
+
+/// The server the PostgreSQL tests use when the variable is unset.
+const LOCAL_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// The lease of a test's instance: longer than any test, so that only a test that says so
 /// sees an instance stop.
@@ -187,13 +189,14 @@ fn test_connect_options() -> ConnectOptions {
 }
 
 impl Backend {
-    /// Fresh, empty stores on this backend, or `None` if the backend is not configured
-    /// (PostgreSQL without `BOOKSTORE_TEST_POSTGRES_URL`; the check then passes).
-    pub(crate) async fn stores(self) -> Option<Stores> {
+    /// Fresh, empty stores on this backend. On PostgreSQL, a new database on the server
+    /// [`postgres_url`] names; a test that gets here without a server fails (the PostgreSQL
+    /// tests are `#[ignore]`d, so they run only when asked to).
+    pub(crate) async fn stores(self) -> Stores {
         match self {
             Backend::InMemory => {
                 let gateway = Arc::new(SimulatedPaymentGateway::new());
-                Some(Stores {
+                Stores {
                     catalogue: Arc::new(InMemoryCatalogue::new()),
                     orders: Arc::new(InMemoryOrderStore::new()),
                     deliveries: Arc::new(InMemoryDeliveryStore::new()),
@@ -202,21 +205,27 @@ impl Backend {
                     database: None,
                     location: None,
                     _cleanup: None,
-                })
+                }
             }
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!(
                     "bookstore-storage-test-{}.sqlite",
                     Uuid::new_v4().simple()
                 ));
-                Some(sql_stores(Location::SqliteFile(path)).await)
+                sql_stores(Location::SqliteFile(path)).await
             }
             Backend::Postgres => {
-                let base_url = postgres_url()?;
+                let base_url = postgres_url();
                 let name = format!("bookstore_test_{}", Uuid::new_v4().simple());
                 let mut admin = PgConnection::connect(&base_url)
                     .await
-                    .expect("the PostgreSQL server in BOOKSTORE_TEST_POSTGRES_URL answers");
+                    .unwrap_or_else(|error| {
+                        panic!(
+                            "a PostgreSQL test needs a server: none answers at the URL in \
+                         {POSTGRES_URL_VARIABLE}, or at {LOCAL_POSTGRES_URL} when it is unset \
+                         ({error})"
+                        )
+                    });
                 admin
                     .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .await
@@ -227,7 +236,7 @@ impl Backend {
                     admin_url: base_url,
                     name,
                 };
-                Some(sql_stores(location).await)
+                sql_stores(location).await
             }
         }
     }
@@ -250,23 +259,13 @@ async fn sql_stores(location: Location) -> Stores {
     }
 }
 
-/// The PostgreSQL URL to test against, or `None` (said once) if there is none.
-fn postgres_url() -> Option<String> {
-    static SKIPPED: Once = Once::new();
-    match std::env::var(POSTGRES_URL_VARIABLE) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            SKIPPED.call_once(|| {
-                // Written to the real stderr: `eprintln!` would be captured by the test
-                // harness and never shown for a passing test.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "PostgreSQL store tests skipped: {POSTGRES_URL_VARIABLE} is not set"
-                );
-            });
-            None
-        }
-    }
+/// The PostgreSQL server to test against: `BOOKSTORE_TEST_POSTGRES_URL`, or the local one.
+fn postgres_url() -> String {
+    std::env::var(POSTGRES_URL_VARIABLE)
+        .ok()
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| LOCAL_POSTGRES_URL.to_owned())
 }
 
 /// `url` with its database name replaced by `name`.

@@ -30,9 +30,7 @@ conformance!(
 );
 
 async fn a_return_gives_its_stock_back_once_when_completed(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "One", "Author", 100, 5)]).await;
     let id = fresh_reservation();
     stores
@@ -55,9 +53,7 @@ async fn a_return_gives_its_stock_back_once_when_completed(backend: Backend) {
 }
 
 async fn an_abandoned_return_gives_nothing_back(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "One", "Author", 100, 5)]).await;
     let id = fresh_reservation();
     stores
@@ -72,9 +68,7 @@ async fn an_abandoned_return_gives_nothing_back(backend: Backend) {
 }
 
 async fn a_return_begun_twice_keeps_its_first_lines(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "One", "Author", 100, 5)]).await;
     let id = fresh_reservation();
     stores
@@ -92,9 +86,7 @@ async fn a_return_begun_twice_keeps_its_first_lines(backend: Backend) {
 }
 
 async fn concurrent_completions_of_one_return_give_the_stock_back_once(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "One", "Author", 100, 5)]).await;
     let id = fresh_reservation();
     stores
@@ -115,9 +107,7 @@ async fn concurrent_completions_of_one_return_give_the_stock_back_once(backend: 
 }
 
 async fn returns_older_than_a_cutoff_are_listed_oldest_first(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "One", "Author", 100, 5)]).await;
     let (first, second) = (fresh_reservation(), fresh_reservation());
     stores
@@ -140,9 +130,7 @@ async fn returns_older_than_a_cutoff_are_listed_oldest_first(backend: Backend) {
 }
 
 async fn the_journal_of_a_live_instance_is_not_a_stopped_processes_journal(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "One", "Author", 100, 5)]).await;
     stores
         .catalogue
@@ -159,9 +147,7 @@ async fn the_journal_of_a_live_instance_is_not_a_stopped_processes_journal(backe
 }
 
 async fn the_journal_of_a_deregistered_instance_is_a_stopped_processes_journal(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "One", "Author", 100, 5)]).await;
     let (reservation, returned) = (fresh_reservation(), fresh_reservation());
     stores
@@ -182,9 +168,7 @@ async fn the_journal_of_a_deregistered_instance_is_a_stopped_processes_journal(b
 }
 
 async fn an_expired_lease_is_reaped_and_cannot_be_renewed(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     stock_catalogue(&stores, [book(1, "One", "Author", 100, 5)]).await;
     let reservation = fresh_reservation();
     stores
@@ -228,9 +212,7 @@ async fn an_expired_lease_is_reaped_and_cannot_be_renewed(backend: Backend) {
 }
 
 async fn no_order_is_recorded_under_an_instance_without_a_lease(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let recorded = order_for("alice");
     stores.orders.insert(recorded.clone()).await.unwrap();
 
@@ -252,9 +234,7 @@ async fn no_order_is_recorded_under_an_instance_without_a_lease(backend: Backend
 async fn the_in_flight_claim_of_a_stopped_instance_is_resumed_by_the_same_request(
     backend: Backend,
 ) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let first = stores.idempotency();
     let now = Utc::now();
     assert_eq!(
@@ -283,9 +263,7 @@ async fn a_second_open_of_a_sqlite_file_is_refused_until_the_first_closes(backen
     if backend != Backend::Sqlite {
         return;
     }
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let url = stores.location.as_ref().unwrap().url();
     let options = bookstore_storage::ConnectOptions::default();
     let refused = connect(&url, &options).await;

@@ -24,9 +24,7 @@ fn token(text: &str) -> PaymentToken {
 }
 
 async fn test_mode_tokens_capture_decline_or_are_invalid(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     for (text, cents) in [("tok_visa", 12_997), ("tok_mastercard", 4_499)] {
         let reference = OrderId::generate();
         let transaction_id = stores
@@ -56,9 +54,7 @@ async fn test_mode_tokens_capture_decline_or_are_invalid(backend: Backend) {
 }
 
 async fn a_reference_is_captured_at_most_once(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let reference = OrderId::generate();
     assert_eq!(stores.payments.capture_for(reference).await.unwrap(), None);
     let declined = stores
@@ -96,9 +92,7 @@ async fn a_reference_is_captured_at_most_once(backend: Backend) {
 }
 
 async fn a_refund_happens_once(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let reference = OrderId::generate();
     let transaction_id = stores
         .payments
@@ -141,9 +135,7 @@ async fn a_refund_happens_once(backend: Backend) {
 }
 
 async fn of_sixteen_concurrent_captures_for_one_reference_exactly_one_charges(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let reference = OrderId::generate();
     let start = Arc::new(tokio::sync::Barrier::new(16));
     let tasks = (0..16)
@@ -168,9 +160,7 @@ async fn of_sixteen_concurrent_captures_for_one_reference_exactly_one_charges(ba
 }
 
 async fn captures_survive_reconnecting(backend: Backend) {
-    let Some(stores) = backend.stores().await else {
-        return;
-    };
+    let stores = backend.stores().await;
     let reference = OrderId::generate();
     let transaction_id = stores
         .payments
