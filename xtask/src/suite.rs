@@ -8,10 +8,17 @@
 //! gateway's API suite again against each durable store (`BOOKSTORE_TEST_STORE=sqlite`, and
 //! `postgres` when a PostgreSQL server is available). PostgreSQL is the one named by
 //! `BOOKSTORE_TEST_POSTGRES_URL`, or, when that is unset and a server answers on
-//! 127.0.0.1:5432, that local server (user `postgres`); otherwise the run says plainly that
-//! the PostgreSQL tests were skipped. Tests that need Redis are `#[ignore]`d and have `redis`
-//! in their names; they run last, when `BOOKSTORE_TEST_REDIS_URL` is set or a server answers
-//! on 127.0.0.1:6379, and otherwise the run says they were skipped.
+//! 127.0.0.1:5432, that local server (user `postgres`).
+//!
+//! Tests that need a service are `#[ignore]`d with a reason naming it (a test below checks
+//! that no other reason is used), so a plain `cargo test` lists them as ignored. The main run
+//! counts them as skipped; then, for each service that answers, one more run takes the
+//! ignored tests that need it (`--run-ignored only`, or `-- --ignored`) and moves them from
+//! skipped to passed or failed: those with `redis` in their names need Redis
+//! (`BOOKSTORE_TEST_REDIS_URL`, else 127.0.0.1:6379), all the others PostgreSQL. Without
+//! PostgreSQL, each test of the API suite's PostgreSQL pass counts as skipped too. So the
+//! last line counts every test that did not run, and `passed + failed + skipped` is the same
+//! with or without the services.
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -33,6 +40,7 @@ struct StepReport {
 pub(crate) fn run() -> ExitCode {
     let mut reports = Vec::new();
     let mut counts = None;
+    let postgres = postgres_url();
 
     reports.push(step("fmt", || run_inherited(&["fmt", "--all", "--check"])));
     reports.push(step("clippy", || {
@@ -50,9 +58,11 @@ pub(crate) fn run() -> ExitCode {
     reports.push(step("openapi", || {
         succeeded(openapi::run(openapi::Mode::Check))
     }));
+    let mut postgres_api_skipped = None;
     reports.push(step("test", || {
-        let outcome = run_tests();
+        let outcome = run_tests(postgres.as_deref());
         counts = outcome.counts;
+        postgres_api_skipped = outcome.postgres_api_skipped;
         outcome.succeeded && outcome.counts.is_some()
     }));
 
@@ -68,8 +78,13 @@ pub(crate) fn run() -> ExitCode {
     if counts.is_none() {
         println!("  (could not read the test counts from the test output)");
     }
-    if postgres_url().is_none() {
+    if postgres.is_none() {
         println!("  PostgreSQL tests skipped: {POSTGRES_SKIPPED}");
+        if let Some(api_tests) = postgres_api_skipped {
+            println!(
+                "  (counted below: the ignored PostgreSQL tests, and the API suite's {api_tests} tests not run against PostgreSQL)"
+            );
+        }
     }
     if redis_url().is_none() {
         println!("  Redis tests skipped: {REDIS_SKIPPED}");
@@ -131,6 +146,19 @@ struct TestOutcome {
     succeeded: bool,
     /// The counts, if every command's output could be read.
     counts: Option<TestCounts>,
+    /// Without PostgreSQL: how many tests of the API suite were not run against it.
+    postgres_api_skipped: Option<u64>,
+}
+
+impl TestOutcome {
+    /// A run that was not needed: nothing ran, nothing failed.
+    fn nothing_ran() -> Self {
+        TestOutcome {
+            succeeded: true,
+            counts: Some(TestCounts::default()),
+            postgres_api_skipped: None,
+        }
+    }
 }
 
 /// The variable naming the PostgreSQL server the tests may create databases on.
@@ -179,20 +207,50 @@ fn redis_url() -> Option<String> {
         .then(|| "redis://127.0.0.1:6379".to_owned())
 }
 
-/// Runs the tests that need Redis: they are `#[ignore]`d (so a plain `cargo test` skips them
-/// and says so) and have `redis` in their names. Returns what they did, with the tests they
-/// ran taken off the count of skipped ones (the first run counted them as ignored).
+/// Runs the ignored tests that need Redis (those with `redis` in their names), if a server
+/// answers.
 fn run_redis_tests(nextest: bool, environment: &[(&'static str, String)]) -> TestOutcome {
     let Some(url) = redis_url() else {
         println!("\n--- Redis tests skipped: {REDIS_SKIPPED}");
-        return TestOutcome {
-            succeeded: true,
-            counts: Some(TestCounts::default()),
-        };
+        return TestOutcome::nothing_ran();
     };
     println!("\n--- the tests that need Redis, against {}", redact(&url));
     let mut environment = environment.to_vec();
     environment.push((REDIS_URL_VARIABLE, url));
+    run_ignored_tests(nextest, &environment, "test(/redis/)", &["redis"])
+}
+
+/// Runs the ignored tests that need PostgreSQL (every ignored test but the Redis ones), if a
+/// server answers.
+fn run_postgres_tests(
+    nextest: bool,
+    environment: &[(&'static str, String)],
+    postgres: Option<&str>,
+) -> TestOutcome {
+    let Some(url) = postgres else {
+        return TestOutcome::nothing_ran();
+    };
+    println!(
+        "\n--- the tests that need PostgreSQL, against {}",
+        redact(url)
+    );
+    run_ignored_tests(
+        nextest,
+        environment,
+        "not test(/redis/)",
+        &["--skip", "redis"],
+    )
+}
+
+/// Runs the ignored tests a nextest filter expression (or libtest filter arguments) selects.
+/// Its counts are what ran: the tests it did not select are not counted as skipped (the
+/// main run counted every ignored test as skipped already).
+fn run_ignored_tests(
+    nextest: bool,
+    environment: &[(&'static str, String)],
+    nextest_filter: &str,
+    libtest_filter: &[&str],
+) -> TestOutcome {
     let outcome = if nextest {
         let args = [
             "nextest",
@@ -202,19 +260,13 @@ fn run_redis_tests(nextest: bool, environment: &[(&'static str, String)]) -> Tes
             "--run-ignored",
             "only",
             "-E",
-            "test(/redis/)",
+            nextest_filter,
         ];
-        run_streamed(&args, &environment, test_counts::from_nextest)
+        run_streamed(&args, environment, test_counts::from_nextest)
     } else {
-        let args = [
-            "test",
-            "--workspace",
-            "--no-fail-fast",
-            "--",
-            "--ignored",
-            "redis",
-        ];
-        run_streamed(&args, &environment, test_counts::from_libtest)
+        let mut args = vec!["test", "--workspace", "--no-fail-fast", "--", "--ignored"];
+        args.extend(libtest_filter);
+        run_streamed(&args, environment, test_counts::from_libtest)
     };
     TestOutcome {
         succeeded: outcome.succeeded,
@@ -223,15 +275,16 @@ fn run_redis_tests(nextest: bool, environment: &[(&'static str, String)]) -> Tes
             failed: counts.failed,
             skipped: 0,
         }),
+        postgres_api_skipped: None,
     }
 }
 
 /// The environment of the test commands: the PostgreSQL URL when one is available.
-fn test_environment() -> Vec<(&'static str, String)> {
-    match postgres_url() {
+fn test_environment(postgres: Option<&str>) -> Vec<(&'static str, String)> {
+    match postgres {
         Some(url) => {
-            println!("PostgreSQL tests run against {}", redact(&url));
-            vec![(POSTGRES_URL_VARIABLE, url)]
+            println!("PostgreSQL tests run against {}", redact(url));
+            vec![(POSTGRES_URL_VARIABLE, url.to_owned())]
         }
         None => {
             println!("PostgreSQL tests skipped: {POSTGRES_SKIPPED}");
@@ -252,14 +305,14 @@ fn redact(url: &str) -> String {
 }
 
 /// Runs the tests with nextest if it is installed (plus the doc tests, which nextest does
-/// not run), otherwise with `cargo test`; then the API suite against each durable store.
-fn run_tests() -> TestOutcome {
-    let environment = test_environment();
+/// not run), otherwise with `cargo test`; then the ignored tests of each service that
+/// answers, and the API suite against each durable store. Without PostgreSQL, the API
+/// suite's PostgreSQL pass is counted as skipped, test by test.
+fn run_tests(postgres: Option<&str>) -> TestOutcome {
+    let environment = test_environment(postgres);
+    let nextest = nextest_is_installed();
     let mut stores = vec!["sqlite"];
-    if environment
-        .iter()
-        .any(|(name, _)| *name == POSTGRES_URL_VARIABLE)
-    {
+    if postgres.is_some() {
         stores.push("postgres");
     }
     let with_store = |store: &'static str| {
@@ -268,13 +321,24 @@ fn run_tests() -> TestOutcome {
         environment
     };
     let mut outcomes = Vec::new();
-    if nextest_is_installed() {
+    if nextest {
         let all = ["nextest", "run", "--workspace", "--no-fail-fast"];
         outcomes.push(run_streamed(&all, &environment, test_counts::from_nextest));
         let doc = ["test", "--workspace", "--doc"];
         outcomes.push(run_streamed(&doc, &environment, test_counts::from_libtest));
-        for store in stores {
-            println!("\n--- the API suite against the {store} store");
+    } else {
+        println!("(cargo-nextest is not installed; using cargo test)");
+        let all = ["test", "--workspace", "--no-fail-fast"];
+        outcomes.push(run_streamed(&all, &environment, test_counts::from_libtest));
+    }
+    // The ignored tests each service's run takes were counted as skipped above.
+    let ignored_runs = [
+        run_postgres_tests(nextest, &environment, postgres),
+        run_redis_tests(nextest, &environment),
+    ];
+    for store in stores {
+        println!("\n--- the API suite against the {store} store");
+        let outcome = if nextest {
             // `--workspace` with a filter, not `--package`: selecting one package changes
             // feature unification and would rebuild much of the tree.
             let api = [
@@ -285,39 +349,72 @@ fn run_tests() -> TestOutcome {
                 "-E",
                 "package(bookstore-gateway) and binary(api)",
             ];
-            outcomes.push(run_streamed(
-                &api,
-                &with_store(store),
-                test_counts::from_nextest,
-            ));
-        }
-    } else {
-        println!("(cargo-nextest is not installed; using cargo test)");
-        let all = ["test", "--workspace", "--no-fail-fast"];
-        outcomes.push(run_streamed(&all, &environment, test_counts::from_libtest));
-        for store in stores {
-            println!("\n--- the API suite against the {store} store");
+            run_streamed(&api, &with_store(store), test_counts::from_nextest)
+        } else {
             let api = ["test", "--workspace", "--test", "api", "--no-fail-fast"];
-            outcomes.push(run_streamed(
-                &api,
-                &with_store(store),
-                test_counts::from_libtest,
-            ));
-        }
+            run_streamed(&api, &with_store(store), test_counts::from_libtest)
+        };
+        outcomes.push(outcome);
     }
-    let redis = run_redis_tests(nextest_is_installed(), &environment);
     let mut counts = outcomes
         .iter()
         .map(|outcome| outcome.counts)
         .sum::<Option<TestCounts>>();
-    if let (Some(counts), Some(ran)) = (counts.as_mut(), redis.counts) {
-        counts.skipped = counts.skipped.saturating_sub(ran.passed + ran.failed);
-        *counts += ran;
+    for ran in &ignored_runs {
+        match (counts.as_mut(), ran.counts) {
+            (Some(counts), Some(ran)) => {
+                counts.skipped = counts.skipped.saturating_sub(ran.passed + ran.failed);
+                *counts += ran;
+            }
+            _ => counts = None,
+        }
+    }
+    let mut postgres_api_skipped = None;
+    if postgres.is_none() {
+        println!("\n--- the API suite against the postgres store: skipped, no server");
+        match (counts.as_mut(), count_api_tests(&environment)) {
+            (Some(total), Some(api_tests)) => {
+                total.skipped += api_tests;
+                postgres_api_skipped = Some(api_tests);
+            }
+            _ => counts = None,
+        }
     }
     TestOutcome {
-        succeeded: redis.succeeded && outcomes.iter().all(|outcome| outcome.succeeded),
-        counts: counts.filter(|_| redis.counts.is_some()),
+        succeeded: outcomes
+            .iter()
+            .chain(&ignored_runs)
+            .all(|outcome| outcome.succeeded),
+        counts,
+        postgres_api_skipped,
     }
+}
+
+/// How many tests the API suite has (`--list`), to count its PostgreSQL pass as skipped.
+fn count_api_tests(environment: &[(&'static str, String)]) -> Option<u64> {
+    let args = ["test", "--workspace", "--test", "api", "--", "--list"];
+    println!("$ cargo {}", args.join(" "));
+    let output = match cargo(&args)
+        .envs(environment.iter().map(|(name, value)| (name, value)))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+    {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            eprintln!("error: listing the API suite failed ({})", output.status);
+            return None;
+        }
+        Err(error) => {
+            eprintln!("error: cannot run cargo: {error}");
+            return None;
+        }
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let count = test_counts::from_libtest_list(&lines);
+    println!("{count} tests not run against PostgreSQL");
+    Some(count)
 }
 
 fn nextest_is_installed() -> bool {
@@ -340,6 +437,7 @@ fn run_streamed(
     let failed = TestOutcome {
         succeeded: false,
         counts: None,
+        postgres_api_skipped: None,
     };
 
     let mut command = cargo(args);
@@ -384,6 +482,7 @@ fn run_streamed(
     TestOutcome {
         succeeded: status.success(),
         counts: parse(&lines),
+        postgres_api_skipped: None,
     }
 }
 
@@ -412,5 +511,86 @@ fn forward_lines(input: impl Read, mut output: impl Write) -> Vec<String> {
 fn keep_colours_on_a_terminal(command: &mut Command) {
     if io::stdout().is_terminal() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
         command.env("CARGO_TERM_COLOR", "always");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    use crate::workspace_root;
+
+    /// The reasons a test may be ignored for: `cargo xtask test` runs the ignored tests of
+    /// each service that answers (the Redis ones by the `redis` in their names, every other
+    /// one as a PostgreSQL test), and counts the others as skipped.
+    const SERVICE_IGNORES: [&str; 2] = [
+        concat!(
+            "#[",
+            "ignore = \"needs PostgreSQL: set BOOKSTORE_TEST_POSTGRES_URL or run a server on 127.0.0.1:5432\"]"
+        ),
+        concat!(
+            "#[",
+            "ignore = \"needs Redis at 127.0.0.1:6379 or BOOKSTORE_TEST_REDIS_URL; cargo xtask test runs it when one answers\"]"
+        ),
+    ];
+
+    fn rust_files(directory: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(directory) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|name| name != "target") {
+                    rust_files(&path, found);
+                }
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_ignored_test_in_the_workspace_waits_for_postgresql_or_redis() {
+        let mut files = Vec::new();
+        for directory in ["crates", "xtask", "bench"] {
+            rust_files(&workspace_root().join(directory), &mut files);
+        }
+        assert!(files.len() > 50, "found only {} Rust files", files.len());
+        let needle = concat!("#[", "ignore");
+        let mut ignored = [0; SERVICE_IGNORES.len()];
+        for file in &files {
+            let text = fs::read_to_string(file).expect("a readable source file");
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            for (index, line) in lines.iter().enumerate() {
+                if !line.starts_with(needle) {
+                    continue;
+                }
+                let Some(service) = SERVICE_IGNORES.iter().position(|reason| line == reason) else {
+                    panic!(
+                        "{}: {line}\n#[ignore] is reserved for tests that need a service, with one of these reasons: {SERVICE_IGNORES:#?}",
+                        file.display()
+                    );
+                };
+                // A Redis test is found by the `redis` in its name: look at the next `fn`.
+                if service == 1 {
+                    let name = lines[index..]
+                        .iter()
+                        .find(|line| line.contains("fn "))
+                        .unwrap_or_else(|| panic!("{}: no test after {line}", file.display()));
+                    assert!(
+                        name.contains("redis"),
+                        "{}: a test that needs Redis has `redis` in its name: {name}",
+                        file.display()
+                    );
+                }
+                ignored[service] += 1;
+            }
+        }
+        // The conformance and durability macros, the durability tests of their own, and the
+        // shared rate-limit tests.
+        assert!(ignored[0] >= 5, "found {} PostgreSQL tests", ignored[0]);
+        assert!(ignored[1] >= 1, "found {} Redis tests", ignored[1]);
     }
 }

@@ -70,6 +70,17 @@ pub(crate) fn from_libtest(lines: &[&str]) -> Option<TestCounts> {
         })
 }
 
+/// How many tests a libtest `--list` output names (lines `path::name: test`; benchmarks
+/// and the closing `N tests, M benchmarks` line are not counted).
+pub(crate) fn from_libtest_list(lines: &[&str]) -> u64 {
+    let tests = lines
+        .iter()
+        .map(|line| strip_ansi(line))
+        .filter(|line| line.ends_with(": test"))
+        .count();
+    u64::try_from(tests).unwrap_or(u64::MAX)
+}
+
 /// Adds up every `<number> <word>` pair whose word names an outcome, ignoring the rest
 /// (`measured`, `filtered out`, nextest's `(1 slow, 2 flaky)` details, ...).
 fn counts_in(text: &str) -> TestCounts {
@@ -202,6 +213,20 @@ mod tests {
         ];
 
         assert_eq!(from_libtest(&output), counts(1, 0, 0));
+    }
+
+    #[test]
+    fn libtest_lists_are_counted_test_by_test() {
+        let output = [
+            "auth::a_missing_key_and_an_unknown_key_get_the_same_401: test",
+            "books::listing_books_returns_the_first_twenty: test",
+            "wire::serialise_a_page: benchmark",
+            "",
+            "2 tests, 1 benchmark",
+        ];
+
+        assert_eq!(from_libtest_list(&output), 2);
+        assert_eq!(from_libtest_list(&[]), 0);
     }
 
     #[test]
