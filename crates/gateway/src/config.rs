@@ -300,8 +300,8 @@ pub struct Cli {
 
 /// One closed day: exactly `YYYY-MM-DD`.
 fn parse_closed_day(text: &str) -> Result<chrono::NaiveDate, String> {
-    crate::wire::tracking::strict_date(text.trim())
-        .ok_or_else(|| format!("{text:?} is not a date written YYYY-MM-DD"))
+    crate::wire::parse_date(text.trim())
+        .map_err(|_| format!("{text:?} is not a date written YYYY-MM-DD"))
 }
 
 impl fmt::Debug for Cli {

@@ -975,11 +975,14 @@ pub mod cursor {
         encode(b'd', &id.to_string())
     }
 
-    /// The delivery position a cursor holds (400 if it is not a delivery cursor).
+    /// The delivery position a cursor holds (400 if it is not a delivery cursor as
+    /// [`for_delivery`] writes it).
     pub fn delivery_position(cursor: &str) -> Result<DeliveryId, ApiError> {
         let text = decode(b'd', cursor)?;
-        text.parse()
-            .map_err(|_| ApiError::malformed("the cursor is not one this server issued"))
+        text.parse::<DeliveryId>()
+            .ok()
+            .filter(|id| id.to_string() == text)
+            .ok_or_else(|| ApiError::malformed("the cursor is not one this server issued"))
     }
 }
 
@@ -1278,6 +1281,12 @@ mod tests {
                 "{other_spelling:?}"
             );
         }
+        let delivery = DeliveryId::generate();
+        let issued = cursor::for_delivery(&delivery);
+        assert_eq!(cursor::delivery_position(&issued).unwrap(), delivery);
+        assert!(cursor::delivery_position(&issued.to_uppercase()).is_err());
+        let text = delivery.to_string();
+        assert!(cursor::delivery_position(&hex(&format!("d{}", text.replace('-', "")))).is_err());
     }
 
     #[test]

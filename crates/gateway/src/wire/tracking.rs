@@ -9,7 +9,7 @@ use bookstore_delivery::{
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{DeliveryBody, FieldError, collect, cursor, finish, page_limit, timestamp};
+use super::{DeliveryBody, FieldError, collect, cursor, finish, page_limit, parse_date, timestamp};
 use crate::http::problem::ApiError;
 
 /// How far in the future an update's `occurred_at` may lie (clocks differ a little).
@@ -194,6 +194,12 @@ pub struct ListDeliveriesQuery {
     #[schemars(with = "Option<NaiveDate>")]
     pub date: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    // `skip_serializing_if` only keeps schemars from writing `"default": null`.
+    #[serde(
+        default,
+        deserialize_with = "super::deserialize_limit",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
@@ -203,15 +209,13 @@ pub struct ListDeliveriesQuery {
 impl ListDeliveriesQuery {
     /// The store query, or a problem naming the bad parameter.
     pub fn to_query(&self) -> Result<DeliveryQuery, ApiError> {
-        let date = match self.date.as_deref() {
-            None => None,
-            Some(text) => Some(strict_date(text).ok_or_else(|| {
-                ApiError::validation(vec![FieldError::new(
-                    "date",
-                    "must be a date written YYYY-MM-DD",
-                )])
-            })?),
-        };
+        let date =
+            match self.date.as_deref() {
+                None => None,
+                Some(text) => Some(parse_date(text).map_err(|message| {
+                    ApiError::validation(vec![FieldError::new("date", message)])
+                })?),
+            };
         let after = self
             .cursor
             .as_deref()
@@ -224,21 +228,6 @@ impl ListDeliveriesQuery {
             limit: page_limit(self.limit)? as usize,
         })
     }
-}
-
-/// `YYYY-MM-DD` exactly: four-digit year, two-digit month and day.
-pub fn strict_date(text: &str) -> Option<NaiveDate> {
-    let bytes = text.as_bytes();
-    let shaped = bytes.len() == 10
-        && bytes[4] == b'-'
-        && bytes[7] == b'-'
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(index, byte)| index == 4 || index == 7 || byte.is_ascii_digit());
-    shaped
-        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
-        .flatten()
 }
 
 impl From<DeliveryStatusBody> for DeliveryStatus {
@@ -372,7 +361,7 @@ mod tests {
     #[test]
     fn a_date_filter_is_exactly_yyyy_mm_dd() {
         for good in ["2026-12-03", "2030-01-01"] {
-            assert!(strict_date(good).is_some(), "{good}");
+            assert!(parse_date(good).is_ok(), "{good}");
         }
         for bad in [
             "2026-1-1",
@@ -382,7 +371,7 @@ mod tests {
             "2026-13-01",
             " 2026-12-03",
         ] {
-            assert!(strict_date(bad).is_none(), "{bad}");
+            assert!(parse_date(bad).is_err(), "{bad}");
         }
     }
 }

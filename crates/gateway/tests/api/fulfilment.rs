@@ -355,11 +355,20 @@ async fn the_pick_list_of_a_day_pages_by_date_and_status() {
     assert_eq!(dispatched["deliveries"][0]["id"], ids[0].as_str());
     assert_eq!(dispatched["next_cursor"], Value::Null);
 
+    let first_page = app
+        .get(&format!("/api/deliveries?date={day}&limit=1"), ADMIN)
+        .await
+        .success(200);
+    let issued_cursor = first_page["next_cursor"].as_str().unwrap();
     for (bad, status) in [
         ("date=2026-1-1", 422),
         ("status=shipped", 400),
         ("limit=0", 400),
         ("cursor=zz", 400),
+        // One spelling per value: no sign or leading zero, the cursor as it was issued.
+        ("limit=%2B2", 400),
+        ("limit=02", 400),
+        (&format!("cursor={}", issued_cursor.to_uppercase()), 400),
     ] {
         app.get(&format!("/api/deliveries?{bad}"), ADMIN)
             .await
