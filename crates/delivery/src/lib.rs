@@ -2,12 +2,15 @@
 //!
 //! - [`Address`] is a checked postal address made from a client's [`AddressInput`]; every
 //!   field problem is reported at once, and `Debug` never prints the address.
-//! - [`schedule_date`] is the scheduling rule: a business day after today, not before the
+//! - [`DeliveryCalendar`] (and [`schedule_date`] for a shop open every weekday) is the
+//!   scheduling rule: a business day after today, not a closed day, not before the
 //!   customer's requested date.
-//! - [`Delivery`] is one order's delivery; its status only changes through the transition
-//!   methods (`dispatched`, `delivered`, `cancelled`).
-//! - [`DeliveryStore`] keeps deliveries, at most one per order; [`InMemoryDeliveryStore`]
-//!   implements it in memory.
+//! - [`Delivery`] is one order's delivery. Its status follows the life-cycle table
+//!   [`DeliveryStatus::next`]; carriers move it with [`CarrierUpdate`]s through
+//!   [`Delivery::record`], which keeps every update in the history and never moves the status
+//!   backwards; the shop cancels it with `cancelled` before dispatch.
+//! - [`DeliveryStore`] keeps deliveries, at most one per order and at most a day's capacity
+//!   per day; [`InMemoryDeliveryStore`] implements it in memory.
 //!
 //! This crate is an API boundary: it knows nothing of HTTP, of the gateway or of the other
 //! domains, and refers to orders only by [`bookstore_types::OrderId`].
