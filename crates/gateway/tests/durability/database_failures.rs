@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use crate::harness::{
-    Api, Backend, PROCESS_LIMIT, RUST_BOOK, order_request, poll_until, run_until_exit,
-    start_server, stop_gracefully,
+    Api, Backend, PROCESS_LIMIT, RUST_BOOK, order_request, poll_until, start_server,
+    stop_gracefully,
 };
+use crate::helpers::run_until_exit;
 
 /// The connect timeout the start-up failures are given.
 const CONNECT_TIMEOUT_SECONDS: u64 = 2;
@@ -63,6 +64,7 @@ fn an_unreachable_or_unusable_database_stops_start_up_with_one_line_naming_it() 
                 "--database-connect-timeout-seconds",
                 &CONNECT_TIMEOUT_SECONDS.to_string(),
             ],
+            &[],
             limit,
         )
         .unwrap_or_else(|| panic!("{}: bookstore still runs after {limit:?}", case.what));

@@ -222,50 +222,6 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     }
 }
 
-/// Runs `bookstore` with `args` (on a free port, with a clean environment) that is expected
-/// to stop by itself; returns its exit status and standard error, or `None` (after killing
-/// it) if it still runs after `limit`.
-pub(crate) fn run_until_exit(
-    args: &[&str],
-    limit: Duration,
-) -> Option<(std::process::ExitStatus, String)> {
-    use std::io::Read as _;
-    use std::process::{Command, Stdio};
-
-    let started = std::time::Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bookstore"))
-        .args(["--port", &crate::helpers::free_port().to_string()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .env_remove("BOOKSTORE_LOG_FORMAT")
-        // A panic would print its backtrace: make sure there is none to print.
-        .env("RUST_BACKTRACE", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start bookstore");
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll the process") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr is piped")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    Some((status, stderr))
-}
-
 /// Starts `bookstore` with `args` and waits until it is live.
 pub(crate) async fn start_server(args: Vec<String>) -> Server {
     blocking(move || {

@@ -13,8 +13,9 @@ use bookstore_storage::{SqlCatalogue, SqlPaymentGateway};
 
 use crate::harness::{
     Api, Backend, EFFECTIVE_JAVA, PROCESS_LIMIT, RUST_BOOK, kill_hard, order_request, poll_until,
-    run_until_exit, start_server, stop_gracefully,
+    start_server, stop_gracefully,
 };
+use crate::helpers::run_until_exit;
 
 /// The lease the PostgreSQL instances run with, in seconds: short, so the test is.
 const LEASE_SECONDS: u64 = 2;
@@ -33,7 +34,7 @@ async fn a_second_server_on_one_sqlite_file_is_refused_and_a_killed_ones_lock_ne
 
     let url = database.url.clone();
     let (status, stderr) = tokio::task::spawn_blocking(move || {
-        run_until_exit(&["--database-url", &url], PROCESS_LIMIT)
+        run_until_exit(&["--database-url", &url], &[], PROCESS_LIMIT)
     })
     .await
     .unwrap()

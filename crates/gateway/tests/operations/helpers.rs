@@ -229,3 +229,54 @@ impl RequestBuilder {
         })
     }
 }
+
+/// Runs `bookstore` with `args` and `env`, expecting it to stop by itself (a refused flag, an
+/// unusable database, a file in use). It gets a free port unless `args` name one, and a
+/// clean environment (no `DATABASE_URL`, `RUST_LOG` or log format of the caller's). Returns
+/// its exit status and standard error, or `None` (after killing it) if it still runs after
+/// `limit`.
+pub(crate) fn run_until_exit(
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Option<(std::process::ExitStatus, String)> {
+    use std::io::Read as _;
+
+    let started = Instant::now();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bookstore"));
+    if !args.contains(&"--port") {
+        command.args(["--port", &free_port().to_string()]);
+    }
+    let mut child = command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env_remove("BOOKSTORE_LOG_FORMAT")
+        .envs(env.iter().copied())
+        // A panic would print its backtrace: make sure there is none to print.
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start bookstore");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the process") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    Some((status, stderr))
+}
