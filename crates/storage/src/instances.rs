@@ -147,6 +147,21 @@ pub(crate) struct LeaseExpired {
     pub(crate) instance: InstanceId,
 }
 
+/// Reservations whose instance has no row: its process stopped. The same SQL on both
+/// backends.
+pub(crate) const STOPPED_RESERVATIONS: &str = "
+    SELECT id FROM reservations AS journal
+    WHERE instance_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
+    ORDER BY created_at, id";
+
+/// Returns whose instance has no row: its process stopped. The same SQL on both backends.
+pub(crate) const STOPPED_RETURNS: &str = "
+    SELECT id FROM stock_returns AS journal
+    WHERE instance_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
+    ORDER BY created_at, id";
+
 /// A lease length in whole milliseconds, as the SQL binds it.
 pub(crate) fn lease_millis(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)

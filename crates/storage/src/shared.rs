@@ -21,7 +21,8 @@
 /// `LIST_BOOKS_BY_TEXT`, `LIST_BOOKS_BY_AUTHOR_AND_TEXT`, `STOCK_OF`, `GIVE_BACK_STOCK`,
 /// `DELETE_RESERVATION`, `TAKE_RESERVATION`, `RESERVATIONS_BEFORE`, `INSERT_RETURN` (an id
 /// taken already inserts nothing), `TAKE_RETURN`, `DELETE_RETURN`, `RETURNS_BEFORE`,
-/// `STOPPED_RESERVATIONS`, `STOPPED_RETURNS` (the records whose instance has no row); and a
+/// and, from [`crate::instances`] (the same on both backends), `STOPPED_RESERVATIONS` and
+/// `STOPPED_RETURNS` (the records whose instance has no row); and a
 /// function `journal_and_take(connection, instance, reservation, lines, now)` that inserts
 /// the journal row
 /// (failing with a unique violation if the id is taken) and takes the stock of the merged
@@ -36,6 +37,7 @@ macro_rules! catalogue_queries {
         };
 
         use crate::InstanceId;
+        use crate::instances::{STOPPED_RESERVATIONS, STOPPED_RETURNS};
         use bookstore_types::Isbn;
         use chrono::{DateTime, Utc};
         use sqlx::Row as _;
@@ -323,8 +325,18 @@ macro_rules! catalogue_queries {
             handle: &Handle,
             reservation: ReservationId,
         ) -> Result<(), InventoryError> {
-            sqlx::query(DELETE_RESERVATION)
-                .bind(reservation.as_uuid())
+            forget_journaled(handle, DELETE_RESERVATION, reservation).await
+        }
+
+        /// Deletes the journal record `delete` names, giving nothing back; an id not in the
+        /// journal is `Ok`.
+        async fn forget_journaled(
+            handle: &Handle,
+            delete: &'static str,
+            id: ReservationId,
+        ) -> Result<(), InventoryError> {
+            sqlx::query(delete)
+                .bind(id.as_uuid())
                 .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
                 .await
                 .map(drop)
@@ -397,12 +409,7 @@ macro_rules! catalogue_queries {
             handle: &Handle,
             id: ReservationId,
         ) -> Result<(), InventoryError> {
-            sqlx::query(DELETE_RETURN)
-                .bind(id.as_uuid())
-                .execute(&mut *write_connection(handle).await.map_err(unavailable)?)
-                .await
-                .map(drop)
-                .map_err(unavailable)
+            forget_journaled(handle, DELETE_RETURN, id).await
         }
 
         pub(crate) async fn returns_older_than(

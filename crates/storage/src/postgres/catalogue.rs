@@ -83,20 +83,6 @@ const DELETE_RETURN: &str = "DELETE FROM stock_returns WHERE id = $1";
 const RETURNS_BEFORE: &str = "
     SELECT id FROM stock_returns WHERE created_at < $1 ORDER BY created_at, id";
 
-/// Reservations whose instance has no row: its process stopped.
-const STOPPED_RESERVATIONS: &str = "
-    SELECT id FROM reservations AS journal
-    WHERE instance_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
-    ORDER BY created_at, id";
-
-/// Returns whose instance has no row: its process stopped.
-const STOPPED_RETURNS: &str = "
-    SELECT id FROM stock_returns AS journal
-    WHERE instance_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
-    ORDER BY created_at, id";
-
 /// Journals `reservation`, then takes the stock of each line with its own conditional
 /// update, in ISBN order (the order `lines` is merged in), so that two reservations lock
 /// their rows in the same order and never deadlock; stops at the first line it cannot take.

@@ -88,20 +88,6 @@ const DELETE_RETURN: &str = "DELETE FROM stock_returns WHERE id = ?1";
 const RETURNS_BEFORE: &str = "
     SELECT id FROM stock_returns WHERE created_at < ?1 ORDER BY created_at, id";
 
-/// Reservations whose instance has no row: its process stopped.
-const STOPPED_RESERVATIONS: &str = "
-    SELECT id FROM reservations AS journal
-    WHERE instance_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
-    ORDER BY created_at, id";
-
-/// Returns whose instance has no row: its process stopped.
-const STOPPED_RETURNS: &str = "
-    SELECT id FROM stock_returns AS journal
-    WHERE instance_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM instances WHERE instances.id = journal.instance_id)
-    ORDER BY created_at, id";
-
 /// [`INSERT_RESERVATION`] and the stock update for `lines` lines, as one batch.
 fn journal_and_take_sql(lines: usize) -> String {
     let mut sql = String::from(INSERT_RESERVATION);
