@@ -1,6 +1,7 @@
 //! Running the server: stores chosen from configuration, the demo catalogue, and the
 //! HTTP server itself.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,15 +9,12 @@ use std::time::Duration;
 
 use actix_web::http::KeepAlive;
 use actix_web::{HttpServer, web};
+use bookstore_storage::{Database, InstanceId, LeaseRenewal};
 
 use crate::app::{AppState, RequestLimits, build_app};
 use crate::config::Cli;
 use crate::http::auth::ApiKeys;
 use crate::http::rate_limit::RateLimits;
-use std::collections::HashMap;
-
-use bookstore_storage::{Database, InstanceId, LeaseRenewal};
-
 use crate::stores::{self, DatabaseOptions, OpenError, OpenedStores};
 
 /// Why the server could not start.
@@ -233,8 +231,9 @@ pub async fn serve(cli: Cli) -> Result<(), StartError> {
     });
 
     // The stores registered this instance with a lease. Settle what stopped processes left
-    // half-done (on SQLite: everything a previous process left), and only then report ready. Keep renewing the lease, and keep
-    // settling the work of instances whose lease expires, every fifth of the lease.
+    // half-done (on SQLite: everything a previous process left), and only then report
+    // ready. Keep renewing the lease, and keep settling the work of instances whose lease
+    // expires, every fifth of the lease.
     let lease = Duration::from_secs(cli.instance_lease_seconds);
     if let Some(database) = &database {
         actix_web::rt::spawn(renew_lease_forever(database.clone(), lease));
