@@ -670,6 +670,23 @@ macro_rules! delivery_queries {
             Ok((delivery, row.try_get("version")?))
         }
 
+        /// The tracking columns of `delivery` (carrier, carrier tracking number, status
+        /// since, history), as the insert and the update bind them.
+        fn tracking_columns(
+            delivery: &Delivery,
+        ) -> (Option<&str>, Option<&str>, Option<super::DbTime>, String) {
+            let tracking = delivery.tracking();
+            (
+                tracking.carrier.as_ref().map(|carrier| carrier.as_str()),
+                tracking
+                    .carrier_tracking_number
+                    .as_ref()
+                    .map(|number| number.as_str()),
+                tracking.status_since.map(to_db_time),
+                codec::encode_history(&tracking.history),
+            )
+        }
+
         /// Whether a delivery in `status` takes a place on its day.
         fn takes_a_place(status: DeliveryStatus) -> bool {
             status != DeliveryStatus::Cancelled
@@ -735,7 +752,8 @@ macro_rules! delivery_queries {
                 }
             }
             let address = delivery.address();
-            let tracking = delivery.tracking();
+            let (carrier, carrier_tracking_number, status_since, history) =
+                tracking_columns(delivery);
             let inserted = sqlx::query(INSERT_DELIVERY)
                 .bind(delivery.id().as_uuid())
                 .bind(delivery.order_id().as_uuid())
@@ -749,15 +767,10 @@ macro_rules! delivery_queries {
                 .bind(date)
                 .bind(delivery.tracking_number().as_str())
                 .bind(to_db_time(delivery.created_at()))
-                .bind(tracking.carrier.as_ref().map(|carrier| carrier.as_str()))
-                .bind(
-                    tracking
-                        .carrier_tracking_number
-                        .as_ref()
-                        .map(|number| number.as_str()),
-                )
-                .bind(tracking.status_since.map(to_db_time))
-                .bind(codec::encode_history(&tracking.history))
+                .bind(carrier)
+                .bind(carrier_tracking_number)
+                .bind(status_since)
+                .bind(history)
                 .execute(&mut *connection)
                 .await
                 .map_err(unavailable)?;
@@ -831,20 +844,16 @@ macro_rules! delivery_queries {
             changed: &Delivery,
             version: i64,
         ) -> Result<bool, DeliveryError> {
-            let tracking = changed.tracking();
+            let (carrier, carrier_tracking_number, status_since, history) =
+                tracking_columns(changed);
             let updated = sqlx::query(UPDATE_DELIVERY)
                 .bind(changed.id().as_uuid())
                 .bind(version)
                 .bind(changed.status().as_str())
-                .bind(tracking.carrier.as_ref().map(|carrier| carrier.as_str()))
-                .bind(
-                    tracking
-                        .carrier_tracking_number
-                        .as_ref()
-                        .map(|number| number.as_str()),
-                )
-                .bind(tracking.status_since.map(to_db_time))
-                .bind(codec::encode_history(&tracking.history))
+                .bind(carrier)
+                .bind(carrier_tracking_number)
+                .bind(status_since)
+                .bind(history)
                 .execute(&mut *connection)
                 .await
                 .map_err(unavailable)?;
