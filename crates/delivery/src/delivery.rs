@@ -288,11 +288,13 @@ impl Delivery {
     /// Whether the delivery missed its promised date: it was delivered after the end of that
     /// day (UTC), or, not delivered (nor cancelled), that day has ended by `now`.
     pub fn is_late(&self, now: DateTime<Utc>) -> bool {
-        let promised_by = self
+        // The start of the day after the promised one; none past the end of the calendar.
+        let Some(deadline) = self
             .scheduled_date
             .succ_opt()
-            .map(|day| day.and_hms_opt(0, 0, 0).map(|time| time.and_utc()));
-        let Some(Some(deadline)) = promised_by else {
+            .and_then(|day| day.and_hms_opt(0, 0, 0))
+            .map(|time| time.and_utc())
+        else {
             return false;
         };
         match self.status {
