@@ -29,7 +29,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use load::{Load, Workload, drive, drive_mix, mix_rate, oha_binary};
-use report::{IdleRss, ProfileBuild, Report};
+use report::{BEFORE_SUFFIX, IdleRss, ProfileBuild, Report};
 use server::{Catalogue, FreshDatabase, Running, Store, free_port, start_bookstore};
 
 use crate::{cargo, workspace_root};
@@ -46,6 +46,9 @@ PostgreSQL when BOOKSTORE_TEST_POSTGRES_URL is set) and a bare actix-web baselin
                      0 skips the comparison)
   --duration D       seconds per workload (default 10s)
   --connections N    connections for every workload (default 32)
+  --before PATH      also measure this `bookstore` binary (built from an earlier commit)
+                     on every store with the same flat-out workloads, in the same run:
+                     its rows are labelled `STORE (before)`
 
 Writes target/bench/report.md and target/bench/report.json.
 ";
@@ -69,12 +72,14 @@ const WARM_UP_SECONDS: u64 = 3;
 const IDLE_SETTLE: Duration = Duration::from_secs(1);
 
 /// The command line of `cargo xtask bench`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Options {
     books: u64,
     scale_books: u64,
     duration_seconds: u64,
     connections: u64,
+    /// An earlier `bookstore` binary to measure beside this one.
+    before: Option<PathBuf>,
 }
 
 impl Options {
@@ -85,6 +90,7 @@ impl Options {
             scale_books: 1_000_000,
             duration_seconds: 10,
             connections: 32,
+            before: None,
         };
         let mut rest = args.iter();
         while let Some(&flag) = rest.next() {
@@ -102,13 +108,20 @@ impl Options {
                 "--scale-books" => options.scale_books = number(value, 0)?,
                 "--duration" => options.duration_seconds = number(value.trim_end_matches('s'), 1)?,
                 "--connections" => options.connections = number(value, 2)?,
+                "--before" => {
+                    let binary = PathBuf::from(value);
+                    if !binary.is_file() {
+                        return Err(format!("`--before {value}`: no such file"));
+                    }
+                    options.before = Some(binary);
+                }
                 _ => return Err(format!("unknown option `{flag}`")),
             }
         }
         Ok(options)
     }
 
-    fn load(self) -> Load {
+    fn load(&self) -> Load {
         Load {
             duration_seconds: self.duration_seconds,
             connections: self.connections,
@@ -161,6 +174,7 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
         books: options.books,
     };
 
+    let before = options.before.clone();
     let mut report = Report::new(options);
 
     // The GET workload, flat out, on a server with `catalogue`.
@@ -235,9 +249,25 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
             });
         }
         drop(server);
+
+        if let Some(before) = &before {
+            let name = format!("{}{BEFORE_SUFFIX}", store.name());
+            let database = store.fresh("before")?;
+            let server = start_bookstore(before, &name, &database, Some(catalogue))?;
+            catalogue.check_served_by(&server)?;
+            catalogue.stock_order_book(&server)?;
+            catalogue.write_urls(&urls_file, server.port(), MAX_URLS)?;
+            for workload in Workload::ALL {
+                let row = measure(&oha, load, &server, catalogue, workload, &urls_file, None)?;
+                report.rows.push(Row {
+                    store: name.clone(),
+                    ..row
+                });
+            }
+        }
     }
 
-    if options.scale_books > 0 {
+    if report.options().scale_books > 0 {
         for store in stores
             .iter()
             .filter(|store| !matches!(store, Store::Postgres(_)))
@@ -247,7 +277,7 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
                 &release,
                 load,
                 store,
-                options.scale_books,
+                report.options().scale_books,
                 &out_dir,
                 &mut report,
             )?;
@@ -511,5 +541,9 @@ mod tests {
         assert!(Options::parse(&["--books", "0"]).is_err());
         assert!(Options::parse(&["--connections", "1"]).is_err());
         assert!(Options::parse(&["--speed", "1"]).is_err());
+        assert!(Options::parse(&["--before", "/no/such/bookstore"]).is_err());
+        let cargo = env!("CARGO");
+        let with_before = Options::parse(&["--before", cargo]).unwrap();
+        assert_eq!(with_before.before, Some(PathBuf::from(cargo)));
     }
 }

@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use super::load::{MIX_READ_SHARE, Workload};
 use super::{MIX_LOAD, Options, RUNS, Row, SCALE_LOAD, SMALL_CATALOGUE};
 
+/// What the rows of the `--before` binary add to their store's name.
+pub(super) const BEFORE_SUFFIX: &str = " (before)";
+
 /// The RSS of a server sitting idle with the demo catalogue.
 pub(super) struct IdleRss {
     pub(super) store: String,
@@ -74,8 +77,31 @@ impl Report {
         }
     }
 
+    /// The options of the run.
+    pub(super) fn options(&self) -> &Options {
+        &self.options
+    }
+
     fn ratio(&self, row: &Row) -> f64 {
         row.requests_per_second / self.baseline_rps
+    }
+
+    /// Requests/s of `row` divided by the same workload's on the memory store of the same
+    /// binary (`memory (before)` for a `(before)` row); `None` for the memory rows
+    /// themselves and when there is no such row.
+    fn ratio_to_memory(&self, row: &Row) -> Option<f64> {
+        let memory = if row.store.ends_with(BEFORE_SUFFIX) {
+            format!("memory{BEFORE_SUFFIX}")
+        } else {
+            "memory".to_owned()
+        };
+        if row.store == memory || row.driven_at.is_some() {
+            return None;
+        }
+        self.rows
+            .iter()
+            .find(|other| other.store == memory && other.workload == row.workload)
+            .map(|other| row.requests_per_second / other.requests_per_second)
     }
 
     /// The scale row of `store`, `workload` and `books`.
@@ -91,6 +117,7 @@ impl Report {
             scale_books,
             duration_seconds,
             connections,
+            ..
         } = self.options;
         let mut out = format!(
             "Books: {books}, duration: {duration_seconds} s per workload, connections: \
@@ -99,13 +126,13 @@ impl Report {
              held to the rate shown, with latency measured from when each request was due. \
              Each flat-out row is the better of {RUNS} runs (more requests/s); the baseline's \
              runs are at the start and at the end of the whole run.\n\n\
-             | workload | store | driven at req/s | requests/s | p50 ms | p99 ms | errors | peak RSS MiB | ratio to baseline |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+             | workload | store | driven at req/s | requests/s | p50 ms | p99 ms | errors | peak RSS MiB | ratio to baseline | ratio to memory |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         );
         for row in &self.rows {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.2} |",
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.2} | {} |",
                 row.workload,
                 row.store,
                 rate_cell(row.driven_at),
@@ -115,6 +142,8 @@ impl Report {
                 row.errors,
                 mib(row.peak_rss_kib),
                 self.ratio(row),
+                self.ratio_to_memory(row)
+                    .map_or_else(|| "–".to_owned(), |ratio| format!("{ratio:.2}")),
             );
         }
         for (store, rate) in &self.mix_rates {
@@ -243,6 +272,7 @@ impl Report {
                 "errors": row.errors,
                 "peak_rss_kib": row.peak_rss_kib,
                 "ratio_to_baseline": self.ratio(row),
+                "ratio_to_memory": self.ratio_to_memory(row),
             })
         };
         json!({
