@@ -4,14 +4,15 @@
 //! One run:
 //!
 //! 1. builds the release binaries, and the server again with `--profile release-default`
-//!    (cargo's own release settings) to show what the tuned profile buys;
+//!    (cargo's own release settings) to show what the tuned profile buys (unless
+//!    `--no-default-profile`);
 //! 2. drives `GET /api/books/{isbn}` at `bookstore-bench-baseline`, the framework's ceiling;
 //! 3. for each store (memory, SQLite, and PostgreSQL when `BOOKSTORE_TEST_POSTGRES_URL` is
 //!    set) starts `bookstore` with the demo catalogue to read its idle RSS, then again with
 //!    `--seed-generated-books N` and runs every [`Workload`] and the 90/10 mix;
 //! 4. compares a 1,000-book catalogue with a large one (`--scale-books`, default 1,000,000)
 //!    for the reads, on memory and SQLite, at the same fixed request rate;
-//! 5. runs the GET workload on the default-profile build;
+//! 5. runs the GET workload on the default-profile build (unless `--no-default-profile`);
 //! 6. prints the report and writes `target/bench/report.md` and `target/bench/report.json`.
 //!
 //! Every process it starts is stopped when its guard is dropped, so an error stops them too.
@@ -49,6 +50,8 @@ PostgreSQL when BOOKSTORE_TEST_POSTGRES_URL is set) and a bare actix-web baselin
   --before PATH      also measure this `bookstore` binary (built from an earlier commit)
                      on every store with the same flat-out workloads, in the same run:
                      its rows are labelled `STORE (before)`
+  --no-default-profile
+                     skip building and measuring cargo's default release profile
 
 Writes target/bench/report.md and target/bench/report.json.
 ";
@@ -80,6 +83,8 @@ pub(crate) struct Options {
     connections: u64,
     /// An earlier `bookstore` binary to measure beside this one.
     before: Option<PathBuf>,
+    /// Whether to build and measure the `release-default` profile too.
+    default_profile: bool,
 }
 
 impl Options {
@@ -91,9 +96,14 @@ impl Options {
             duration_seconds: 10,
             connections: 32,
             before: None,
+            default_profile: true,
         };
         let mut rest = args.iter();
         while let Some(&flag) = rest.next() {
+            if flag == "--no-default-profile" {
+                options.default_profile = false;
+                continue;
+            }
             let value = rest
                 .next()
                 .ok_or_else(|| format!("`{flag}` needs a value"))?;
@@ -164,7 +174,11 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
         "release",
         &["bookstore-gateway", "bookstore-bench-baseline"],
     )?;
-    let default_profile = build("release-default", &["bookstore-gateway"])?;
+    let default_profile = if options.default_profile {
+        Some(build("release-default", &["bookstore-gateway"])?)
+    } else {
+        None
+    };
     let oha = oha_binary()?;
     let out_dir = workspace_target().join("bench");
     fs::create_dir_all(&out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
@@ -285,12 +299,12 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
     }
 
     // What the tuned profile buys: the same GET workload on cargo's default release build.
-    report.idle.push(idle_rss(
-        &default_profile.bookstore(),
-        "release-default",
-        &Store::Memory,
-    )?);
-    {
+    if let Some(default_profile) = &default_profile {
+        report.idle.push(idle_rss(
+            &default_profile.bookstore(),
+            "release-default",
+            &Store::Memory,
+        )?);
         let database = Store::Memory.fresh("profile")?;
         let server = start_bookstore(
             &default_profile.bookstore(),
@@ -318,10 +332,13 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
     );
     drop(baseline_server);
 
-    report.builds = vec![
-        ProfileBuild::of("release", &release.bookstore()),
-        ProfileBuild::of("release-default", &default_profile.bookstore()),
-    ];
+    report.builds = std::iter::once(ProfileBuild::of("release", &release.bookstore()))
+        .chain(
+            default_profile
+                .iter()
+                .map(|binaries| ProfileBuild::of("release-default", &binaries.bookstore())),
+        )
+        .collect();
 
     report.elapsed = started.elapsed();
     let markdown = report.markdown();
@@ -542,6 +559,10 @@ mod tests {
         assert!(Options::parse(&["--connections", "1"]).is_err());
         assert!(Options::parse(&["--speed", "1"]).is_err());
         assert!(Options::parse(&["--before", "/no/such/bookstore"]).is_err());
+        assert!(defaults.default_profile);
+        let quick = Options::parse(&["--no-default-profile", "--duration", "5"]).unwrap();
+        assert!(!quick.default_profile);
+        assert_eq!(quick.duration_seconds, 5);
         let cargo = env!("CARGO");
         let with_before = Options::parse(&["--before", cargo]).unwrap();
         assert_eq!(with_before.before, Some(PathBuf::from(cargo)));
