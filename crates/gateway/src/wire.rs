@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::reply::SerializesAs;
+use crate::workflow::{ValidDeliveryRequest, ValidOrderRequest};
 
 /// Renders a timestamp as RFC 3339 in UTC with millisecond precision.
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -476,15 +477,6 @@ pub struct PlaceOrderRequest {
     pub payment: PaymentRequest,
 }
 
-/// A validated order request: merged stock lines and a payment token.
-#[derive(Debug)]
-pub struct ValidOrderRequest {
-    /// One line per distinct ISBN, quantities summed, in the order first named.
-    pub lines: Vec<StockLine>,
-    /// The payment token.
-    pub token: PaymentToken,
-}
-
 impl PlaceOrderRequest {
     /// Validates every line and the payment, merging lines for one ISBN; a 422 lists every
     /// problem found.
@@ -761,17 +753,6 @@ pub struct ScheduleDeliveryRequest {
     /// omitted, today, or a weekend.
     #[schemars(with = "Option<NaiveDate>")]
     pub requested_date: Option<String>,
-}
-
-/// A validated delivery request.
-#[derive(Debug)]
-pub struct ValidDeliveryRequest {
-    /// The order to deliver.
-    pub order_id: OrderId,
-    /// Where.
-    pub address: Address,
-    /// The wished-for date.
-    pub requested_date: Option<NaiveDate>,
 }
 
 impl ScheduleDeliveryRequest {
