@@ -12,8 +12,8 @@ use crate::http::idempotent::Idempotent;
 use crate::http::problem::ApiError;
 use crate::http::reply::{Created, Reply};
 use crate::metrics::BusinessEvent;
+use crate::wire::deliveries::{DeliveryBody, DeliveryPath, ScheduleDeliveryRequest};
 use crate::wire::tracking::{CarrierUpdateRequest, DeliveryPageBody, ListDeliveriesQuery};
-use crate::wire::{DeliveryBody, DeliveryPath, ScheduleDeliveryRequest};
 use crate::workflow::{self, WorkflowError};
 
 /// Schedules the delivery of an order.

@@ -10,10 +10,11 @@ use crate::http::idempotent::Idempotent;
 use crate::http::problem::ApiError;
 use crate::http::reply::{Created, Reply};
 use crate::metrics::BusinessEvent;
-use crate::wire::{
-    DeliveryBody, ListOrdersQuery, OrderBody, OrderPageBody, OrderPath, PlaceOrderRequest, cursor,
-    page_limit,
+use crate::wire::deliveries::DeliveryBody;
+use crate::wire::orders::{
+    ListOrdersQuery, OrderBody, OrderPageBody, OrderPath, PlaceOrderRequest,
 };
+use crate::wire::{cursor, page_limit};
 use crate::workflow;
 
 /// Places an order.
