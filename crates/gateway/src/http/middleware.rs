@@ -3,8 +3,9 @@
 //!
 //! - `X-Request-Id` is echoed when the client sent a sane one (1..=128 printable ASCII
 //!   characters, space included) and generated otherwise; it is on every response and in every problem body.
-//! - Any error response that is not already problem+json (the framework's own 404, 405,
-//!   413 …) is rewritten as one, so clients meet a single error format.
+//! - Every [`ApiError`] is rendered here, once, with the request id in its body; any other
+//!   error response (the framework's own 404, 405, 413 …) is replaced by the problem its
+//!   status stands for, so clients meet a single error format.
 //! - A 5xx is logged once, here, with the request id and the underlying cause; the client
 //!   gets no detail.
 //! - Requests over the URL or header size limits, or over the caller's rate limit, are
