@@ -8,7 +8,7 @@ use std::hint::black_box;
 use bookstore_gateway::wire::books::{BookBody, BookPageBody, BookPageView, BookView};
 use bookstore_gateway::wire::orders::OrderBody;
 use bookstore_inventory::{Author, Book, Title};
-use bookstore_sales::{CustomerId, Order, OrderLine, Payment, PaymentStatus, TransactionId};
+use bookstore_sales::{CapturedPayment, CustomerId, Order, OrderLine, PricedLines, TransactionId};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -34,18 +34,13 @@ fn order() -> Order {
             unit_price: book.price,
         })
         .collect();
-    let payment = Payment {
-        transaction_id: TransactionId::generate(),
-        status: PaymentStatus::Captured,
-    };
     Order::confirmed(
         OrderId::generate(),
         CustomerId::new("bench"),
-        lines,
-        payment,
+        PricedLines::new(lines).expect("a valid order"),
+        CapturedPayment::new(TransactionId::generate()),
         Utc::now(),
     )
-    .expect("a valid order")
 }
 
 fn wire(c: &mut Criterion) {

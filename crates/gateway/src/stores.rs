@@ -146,7 +146,7 @@ async fn seed_if_empty(
     }
     let first = catalogue
         .list(&BookQuery {
-            limit: PageLimit::new(1)?,
+            limit: PageLimit::clamped(1),
             ..BookQuery::default()
         })
         .await?;

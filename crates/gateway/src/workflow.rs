@@ -46,8 +46,8 @@ use std::time::Duration;
 use bookstore_delivery::{Address, Delivery, DeliveryError};
 use bookstore_inventory::{InventoryError, ReservationId, ReservedLine, StockLine};
 use bookstore_sales::{
-    CustomerId, Order, OrderLine, OrderStatus, Payment, PaymentError, PaymentStatus, PaymentToken,
-    SalesError, TransactionId, order_total,
+    CapturedPayment, CustomerId, Order, OrderLine, OrderStatus, PaymentError, PaymentStatus,
+    PaymentToken, PricedLines, SalesError, TransactionId,
 };
 use bookstore_types::OrderId;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -180,8 +180,8 @@ pub async fn place_order(
 
     // 2. Price the order at the prices the stock was reserved at.
     let lines: Vec<OrderLine> = reserved.into_iter().map(order_line).collect();
-    let total = match order_total(&lines) {
-        Ok(total) => total,
+    let priced = match PricedLines::new(lines) {
+        Ok(priced) => priced,
         Err(error) => {
             cancel_reservation(state, reservation).await;
             return Err(error.into());
@@ -191,7 +191,7 @@ pub async fn place_order(
     // 3. Charge the payment, at most once for this order.
     let transaction_id = match state
         .payments
-        .capture(&request.token, total, order_id)
+        .capture(&request.token, priced.total(), order_id)
         .await
     {
         Ok(transaction_id) => transaction_id,
@@ -202,14 +202,9 @@ pub async fn place_order(
     };
 
     // 4. Record the confirmed order.
-    let payment = Payment {
-        transaction_id,
-        status: PaymentStatus::Captured,
-    };
-    let recorded = match Order::confirmed(order_id, owner.clone(), lines, payment, Utc::now()) {
-        Ok(order) => state.orders.insert(order.clone()).await.map(|()| order),
-        Err(error) => Err(error),
-    };
+    let payment = CapturedPayment::new(transaction_id);
+    let order = Order::confirmed(order_id, owner.clone(), priced, payment, Utc::now());
+    let recorded = state.orders.insert(order.clone()).await.map(|()| order);
     let order = match recorded {
         Ok(order) => order,
         Err(error) => {
@@ -677,7 +672,7 @@ mod tests {
         ) -> (Vec<ReservedLine>, TransactionId) {
             let reserved = self.reserve(order_id).await;
             let lines: Vec<OrderLine> = reserved.clone().into_iter().map(order_line).collect();
-            let total = order_total(&lines).unwrap();
+            let total = PricedLines::new(lines).unwrap().total();
             let transaction_id = self
                 .state
                 .payments
@@ -690,12 +685,9 @@ mod tests {
         /// Steps 1, 3 and 4 of `place_order`, then a crash before the confirmation.
         async fn reserve_capture_and_insert(&self, order_id: OrderId) -> Order {
             let (reserved, transaction_id) = self.reserve_and_capture(order_id).await;
-            let payment = Payment {
-                transaction_id,
-                status: PaymentStatus::Captured,
-            };
-            let lines = reserved.into_iter().map(order_line).collect();
-            let order = Order::confirmed(order_id, alice(), lines, payment, Utc::now()).unwrap();
+            let payment = CapturedPayment::new(transaction_id);
+            let priced = PricedLines::new(reserved.into_iter().map(order_line).collect()).unwrap();
+            let order = Order::confirmed(order_id, alice(), priced, payment, Utc::now());
             self.state.orders.insert(order.clone()).await.unwrap();
             order
         }

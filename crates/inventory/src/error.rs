@@ -47,12 +47,6 @@ pub enum InventoryError {
         /// Which rule the author broke.
         reason: &'static str,
     },
-    /// A page limit outside [`PageLimit::MIN`](crate::PageLimit::MIN)..=[`PageLimit::MAX`](crate::PageLimit::MAX).
-    #[error("page limit must be between {min} and {max}, got {got}", min = crate::PageLimit::MIN, max = crate::PageLimit::MAX)]
-    InvalidPageLimit {
-        /// The rejected limit.
-        got: u64,
-    },
     /// The lines for one ISBN add up to more copies than one order line may ask for.
     #[error("the lines for isbn {isbn} ask for too many copies: {error}")]
     QuantityTooLarge {

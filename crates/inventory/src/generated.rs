@@ -15,14 +15,8 @@ pub const GENERATED_STOCK: u32 = 1_000_000;
 /// If `serial` has more than nine digits (there are 10⁹ generated ISBNs).
 pub fn generated_isbn(serial: u64) -> Isbn {
     assert!(serial < 1_000_000_000, "a generated serial has nine digits");
-    let body = format!("978{serial:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, digit)| u32::from(digit - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    let isbn = format!("{body}{}", (10 - sum % 10) % 10);
-    Isbn::parse(&isbn).expect("a generated ISBN carries its check digit")
+    Isbn::from_first_twelve_digits(&format!("978{serial:09}"))
+        .expect("978 and nine digits are the first twelve digits of an ISBN")
 }
 
 /// `count` generated books in ISBN order: book `n` has [`generated_isbn`]`(n)`, the title

@@ -5,9 +5,11 @@
 //!
 //! - [`Book`], [`Title`], [`Author`] and [`BookPatch`] describe catalogue records
 //!   (`book` module).
-//! - [`BookQuery`], [`PageLimit`] and [`BookPage`] describe cursor paging (`query` module).
+//! - [`BookQuery`] and [`BookPage`] describe cursor paging (`query` module); its page size is
+//!   the [`PageLimit`] that every listing shares (re-exported from `bookstore-types`).
 //! - [`StockLine`] and [`ReservedLine`] are the input and output of reservations
-//!   (`stock` module); [`merge_lines`] is the merging rule every store applies first.
+//!   (`stock` module); [`sum_quantities_per_isbn`] is the rule for lines naming one ISBN,
+//!   and [`merge_lines`] applies it the way every store does first.
 //! - [`ReservationId`] names one reservation in the reservation journal.
 //! - [`CatalogueStore`] is the storage interface; [`InMemoryCatalogue`] implements it. SQL
 //!   implementations live in a separate crate (`bookstore-storage`), so that this crate builds
@@ -39,11 +41,12 @@ mod store;
 mod test_support;
 
 pub use book::{Author, Book, BookPatch, Title};
+pub use bookstore_types::PageLimit;
 pub use demo::demo_catalogue;
 pub use error::InventoryError;
 pub use generated::{GENERATED_STOCK, generated_catalogue, generated_isbn};
 pub use in_memory::InMemoryCatalogue;
-pub use query::{BookPage, BookQuery, PageLimit, author_filter_key, text_filter_key};
+pub use query::{BookPage, BookQuery, author_filter_key, text_filter_key};
 pub use reservation::ReservationId;
-pub use stock::{ReservedLine, StockLine, merge_lines};
+pub use stock::{ReservedLine, StockLine, merge_lines, sum_quantities_per_isbn};
 pub use store::{CatalogueStore, Journal};

@@ -5,42 +5,9 @@
 //! books are never removed, following [`BookPage::next_after`] visits every book that existed
 //! when paging started exactly once, whatever is inserted meanwhile.
 
-use bookstore_types::Isbn;
+use bookstore_types::{Isbn, PageLimit};
 
-use crate::{Book, InventoryError};
-
-/// How many books one page may hold: always within [`PageLimit::MIN`]..=[`PageLimit::MAX`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PageLimit(u32);
-
-impl PageLimit {
-    /// The smallest page.
-    pub const MIN: u32 = 1;
-    /// The largest page.
-    pub const MAX: u32 = 100;
-    /// The page size when the client does not ask for one.
-    pub const DEFAULT: u32 = 20;
-
-    /// Checks that `limit` is within `MIN..=MAX`.
-    pub fn new(limit: u64) -> Result<Self, InventoryError> {
-        match u32::try_from(limit) {
-            Ok(value) if (Self::MIN..=Self::MAX).contains(&value) => Ok(Self(value)),
-            _ => Err(InventoryError::InvalidPageLimit { got: limit }),
-        }
-    }
-
-    /// The number of books.
-    pub const fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl Default for PageLimit {
-    /// [`PageLimit::DEFAULT`] books.
-    fn default() -> Self {
-        Self(Self::DEFAULT)
-    }
-}
+use crate::Book;
 
 /// Which books to list: a cursor, a page size and optional filters (all must match).
 #[derive(Debug, Clone, Default)]
@@ -135,43 +102,8 @@ mod tests {
     use crate::test_support::book;
 
     #[test]
-    fn page_limits_outside_one_to_one_hundred_are_rejected() {
-        for (limit, accepted) in [
-            (0, false),
-            (1, true),
-            (20, true),
-            (100, true),
-            (101, false),
-            (u64::from(u32::MAX) + 1, false),
-            (u64::MAX, false),
-        ] {
-            match PageLimit::new(limit) {
-                Ok(page_limit) => {
-                    assert!(accepted, "limit {limit} was accepted");
-                    assert_eq!(u64::from(page_limit.get()), limit);
-                }
-                Err(error) => {
-                    assert!(!accepted, "limit {limit} was rejected");
-                    assert!(
-                        matches!(error, InventoryError::InvalidPageLimit { got } if got == limit)
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn the_default_page_limit_is_twenty() {
-        assert_eq!(PageLimit::default().get(), 20);
+    fn a_query_asks_for_twenty_books_unless_told_otherwise() {
         assert_eq!(BookQuery::default().limit.get(), 20);
-    }
-
-    #[test]
-    fn an_invalid_page_limit_names_the_allowed_range() {
-        assert_eq!(
-            PageLimit::new(0).unwrap_err().to_string(),
-            "page limit must be between 1 and 100, got 0"
-        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Taking and giving back stock: the [`StockLine`]s a reservation asks for and the
 //! [`ReservedLine`]s it answers with.
 
-use bookstore_types::{Isbn, Money, Quantity};
+use std::collections::HashMap;
+
+use bookstore_types::{Isbn, Money, Quantity, QuantityError};
 
 use crate::{InventoryError, Title};
 
@@ -29,31 +31,50 @@ pub struct ReservedLine {
     pub quantity: Quantity,
 }
 
-/// Merges lines naming the same ISBN by adding their quantities; the result is sorted by
-/// ISBN, one line per ISBN.
+/// The rule for lines naming the same ISBN: they count as one line asking for the sum of
+/// their quantities, which must still be a [`Quantity`].
 ///
-/// Fails with [`InventoryError::QuantityTooLarge`] when the lines for one ISBN add up to more
-/// than [`Quantity::MAX`]. Every [`CatalogueStore`](crate::CatalogueStore) applies this rule
-/// before taking or giving back stock; the sorted order is also the order in which stores
-/// lock books, so two reservations never wait for each other.
+/// Answers one entry per ISBN, in the order each ISBN is first named: the ISBN and the sum,
+/// or the [`QuantityError`] holding the whole sum when it exceeds [`Quantity::MAX`]. Every
+/// ISBN is added up, so a caller can report each one whose lines ask for too many copies.
+/// [`merge_lines`] applies this rule for the stores; the gateway applies it to an order
+/// request, keeping the order in which the buyer named the books.
+pub fn sum_quantities_per_isbn(
+    lines: &[StockLine],
+) -> Vec<(Isbn, Result<Quantity, QuantityError>)> {
+    let mut sums: Vec<(Isbn, u64)> = Vec::with_capacity(lines.len());
+    let mut position_of: HashMap<Isbn, usize> = HashMap::with_capacity(lines.len());
+    for line in lines {
+        let position = *position_of.entry(line.isbn).or_insert_with(|| {
+            sums.push((line.isbn, 0));
+            sums.len() - 1
+        });
+        sums[position].1 = sums[position]
+            .1
+            .saturating_add(u64::from(line.quantity.get()));
+    }
+    sums.into_iter()
+        .map(|(isbn, sum)| (isbn, Quantity::new(sum)))
+        .collect()
+}
+
+/// Merges lines naming the same ISBN by adding their quantities
+/// ([`sum_quantities_per_isbn`]); the result is sorted by ISBN, one line per ISBN.
+///
+/// Fails with [`InventoryError::QuantityTooLarge`] for the first ISBN (in ISBN order) whose
+/// lines add up to more than [`Quantity::MAX`]. Every [`CatalogueStore`](crate::CatalogueStore)
+/// applies this rule before taking or giving back stock; the sorted order is also the order
+/// in which stores lock books, so two reservations never wait for each other.
 pub fn merge_lines(lines: &[StockLine]) -> Result<Vec<StockLine>, InventoryError> {
     let mut sorted = lines.to_vec();
     sorted.sort_unstable_by_key(|line| line.isbn);
-    let mut merged: Vec<StockLine> = Vec::with_capacity(sorted.len());
-    for line in sorted {
-        match merged.last_mut() {
-            Some(last) if last.isbn == line.isbn => {
-                last.quantity = last.quantity.checked_add(line.quantity).map_err(|error| {
-                    InventoryError::QuantityTooLarge {
-                        isbn: line.isbn,
-                        error,
-                    }
-                })?;
-            }
-            _ => merged.push(line),
-        }
-    }
-    Ok(merged)
+    sum_quantities_per_isbn(&sorted)
+        .into_iter()
+        .map(|(isbn, sum)| match sum {
+            Ok(quantity) => Ok(StockLine { isbn, quantity }),
+            Err(error) => Err(InventoryError::QuantityTooLarge { isbn, error }),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -72,6 +93,26 @@ mod tests {
     #[test]
     fn merging_nothing_gives_nothing() {
         assert_eq!(merge_lines(&[]).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn quantities_are_summed_per_isbn_in_the_order_each_isbn_is_first_named() {
+        let sums = sum_quantities_per_isbn(&[
+            line(3, 60),
+            line(1, 2),
+            line(3, 50),
+            line(2, 100),
+            line(1, 5),
+            line(3, 30),
+        ]);
+        assert_eq!(
+            sums,
+            vec![
+                (isbn(3), Err(QuantityError { got: 140 })),
+                (isbn(1), Quantity::new(7)),
+                (isbn(2), Quantity::new(100)),
+            ]
+        );
     }
 
     #[test]

@@ -7,14 +7,7 @@ use crate::{Author, Book, ReservationId, StockLine, Title};
 /// A valid ISBN-13 made from `number`: `979` and nine digits of the number, plus the check
 /// digit. Distinct numbers give distinct ISBNs, and they sort as the numbers do.
 pub(crate) fn isbn(number: u32) -> Isbn {
-    let first_twelve = format!("979{number:09}");
-    let sum: u32 = first_twelve
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| u32::from(c - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    let check = (10 - sum % 10) % 10;
-    Isbn::parse(&format!("{first_twelve}{check}")).unwrap()
+    Isbn::from_first_twelve_digits(&format!("979{number:09}")).unwrap()
 }
 
 /// An amount in US cents.

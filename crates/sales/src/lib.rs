@@ -5,9 +5,10 @@
 //!   token rule, for other implementations of the simulated processor. A payment token is a
 //!   secret: it cannot be printed, and raw card numbers are refused before they reach a
 //!   processor.
-//! - [`Order`], [`OrderLine`] and [`order_total`]: an order is built already priced, in one
-//!   currency, with at least one line, and always carries the payment that paid for it
-//!   (captured while confirmed, refunded once cancelled).
+//! - [`Order`], [`OrderLine`], [`PricedLines`] and [`order_total`]: an order is built from
+//!   lines priced once, in one currency, with at least one line, and always carries the
+//!   payment that paid for it (a [`CapturedPayment`] when confirmed, refunded once
+//!   cancelled).
 //! - [`OrderStore`] and [`InMemoryOrderStore`]: where orders are kept, listed per
 //!   [`CustomerId`] newest first, and cancelled exactly once.
 //!
@@ -24,9 +25,10 @@ mod simulated_payment_gateway;
 
 pub use customer::CustomerId;
 pub use error::SalesError;
-pub use order::{Order, OrderLine, OrderStatus, order_total};
+pub use order::{Order, OrderLine, OrderStatus, PricedLines, order_total};
 pub use order_store::{InMemoryOrderStore, OrderPage, OrderStore};
 pub use payment::{
-    Capture, Payment, PaymentError, PaymentGateway, PaymentStatus, PaymentToken, TransactionId,
+    Capture, CapturedPayment, Payment, PaymentError, PaymentGateway, PaymentStatus, PaymentToken,
+    TransactionId,
 };
 pub use simulated_payment_gateway::{SimulatedPaymentGateway, simulated_decision};

@@ -7,7 +7,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::customer::CustomerId;
 use crate::error::SalesError;
-use crate::payment::{Payment, PaymentStatus};
+use crate::payment::{CapturedPayment, Payment, PaymentStatus};
 
 /// One book on an order, priced when the order was placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,34 @@ pub fn order_total(lines: &[OrderLine]) -> Result<Money, SalesError> {
     })
 }
 
+/// Order lines priced together: at least one line, all in one currency, and their total.
+///
+/// [`PricedLines::new`] is where an order is priced, once: the workflow charges
+/// [`PricedLines::total`] and [`Order::confirmed`] keeps the same total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedLines {
+    lines: Vec<OrderLine>,
+    total: Money,
+}
+
+impl PricedLines {
+    /// `lines` with their [`order_total`]; fails as [`order_total`] does.
+    pub fn new(lines: Vec<OrderLine>) -> Result<Self, SalesError> {
+        let total = order_total(&lines)?;
+        Ok(Self { lines, total })
+    }
+
+    /// The lines, in the order they were given; never empty.
+    pub fn lines(&self) -> &[OrderLine] {
+        &self.lines
+    }
+
+    /// The sum of the line totals.
+    pub fn total(&self) -> Money {
+        self.total
+    }
+}
+
 /// Whether an order still stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
@@ -79,8 +107,8 @@ impl fmt::Display for OrderStatus {
 
 /// A placed order.
 ///
-/// Built by [`Order::confirmed`], an order has at least one line, all in one currency, and a
-/// total equal to the sum of its line totals. A confirmed order's payment is captured; a
+/// Built by [`Order::confirmed`] from [`PricedLines`], an order has at least one line, all in
+/// one currency, and a total equal to the sum of its line totals. A confirmed order's payment is captured; a
 /// cancelled order's payment is refunded. Fields are private so these rules cannot be
 /// broken after the fact; the only change an order can undergo is [`Order::cancelled`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,35 +123,27 @@ pub struct Order {
 }
 
 impl Order {
-    /// A new confirmed order for `lines`, paid for by `payment`, with its total computed.
+    /// A new confirmed order for `priced` lines, paid for by `payment`.
     ///
-    /// `created_at` is kept to the microsecond, as databases keep timestamps, so that an order
-    /// reads back from any store exactly as it was built.
-    ///
-    /// `payment` must be captured (`payment.status == PaymentStatus::Captured`): a confirmed
-    /// order always has a captured payment. Fails as [`order_total`] does.
+    /// A confirmed order always has a captured payment: the types say so, so nothing is
+    /// checked here. `created_at` is kept to the microsecond, as databases keep timestamps,
+    /// so that an order reads back from any store exactly as it was built.
     pub fn confirmed(
         id: OrderId,
         owner: CustomerId,
-        lines: Vec<OrderLine>,
-        payment: Payment,
+        priced: PricedLines,
+        payment: CapturedPayment,
         created_at: DateTime<Utc>,
-    ) -> Result<Order, SalesError> {
-        debug_assert_eq!(
-            payment.status,
-            PaymentStatus::Captured,
-            "a confirmed order is paid by a captured payment"
-        );
-        let total = order_total(&lines)?;
-        Ok(Order {
+    ) -> Order {
+        Order {
             id,
             owner,
             status: OrderStatus::Confirmed,
-            lines,
-            total,
-            payment,
+            lines: priced.lines,
+            total: priced.total,
+            payment: payment.into(),
             created_at: created_at.trunc_subsecs(6),
-        })
+        }
     }
 
     /// An order exactly as it was stored, for stores reading rows back.
@@ -226,21 +246,19 @@ mod tests {
         line(quantity, unit_price_cents, Currency::USD)
     }
 
-    fn captured_payment() -> Payment {
-        Payment {
-            transaction_id: TransactionId::generate(),
-            status: PaymentStatus::Captured,
-        }
+    fn captured_payment() -> CapturedPayment {
+        CapturedPayment::new(TransactionId::generate())
     }
 
     fn confirmed_order(lines: Vec<OrderLine>) -> Result<Order, SalesError> {
-        Order::confirmed(
+        let priced = PricedLines::new(lines)?;
+        Ok(Order::confirmed(
             OrderId::generate(),
             CustomerId::new("alice"),
-            lines,
+            priced,
             captured_payment(),
             Utc::now(),
-        )
+        ))
     }
 
     #[test]
@@ -285,6 +303,45 @@ mod tests {
                 Err(SalesError::TotalTooLarge)
             ));
         }
+    }
+
+    #[test]
+    fn a_confirmed_order_keeps_the_total_its_lines_were_priced_at() {
+        let priced = PricedLines::new(vec![usd_line(2, 4_499), usd_line(1, 3_999)]).unwrap();
+        assert_eq!(priced.total(), order_total(priced.lines()).unwrap());
+        let payment = captured_payment();
+        let order = Order::confirmed(
+            OrderId::generate(),
+            CustomerId::new("alice"),
+            priced.clone(),
+            payment,
+            Utc::now(),
+        );
+        assert_eq!(order.total(), priced.total());
+        assert_eq!(order.lines(), priced.lines());
+        assert_eq!(order.payment().transaction_id, payment.transaction_id());
+    }
+
+    #[test]
+    fn only_a_captured_payment_can_pay_for_an_order() {
+        let transaction_id = TransactionId::generate();
+        let captured = Payment {
+            transaction_id,
+            status: PaymentStatus::Captured,
+        };
+        assert_eq!(
+            CapturedPayment::try_from(captured.clone()),
+            Ok(CapturedPayment::new(transaction_id))
+        );
+        assert_eq!(
+            Payment::from(CapturedPayment::new(transaction_id)),
+            captured
+        );
+        let refunded = Payment {
+            transaction_id,
+            status: PaymentStatus::Refunded,
+        };
+        assert_eq!(CapturedPayment::try_from(refunded.clone()), Err(refunded));
     }
 
     #[test]
@@ -347,11 +404,10 @@ mod tests {
         let order = Order::confirmed(
             OrderId::generate(),
             CustomerId::new("alice"),
-            vec![usd_line(1, 100)],
+            PricedLines::new(vec![usd_line(1, 100)]).unwrap(),
             captured_payment(),
             at,
-        )
-        .unwrap();
+        );
         assert_eq!(
             order.created_at().to_rfc3339(),
             "2026-01-02T03:04:05.123456+00:00"

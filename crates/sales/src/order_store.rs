@@ -1,6 +1,6 @@
 //! Where orders are kept: the [`OrderStore`] contract and an in-memory implementation.
 
-use bookstore_types::OrderId;
+use bookstore_types::{OrderId, PageLimit};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
@@ -32,7 +32,7 @@ pub trait OrderStore: Send + Sync + 'static {
     /// `before` is the cursor: the last order id of the previous page; only orders placed
     /// before it are returned, so orders added while paging never repeat or shift a page.
     /// A cursor that is not one of the owner's orders yields an empty page. `limit` is
-    /// 1..=100 (the caller guarantees it). `next_before` is `Some(last id)` only if more
+    /// brought into the [`PageLimit`] range ([`PageLimit::clamped`]). `next_before` is `Some(last id)` only if more
     /// orders remain.
     async fn list_by_owner(
         &self,
@@ -65,11 +65,6 @@ pub struct InMemoryOrderStore {
 }
 
 impl InMemoryOrderStore {
-    /// The smallest page size; smaller limits are raised to it.
-    const MIN_LIMIT: u32 = 1;
-    /// The largest page size; larger limits are lowered to it.
-    const MAX_LIMIT: u32 = 100;
-
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -130,7 +125,7 @@ impl OrderStore for InMemoryOrderStore {
         before: Option<OrderId>,
         limit: u32,
     ) -> Result<OrderPage, SalesError> {
-        let limit = limit.clamp(Self::MIN_LIMIT, Self::MAX_LIMIT) as usize;
+        let limit = PageLimit::clamped(u64::from(limit)).get() as usize;
         let (order_ids, more_remain) = self.page_of_order_ids(owner, before, limit);
         let orders: Vec<Order> = order_ids
             .iter()
@@ -172,26 +167,23 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::order::{OrderLine, OrderStatus};
-    use crate::payment::{Payment, PaymentStatus, TransactionId};
+    use crate::order::{OrderLine, OrderStatus, PricedLines};
+    use crate::payment::{CapturedPayment, PaymentStatus, TransactionId};
 
     fn order_for(owner: &str) -> Order {
         Order::confirmed(
             OrderId::generate(),
             CustomerId::new(owner),
-            vec![OrderLine {
+            PricedLines::new(vec![OrderLine {
                 isbn: Isbn::parse("9780134685991").unwrap(),
                 title: "Effective Java".to_owned(),
                 quantity: Quantity::new(1).unwrap(),
                 unit_price: Money::from_cents(4_499, Currency::USD).unwrap(),
-            }],
-            Payment {
-                transaction_id: TransactionId::generate(),
-                status: PaymentStatus::Captured,
-            },
+            }])
+            .unwrap(),
+            CapturedPayment::new(TransactionId::generate()),
             Utc::now(),
         )
-        .unwrap()
     }
 
     /// Inserts `count` orders for `owner`, returning their ids oldest first.

@@ -165,6 +165,51 @@ pub struct Payment {
     pub status: PaymentStatus,
 }
 
+/// A payment whose money is held: the only kind that can pay for a confirmed order
+/// ([`Order::confirmed`](crate::Order::confirmed)).
+///
+/// Obtained from a [`Payment`] whose status is [`PaymentStatus::Captured`] (`try_from`, which
+/// gives any other payment back unchanged), or from the transaction id that
+/// [`PaymentGateway::capture`] has just answered ([`CapturedPayment::new`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapturedPayment {
+    transaction_id: TransactionId,
+}
+
+impl CapturedPayment {
+    /// The payment [`PaymentGateway::capture`] made: pass only the transaction id a capture
+    /// answered with `Ok`.
+    pub fn new(transaction_id: TransactionId) -> Self {
+        Self { transaction_id }
+    }
+
+    /// The processor's id for the payment.
+    pub fn transaction_id(&self) -> TransactionId {
+        self.transaction_id
+    }
+}
+
+impl TryFrom<Payment> for CapturedPayment {
+    type Error = Payment;
+
+    /// The payment, if it is captured; otherwise the payment back.
+    fn try_from(payment: Payment) -> Result<Self, Payment> {
+        match payment.status {
+            PaymentStatus::Captured => Ok(Self::new(payment.transaction_id)),
+            PaymentStatus::Refunded => Err(payment),
+        }
+    }
+}
+
+impl From<CapturedPayment> for Payment {
+    fn from(captured: CapturedPayment) -> Payment {
+        Payment {
+            transaction_id: captured.transaction_id,
+            status: PaymentStatus::Captured,
+        }
+    }
+}
+
 /// What a processor remembers of the capture made for one reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capture {

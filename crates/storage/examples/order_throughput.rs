@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use bookstore_inventory::{Author, Book, CatalogueStore, ReservationId, StockLine, Title};
 use bookstore_sales::{
-    CustomerId, Order, OrderLine, OrderStore, Payment, PaymentGateway, PaymentStatus, PaymentToken,
+    CapturedPayment, CustomerId, Order, OrderLine, OrderStore, PaymentGateway, PaymentToken,
+    PricedLines,
 };
 use bookstore_storage::{
     ConnectOptions, IdempotencyClaim, IdempotentResponse, SqlCatalogue, SqlIdempotencyStore,
@@ -27,13 +28,7 @@ use chrono::Utc;
 const BOOKS: u32 = 50;
 
 fn isbn(number: u32) -> Isbn {
-    let first_twelve = format!("979{number:09}");
-    let sum: u32 = first_twelve
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| u32::from(c - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    Isbn::parse(&format!("{first_twelve}{}", (10 - sum % 10) % 10)).unwrap()
+    Isbn::from_first_twelve_digits(&format!("979{number:09}")).unwrap()
 }
 
 #[tokio::main]
@@ -110,20 +105,18 @@ async fn main() {
                             unit_price: line.unit_price,
                         })
                         .collect();
-                    let total = bookstore_sales::order_total(&lines).unwrap();
-                    let transaction_id = payments.capture(&token, total, order_id).await.unwrap();
-                    let payment = Payment {
-                        transaction_id,
-                        status: PaymentStatus::Captured,
-                    };
+                    let priced = PricedLines::new(lines).unwrap();
+                    let transaction_id = payments
+                        .capture(&token, priced.total(), order_id)
+                        .await
+                        .unwrap();
                     let order = Order::confirmed(
                         order_id,
                         CustomerId::new(owner.clone()),
-                        lines,
-                        payment,
+                        priced,
+                        CapturedPayment::new(transaction_id),
                         Utc::now(),
-                    )
-                    .unwrap();
+                    );
                     orders.insert(order).await.unwrap();
                     catalogue.confirm_reservation(reservation).await.unwrap();
                     let response = IdempotentResponse {

@@ -473,7 +473,7 @@ pub(crate) use catalogue_queries;
 macro_rules! order_queries {
     () => {
         use bookstore_sales::{CustomerId, Order, OrderPage, Payment, SalesError, TransactionId};
-        use bookstore_types::OrderId;
+        use bookstore_types::{OrderId, PageLimit};
         use sqlx::Row as _;
         use uuid::Uuid;
 
@@ -538,7 +538,7 @@ macro_rules! order_queries {
         ) -> Result<OrderPage, SalesError> {
             // Clamped as the in-memory store does; one more than a page tells whether more
             // orders remain.
-            let limit = limit.clamp(1, 100) as usize;
+            let limit = PageLimit::clamped(u64::from(limit)).get() as usize;
             let statement = match before {
                 None => sqlx::query(LIST_ORDERS)
                     .bind(owner.as_str())

@@ -100,6 +100,29 @@ impl Isbn {
         Ok(Self(digits))
     }
 
+    /// The ISBN-13 made of `first_twelve` followed by their check digit.
+    ///
+    /// This is the one place that computes an ISBN-13 check digit for a caller: generated
+    /// catalogues, tests and examples make their ISBNs with it. Fails with
+    /// [`IsbnError::InvalidCharacter`] on anything but ASCII digits,
+    /// [`IsbnError::WrongLength`] (counting the check digit) unless there are exactly twelve,
+    /// and [`IsbnError::BadPrefix`] unless they start with 978 or 979.
+    pub fn from_first_twelve_digits(first_twelve: &str) -> Result<Self, IsbnError> {
+        let given = first_twelve.as_bytes();
+        if !given.iter().all(u8::is_ascii_digit) {
+            return Err(IsbnError::InvalidCharacter);
+        }
+        if given.len() != 12 {
+            return Err(IsbnError::WrongLength {
+                digits: given.len() + 1,
+            });
+        }
+        let mut digits = [0u8; 13];
+        digits[..12].copy_from_slice(given);
+        digits[12] = isbn13_check_digit(given);
+        Self::from_isbn13(digits)
+    }
+
     /// The bare 13 digits.
     pub fn as_str(&self) -> &str {
         // The array only ever holds ASCII digits.
@@ -199,6 +222,40 @@ mod tests {
     }
 
     #[test]
+    fn twelve_digits_are_completed_with_their_check_digit() {
+        for (first_twelve, expected) in [
+            ("978013468599", "9780134685991"),
+            ("978080442957", "9780804429573"),
+            ("979103230569", "9791032305690"),
+            ("978000000000", "9780000000002"),
+        ] {
+            assert_eq!(
+                Isbn::from_first_twelve_digits(first_twelve),
+                Ok(Isbn::parse(expected).unwrap()),
+                "first twelve {first_twelve:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn completing_anything_but_twelve_digits_after_978_or_979_fails_with_the_reason() {
+        for (first_twelve, expected) in [
+            ("97801346859", IsbnError::WrongLength { digits: 12 }),
+            ("9780134685991", IsbnError::WrongLength { digits: 14 }),
+            ("", IsbnError::WrongLength { digits: 1 }),
+            ("978-01346859", IsbnError::InvalidCharacter),
+            ("97801346859X", IsbnError::InvalidCharacter),
+            ("123456789012", IsbnError::BadPrefix),
+        ] {
+            assert_eq!(
+                Isbn::from_first_twelve_digits(first_twelve),
+                Err(expected),
+                "first twelve {first_twelve:?}"
+            );
+        }
+    }
+
+    #[test]
     fn isbns_serialize_as_bare_strings_and_reject_invalid_ones() {
         let isbn: Isbn = serde_json::from_str("\"978-0-13-468599-1\"").unwrap();
         assert_eq!(serde_json::to_string(&isbn).unwrap(), "\"9780134685991\"");
@@ -251,6 +308,12 @@ mod tests {
             prop_assert!(from_ten.as_str().starts_with("978"));
             prop_assert_eq!(&from_ten.as_str()[3..12], &ten[..9]);
             prop_assert_eq!(Isbn::parse(from_ten.as_str()).unwrap(), from_ten);
+        }
+
+        #[test]
+        fn completing_the_first_twelve_digits_of_a_valid_isbn13_gives_it_back(isbn in isbn13_strategy()) {
+            let completed = Isbn::from_first_twelve_digits(&isbn[..12]).unwrap();
+            prop_assert_eq!(completed.as_str(), isbn.as_str());
         }
 
         #[test]

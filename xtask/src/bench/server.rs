@@ -143,6 +143,11 @@ pub(super) fn get_status(port: u16, path: &str) -> Option<u16> {
 /// The catalogue `bookstore --seed-generated-books N` loads: book `n` has the ISBN `978`,
 /// `n` in nine digits and the check digit (as `bookstore_inventory::generated_isbn` makes
 /// it; [`Catalogue::check_served_by`] confirms the server agrees).
+///
+/// [`Catalogue::isbn`] computes the ISBN-13 check digit itself, the one copy of that rule
+/// outside `bookstore_types::Isbn::from_first_twelve_digits`: xtask depends on nothing but
+/// `serde_json` so that it builds in seconds. A unit test holds it to
+/// `bookstore_inventory::generated_isbn` (a dev-dependency, built only for xtask's tests).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Catalogue {
     pub(super) books: u64,
@@ -382,6 +387,18 @@ mod tests {
     fn generated_isbns_carry_the_isbn13_check_digit() {
         assert_eq!(Catalogue::isbn(30_640_615), "9780306406157");
         assert_eq!(Catalogue::isbn(0), "9780000000002");
+    }
+
+    #[test]
+    fn generated_isbns_are_the_ones_the_server_seeds() {
+        let serials = (0..20_000).chain((0..1_000).map(|n| 999_999_999 - n * 7_919));
+        for serial in serials {
+            assert_eq!(
+                Catalogue::isbn(serial),
+                bookstore_inventory::generated_isbn(serial).as_str(),
+                "serial {serial}"
+            );
+        }
     }
 
     #[test]

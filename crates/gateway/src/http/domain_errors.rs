@@ -61,7 +61,6 @@ impl From<InventoryError> for ApiError {
             InventoryError::InvalidAuthor { reason } => {
                 ApiError::validation(vec![FieldError::new("author", reason)])
             }
-            InventoryError::InvalidPageLimit { .. } => ApiError::malformed(detail),
             InventoryError::QuantityTooLarge { isbn, error } => {
                 ApiError::validation(vec![FieldError::new(
                     "items",

@@ -3,7 +3,6 @@
 use actix_web::web;
 use apistos::api_operation;
 use bookstore_inventory::BookQuery;
-use bookstore_inventory::PageLimit;
 
 use crate::app::AppState;
 use crate::http::auth::{AdminCaller, Caller};
@@ -33,7 +32,7 @@ pub async fn list_books(
     query: web::Query<ListBooksQuery>,
 ) -> Result<Reply<BookPageBody>, ApiError> {
     let query = query.into_inner();
-    let limit = PageLimit::new(u64::from(page_limit(query.limit)?))?;
+    let limit = page_limit(query.limit)?;
     let after = query
         .cursor
         .as_deref()

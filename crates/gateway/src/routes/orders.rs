@@ -92,7 +92,7 @@ pub async fn list_orders(
     state: web::Data<AppState>,
     query: web::Query<ListOrdersQuery>,
 ) -> Result<Reply<OrderPageBody>, ApiError> {
-    let limit = page_limit(query.limit)?;
+    let limit = page_limit(query.limit)?.get();
     let before = query
         .cursor
         .as_deref()

@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod orders;
 pub mod tracking;
 
+use bookstore_types::PageLimit;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -115,18 +116,18 @@ fn next_cursor_is_always_present(schema: &mut apistos::schemars::Schema) {
     }
 }
 
-/// The default page size.
-pub const DEFAULT_PAGE_LIMIT: u32 = 20;
-
-/// Checks a `limit` query parameter (400 when outside 1..=100).
-pub fn page_limit(limit: Option<u64>) -> Result<u32, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE_LIMIT),
-        Some(value @ 1..=100) => Ok(value as u32),
-        Some(value) => Err(ApiError::malformed(format!(
-            "limit must be between 1 and 100, got {value}"
-        ))),
-    }
+/// Checks a `limit` query parameter (400 outside the [`PageLimit`] range).
+pub fn page_limit(limit: Option<u64>) -> Result<PageLimit, ApiError> {
+    let Some(value) = limit else {
+        return Ok(PageLimit::default());
+    };
+    PageLimit::new(value).map_err(|_| {
+        ApiError::malformed(format!(
+            "limit must be between {} and {}, got {value}",
+            PageLimit::MIN,
+            PageLimit::MAX
+        ))
+    })
 }
 
 fn collect<T, E: std::fmt::Display>(
@@ -155,8 +156,8 @@ mod tests {
 
     #[test]
     fn page_limits_outside_one_to_one_hundred_are_rejected() {
-        assert_eq!(page_limit(None).unwrap(), 20);
-        assert_eq!(page_limit(Some(100)).unwrap(), 100);
+        assert_eq!(page_limit(None).unwrap().get(), 20);
+        assert_eq!(page_limit(Some(100)).unwrap().get(), 100);
         for bad in [0, 101, u64::MAX] {
             assert_eq!(
                 page_limit(Some(bad)).unwrap_err().kind().status().as_u16(),

@@ -1,9 +1,9 @@
 //! `/api/orders`: placing an order, the order bodies and their pages.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use apistos::{ApiComponent, JsonSchema};
-use bookstore_inventory::StockLine;
+use bookstore_inventory::{StockLine, sum_quantities_per_isbn};
 use bookstore_sales::{Order, OrderStatus, PaymentStatus, PaymentToken};
 use bookstore_types::{Isbn, OrderId, Quantity};
 use chrono::{DateTime, Utc};
@@ -75,8 +75,7 @@ impl PlaceOrderRequest {
         if self.items.is_empty() {
             errors.push(FieldError::new("items", "must contain at least one line"));
         }
-        let mut merged: Vec<(Isbn, u64)> = Vec::new();
-        let mut position_of: HashMap<Isbn, usize> = HashMap::new();
+        let mut named: Vec<StockLine> = Vec::new();
         for (index, item) in self.items.iter().enumerate() {
             let isbn = collect(
                 &format!("items[{index}].isbn"),
@@ -98,16 +97,12 @@ impl PlaceOrderRequest {
                 }
             };
             if let (Some(isbn), Some(quantity)) = (isbn, quantity) {
-                let position = *position_of.entry(isbn).or_insert_with(|| {
-                    merged.push((isbn, 0));
-                    merged.len() - 1
-                });
-                merged[position].1 += u64::from(quantity.get());
+                named.push(StockLine { isbn, quantity });
             }
         }
-        let lines: Vec<StockLine> = merged
+        let lines: Vec<StockLine> = sum_quantities_per_isbn(&named)
             .into_iter()
-            .filter_map(|(isbn, total)| match Quantity::new(total) {
+            .filter_map(|(isbn, total)| match total {
                 Ok(quantity) => Some(StockLine { isbn, quantity }),
                 Err(error) => {
                     errors.push(FieldError::new(

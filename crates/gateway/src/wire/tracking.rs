@@ -225,7 +225,7 @@ impl ListDeliveriesQuery {
             status: self.status.map(DeliveryStatus::from),
             date,
             after,
-            limit: page_limit(self.limit)? as usize,
+            limit: page_limit(self.limit)?.get() as usize,
         })
     }
 }

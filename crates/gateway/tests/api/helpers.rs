@@ -74,13 +74,9 @@ pub(crate) const DESIGN_PATTERNS: &str = "9780201633610";
 /// nine digits and the right check digit.
 pub(crate) fn isbn_with(prefix: &str, number: u32) -> String {
     let first_twelve = format!("{prefix}{number:09}");
-    assert_eq!(first_twelve.len(), 12, "{first_twelve}");
-    let sum: u32 = first_twelve
-        .bytes()
-        .enumerate()
-        .map(|(i, digit)| u32::from(digit - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{first_twelve}{}", (10 - sum % 10) % 10)
+    Isbn::from_first_twelve_digits(&first_twelve)
+        .unwrap_or_else(|error| panic!("{first_twelve}: {error}"))
+        .to_string()
 }
 
 /// A valid ISBN-13 that is not in the demo catalogue.

@@ -12,8 +12,8 @@ use bookstore_inventory::{
     Author, Book, CatalogueStore, InMemoryCatalogue, ReservationId, StockLine, Title,
 };
 use bookstore_sales::{
-    CustomerId, InMemoryOrderStore, Order, OrderLine, OrderStore, Payment, PaymentGateway,
-    PaymentStatus, SimulatedPaymentGateway, TransactionId,
+    CapturedPayment, CustomerId, InMemoryOrderStore, Order, OrderLine, OrderStore, PaymentGateway,
+    PaymentStatus, PricedLines, SimulatedPaymentGateway, TransactionId,
 };
 use bookstore_storage::{
     ConnectOptions, Database, SqlCatalogue, SqlDeliveryStore, SqlIdempotencyStore, SqlOrderStore,
@@ -288,14 +288,7 @@ fn with_database(url: &str, name: &str) -> String {
 /// A valid ISBN-13 made from `number` (`979` and nine digits, plus the check digit);
 /// distinct numbers give distinct ISBNs that sort as the numbers do.
 pub(crate) fn isbn(number: u32) -> Isbn {
-    let first_twelve = format!("979{number:09}");
-    let sum: u32 = first_twelve
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| u32::from(c - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    let check = (10 - sum % 10) % 10;
-    Isbn::parse(&format!("{first_twelve}{check}")).unwrap()
+    Isbn::from_first_twelve_digits(&format!("979{number:09}")).unwrap()
 }
 
 /// An amount in US cents.
@@ -344,7 +337,7 @@ pub(crate) fn order_for(owner: &str) -> Order {
     Order::confirmed(
         OrderId::generate(),
         CustomerId::new(owner),
-        vec![
+        PricedLines::new(vec![
             OrderLine {
                 isbn: Isbn::parse("9780134685991").unwrap(),
                 title: "Effective Java".to_owned(),
@@ -357,14 +350,11 @@ pub(crate) fn order_for(owner: &str) -> Order {
                 quantity: Quantity::new(1).unwrap(),
                 unit_price: usd(3_995),
             },
-        ],
-        Payment {
-            transaction_id: TransactionId::generate(),
-            status: PaymentStatus::Captured,
-        },
+        ])
+        .unwrap(),
+        CapturedPayment::new(TransactionId::generate()),
         Utc::now(),
     )
-    .unwrap()
 }
 
 /// A checked address with every field set.
