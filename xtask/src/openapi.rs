@@ -1,11 +1,13 @@
 //! `cargo xtask openapi [--check]`: keeps the committed OpenAPI document, and the client
 //! code generated from it, in step with the gateway.
 //!
-//! The gateway builds the spec in-process (`bookstore openapi` prints it); this module
-//! pretty-prints it and writes it to, or compares it with, [`SPEC_PATH`]. Then the
-//! `client-codegen` program turns that spec into the `bookstore-client` crate's generated
-//! layer, written to or compared with [`CLIENT_PATH`]. The spec carries no "do not edit"
-//! header because JSON has no comments (the docs say so instead); the Rust file does.
+//! The committed spec, [`SPEC_PATH`], is an `expect-test` snapshot held by one gateway test,
+//! [`SPEC_TEST`]: it builds the spec in process and compares it with the file, or rewrites the
+//! file when `UPDATE_EXPECT=1` is set. This module runs that test, in the one mode or the
+//! other, so the spec is written and checked in one place. Then the `client-codegen` program
+//! turns the committed spec into the `bookstore-client` crate's generated layer, written to
+//! or compared with [`CLIENT_PATH`]. The spec carries no "do not edit" header because JSON
+//! has no comments (the docs say so instead); the Rust file does.
 
 use std::fs;
 use std::io::{self, Write};
@@ -16,34 +18,153 @@ use crate::{cargo, workspace_root};
 /// Where the spec is committed, relative to the workspace root.
 const SPEC_PATH: &str = "docs/openapi.json";
 
+/// The API test that holds [`SPEC_PATH`] as its snapshot, by its full name in the `api` test
+/// binary of `bookstore-gateway`.
+const SPEC_TEST: &str = "openapi::the_committed_openapi_document_is_the_generated_one";
+
 /// Where the client's generated code is committed, relative to the workspace root.
 const CLIENT_PATH: &str = "crates/client/src/generated.rs";
 
 /// The command that fixes a missing or stale file.
 const FIX: &str = "run `cargo xtask openapi` and commit the result";
 
-/// What to do with the freshly generated spec.
+/// What to do with the freshly generated files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Write it to [`SPEC_PATH`].
+    /// Write them to [`SPEC_PATH`] and [`CLIENT_PATH`].
     Write,
-    /// Compare it with [`SPEC_PATH`] and fail if they differ.
+    /// Compare them with [`SPEC_PATH`] and [`CLIENT_PATH`] and fail if they differ.
     Check,
 }
 
-/// Generates the spec and the client code, and writes or checks both, depending on `mode`.
+/// Writes or checks the spec (through [`SPEC_TEST`]), then the client code generated from the
+/// committed spec, depending on `mode`.
 pub(crate) fn run(mode: Mode) -> Result<(), String> {
-    let spec = generate_spec()?;
-    let client = generate_client(&spec)?;
-    let problems: Vec<String> = [(SPEC_PATH, spec), (CLIENT_PATH, client)]
-        .into_iter()
-        .filter_map(|(path, generated)| update(mode, path, &generated).err())
-        .collect();
+    let mut problems = Vec::new();
+    if let Err(problem) = run_spec_test(mode) {
+        problems.push(problem);
+    }
+    let client = fs::read_to_string(workspace_root().join(SPEC_PATH))
+        .map_err(|error| format!("cannot read {SPEC_PATH}: {error}; {FIX}"))
+        .and_then(|spec| generate_client(&spec))
+        .and_then(|client| update(mode, CLIENT_PATH, &client));
+    if let Err(problem) = client {
+        problems.push(problem);
+    }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(problems.join("\n"))
     }
+}
+
+/// Runs [`SPEC_TEST`] alone: with `UPDATE_EXPECT=1` it writes [`SPEC_PATH`], without it it
+/// fails (printing the difference) when the committed spec is missing or stale.
+fn run_spec_test(mode: Mode) -> Result<(), String> {
+    let args = [
+        "test",
+        "--quiet",
+        "--package",
+        "bookstore-gateway",
+        "--test",
+        "api",
+        "--",
+        "--exact",
+        SPEC_TEST,
+    ];
+    let mut command = cargo(&args);
+    match mode {
+        Mode::Write => command.env("UPDATE_EXPECT", "1"),
+        Mode::Check => command.env_remove("UPDATE_EXPECT"),
+    };
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    match (output.status.success(), mode) {
+        // A filter that matches no test passes too: make sure the snapshot test ran.
+        (true, _) if !ran_exactly_one_test(&report) => Err(format!(
+            "`cargo {}` did not run the test {SPEC_TEST}:\n{report}",
+            args.join(" ")
+        )),
+        (true, Mode::Write) => {
+            println!("wrote {SPEC_PATH}");
+            Ok(())
+        }
+        (true, Mode::Check) => {
+            println!("{SPEC_PATH} is up to date");
+            Ok(())
+        }
+        (false, Mode::Write) => Err(format!(
+            "`cargo {}` failed ({}). {}",
+            args.join(" "),
+            output.status,
+            summary_of_failure(&report)
+        )),
+        (false, Mode::Check) => Err(format!(
+            "{SPEC_PATH} is missing or out of date; {FIX}. {}",
+            summary_of_failure(&report)
+        )),
+    }
+}
+
+/// The most lines of a failed snapshot test's report that [`summary_of_failure`] keeps.
+const SUMMARY_LINES: usize = 40;
+
+/// What a failed run of [`SPEC_TEST`] says, short: expect-test prints the expected
+/// document, the actual one and their difference in full, with each change coloured, so
+/// only the coloured lines of the difference are kept; without a difference (the test did
+/// not build, say), the end of the report.
+fn summary_of_failure(report: &str) -> String {
+    let lines: Vec<&str> = report.lines().collect();
+    let diff_start = lines
+        .iter()
+        .position(|line| strip_colours(line).trim() == "Diff:");
+    match diff_start {
+        Some(start) => {
+            let changed: Vec<&str> = lines[start + 1..]
+                .iter()
+                .copied()
+                .filter(|line| line.contains('\u{1b}'))
+                .take(SUMMARY_LINES)
+                .collect();
+            format!(
+                "The lines that differ (red: committed, green: generated):\n{}",
+                changed.join("\n")
+            )
+        }
+        None => {
+            let tail = &lines[lines.len().saturating_sub(SUMMARY_LINES)..];
+            format!("The test says:\n{}", tail.join("\n"))
+        }
+    }
+}
+
+/// `line` without its ANSI colour sequences (`ESC [ ... m`).
+fn strip_colours(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for following in chars.by_ref() {
+                if following == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// Whether libtest's report says that one test ran and passed.
+fn ran_exactly_one_test(report: &str) -> bool {
+    report
+        .lines()
+        .any(|line| line.starts_with("test result: ok. 1 passed;"))
 }
 
 /// Writes `generated` to `path`, or compares it with what is there.
@@ -78,35 +199,6 @@ fn update(mode: Mode, path: &str, generated: &str) -> Result<(), String> {
     }
 }
 
-/// Runs the gateway's `openapi` subcommand and returns its output, pretty-printed.
-fn generate_spec() -> Result<String, String> {
-    let args = [
-        "run",
-        "--quiet",
-        "--package",
-        "bookstore-gateway",
-        "--bin",
-        "bookstore",
-        "--",
-        "openapi",
-    ];
-    let output = cargo(&args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "`cargo {}` failed ({})",
-            args.join(" "),
-            output.status
-        ));
-    }
-    let raw = String::from_utf8(output.stdout)
-        .map_err(|_| "the gateway printed a spec that is not UTF-8".to_owned())?;
-    pretty_print(&raw).map_err(|error| format!("the gateway printed invalid JSON: {error}"))
-}
-
 /// Runs `client-codegen` on `spec` and returns the Rust code it prints.
 fn generate_client(spec: &str) -> Result<String, String> {
     let args = ["run", "--quiet", "--package", "client-codegen"];
@@ -138,15 +230,6 @@ fn generate_client(spec: &str) -> Result<String, String> {
         .map_err(|_| "the generator printed code that is not UTF-8".to_owned())
 }
 
-/// Re-indents a JSON document with two spaces, keeping keys in their original order, and
-/// ends it with a newline.
-fn pretty_print(raw: &str) -> Result<String, serde_json::Error> {
-    let document: serde_json::Value = serde_json::from_str(raw)?;
-    let mut pretty = serde_json::to_string_pretty(&document)?;
-    pretty.push('\n');
-    Ok(pretty)
-}
-
 /// The 1-based number of the first line where `old` and `new` differ.
 fn first_differing_line(old: &str, new: &str) -> usize {
     let mut old_lines = old.lines();
@@ -166,20 +249,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pretty_printing_keeps_keys_in_the_order_they_were_written() {
-        let pretty =
-            pretty_print(r#"{"openapi":"3.0.3","info":{"title":"b","version":"1"},"a":[]}"#)
-                .unwrap();
+    fn a_test_run_counts_only_when_exactly_one_test_passed() {
+        let one = "\nrunning 1 test\n.\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 611 filtered out; finished in 0.21s\n";
+        let none = "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 612 filtered out; finished in 0.00s\n";
+        assert!(ran_exactly_one_test(one));
+        assert!(!ran_exactly_one_test(none));
+    }
 
-        assert_eq!(
-            pretty,
-            "{\n  \"openapi\": \"3.0.3\",\n  \"info\": {\n    \"title\": \"b\",\n    \"version\": \"1\"\n  },\n  \"a\": []\n}\n"
+    #[test]
+    fn the_spec_test_named_here_exists_in_the_gateway_api_tests() {
+        let (module, name) = SPEC_TEST.split_once("::").expect("module::test");
+        let path = workspace_root().join(format!("crates/gateway/tests/api/{module}.rs"));
+        let source = fs::read_to_string(&path).expect("the test module exists");
+        assert!(
+            source.contains(&format!("async fn {name}()")),
+            "{} has no test {name}",
+            path.display()
         );
     }
 
     #[test]
-    fn pretty_printing_rejects_output_that_is_not_json() {
-        assert!(pretty_print("Compiling bookstore-gateway").is_err());
+    fn a_failed_snapshot_is_summed_up_by_the_coloured_lines_of_its_difference() {
+        let report = "Expect:\n----\n{\n  \"a\": 1\n}\n----\n\n\u{1b}[1mDiff\u{1b}[0m:\n----\n{\n  \"a\": \u{1b}[31m1\u{1b}[0m\u{1b}[32m2\u{1b}[0m\n}\n----\n";
+        let summary = summary_of_failure(report);
+        assert!(
+            summary.ends_with("\n  \"a\": \u{1b}[31m1\u{1b}[0m\u{1b}[32m2\u{1b}[0m"),
+            "{summary:?}"
+        );
+        assert!(!summary.contains("Expect"), "{summary:?}");
+    }
+
+    #[test]
+    fn a_failure_without_a_difference_is_summed_up_by_the_end_of_the_report() {
+        let summary = summary_of_failure("error[E0425]: cannot find value\nerror: aborting");
+        assert!(
+            summary.ends_with("cannot find value\nerror: aborting"),
+            "{summary:?}"
+        );
+    }
+
+    #[test]
+    fn colours_are_stripped_from_a_line() {
+        assert_eq!(strip_colours("\u{1b}[1mDiff\u{1b}[0m:"), "Diff:");
     }
 
     #[test]
