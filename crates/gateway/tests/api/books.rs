@@ -455,18 +455,23 @@ async fn book_fields_of_the_wrong_json_type_are_400() {
 }
 
 #[actix_web::test]
-async fn a_book_without_a_required_field_is_400_or_422() {
+async fn a_book_without_a_required_field_is_a_malformed_request() {
     let app = spawn_app_with_empty_catalogue().await;
     for missing in ["isbn", "title", "author", "price_cents", "stock"] {
         let mut body = new_book(&isbn_with("979", 4));
         body.as_object_mut().unwrap().remove(missing);
         let response = app.post_json("/api/books", ADMIN, &body).await;
-        assert!(
-            [400, 422].contains(&response.status),
-            "without {missing}: {}",
-            response.status
+        assert_eq!(response.status, 400, "without {missing}");
+        let problem = response.problem(400);
+        assert_eq!(
+            problem["type"], "/problems/malformed-request",
+            "without {missing}"
         );
-        response.problem(response.status);
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(&format!("missing field `{missing}`")),
+            "without {missing}: {detail}"
+        );
     }
 }
 

@@ -93,6 +93,26 @@ impl Server {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// Whether the process is still running.
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll the process").is_none()
+    }
+
+    /// Polls standard error until a line contains `text`, for at most `limit`.
+    pub(crate) fn wait_for_log(&self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.stderr_text().contains(text) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "bookstore did not log {text:?} within {limit:?}; stderr:\n{}",
+            self.stderr_text()
+        );
+    }
+
     /// Waits for the process to exit (at most `limit`), returning whether it exited 0.
     pub(crate) fn wait_for_exit(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;

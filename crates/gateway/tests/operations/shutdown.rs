@@ -26,12 +26,18 @@ fn wait_until_in_flight(server: &Server, count: u32) {
     panic!("the slow request never started");
 }
 
+/// What the server logs when SIGTERM has closed its listener and it waits for the requests
+/// in flight (`server.rs`).
+const STOPPING: &str = "stopping: the listener closes; requests in flight may finish";
+/// What the server logs last, once every request has finished.
+const STOPPED: &str = "bookstore stopped";
+
 #[test]
-fn sigterm_during_a_slow_request_lets_it_complete_and_exits_zero() {
+fn sigterm_during_a_slow_request_lets_it_complete_and_exits_zero_only_after() {
     let mut server = Server::start(&[], &[]);
     let address = server.base_url.trim_start_matches("http://").to_owned();
     let body =
-        r#"{"items":[{"isbn":"9780134685991","quantity":1}],"payment":{"token":"tok_visa"}}"#;
+        r#"{"items":[{"isbn":"9780134685991","quantity":2}],"payment":{"token":"tok_visa"}}"#;
     let (first_half, second_half) = body.split_at(body.len() / 2);
 
     let mut stream = TcpStream::connect(&address).expect("connect");
@@ -39,8 +45,8 @@ fn sigterm_during_a_slow_request_lets_it_complete_and_exits_zero() {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
 
-    // Then a client that sends its order slowly: the head and half the body now, the rest
-    // after the server has been told to stop.
+    // A client that sends its order slowly: the head and half the body now, the rest only
+    // once the server is shutting down. Until then the request cannot finish.
     write!(
         stream,
         "POST /api/orders HTTP/1.1\r\nHost: {address}\r\nX-API-Key: secret123\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{first_half}",
@@ -49,35 +55,81 @@ fn sigterm_during_a_slow_request_lets_it_complete_and_exits_zero() {
     .expect("send the first half");
     stream.flush().expect("flush");
 
-    // Wait until the server is handling the order (it waits for the rest of the body), so
-    // that the signal arrives while the request is in flight.
+    // The server is handling the order (waiting for the rest of the body) when the signal
+    // arrives, and it has begun to stop: it says so, and it accepts no new connection.
     wait_until_in_flight(&server, 2);
     server.terminate();
-    // The signal is delivered asynchronously; this pause makes it likely that the server is
-    // already draining when the rest of the body arrives (the test also passes if it is
-    // not, so it cannot turn flaky).
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_for_log(STOPPING, Duration::from_secs(10));
+    wait_until_refused(&address);
+
+    // It waits for the order: a server that did not drain would exit, or drop the
+    // connection, while the body is held back.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        server.is_running(),
+        "the server exited with a request in flight; log:\n{}",
+        server.stderr_text()
+    );
+    assert!(
+        !server.stderr_text().contains(STOPPED),
+        "the server stopped with a request in flight"
+    );
+
     if let Err(error) = stream.write_all(second_half.as_bytes()) {
         panic!(
             "could not send the rest of the body ({error}); server log:\n{}",
             server.stderr_text()
         );
     }
-
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
         .expect("read the response");
+    let (head, order) = response.split_once("\r\n\r\n").unwrap_or_else(|| {
+        panic!(
+            "the in-flight order got no whole response ({response:?}); log:\n{}",
+            server.stderr_text()
+        )
+    });
     assert!(
-        response.starts_with("HTTP/1.1 201"),
+        head.starts_with("HTTP/1.1 201"),
         "the in-flight order completes: {response}"
     );
+    let order: serde_json::Value =
+        serde_json::from_str(order).unwrap_or_else(|error| panic!("{error}: {response}"));
+    assert_eq!(order["status"], "confirmed", "{order}");
+    assert_eq!(order["total_cents"], 2 * 4499, "{order}");
+    assert_eq!(order["payment"]["status"], "captured", "{order}");
+    assert!(
+        head.lines()
+            .any(|line| line.to_ascii_lowercase().starts_with(&format!(
+                "location: /api/orders/{}",
+                order["id"].as_str().unwrap_or("?")
+            ))),
+        "{head}"
+    );
+
+    // Only then does the process exit, cleanly.
     assert!(
         server.wait_for_exit(Duration::from_secs(30)),
         "the process exits 0"
     );
     let logs = server.stderr_text();
-    assert!(logs.contains("bookstore stopped"), "{logs}");
+    let stopping = logs.find(STOPPING).expect("logged the stop");
+    let stopped = logs.find(STOPPED).unwrap_or_else(|| panic!("{logs}"));
+    assert!(stopping < stopped, "{logs}");
+}
+
+/// Polls until a new connection to `address` is refused (at most 10 s).
+fn wait_until_refused(address: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if TcpStream::connect(address).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the server still accepts connections 10 s after SIGTERM");
 }
 
 #[test]
