@@ -1,5 +1,6 @@
-//! The HTTP API tests of the bookstore gateway: every clause of `API.md`, checked against the
-//! real application with a fresh database per test (see `helpers`).
+//! The HTTP API tests of the bookstore gateway: the contract of `docs/openapi.json` and
+//! every problem of `docs/API-ERRORS.md`, checked against the real application with a fresh
+//! database per test (see `helpers`).
 //!
 //! One suite for every store: `BOOKSTORE_TEST_STORE` picks it, `memory` (the default),
 //! `sqlite` or `postgres` (with `BOOKSTORE_TEST_POSTGRES_URL`); see `test_store`.
