@@ -45,30 +45,18 @@
 //!
 //! What each backend does differently is described in [`Database`].
 
-mod catalogue;
 mod codec;
 mod database;
-mod deliveries;
 mod error;
 mod failure;
-mod idempotency;
+pub mod idempotency;
 mod instances;
 mod migrations;
-mod orders;
-mod payments;
 mod postgres;
 mod shared;
+mod sql;
 mod sqlite;
 
-pub use catalogue::SqlCatalogue;
-pub use database::{BackendKind, ConnectOptions, Database, connect, migrate};
-
-pub use deliveries::SqlDeliveryStore;
+pub use database::{BackendKind, ConnectOptions, Database, Stores, connect, migrate};
 pub use error::StorageError;
-pub use idempotency::{
-    IDEMPOTENCY_IN_FLIGHT_TIMEOUT, IDEMPOTENCY_RETENTION, IdempotencyClaim, IdempotentResponse,
-    SqlIdempotencyStore,
-};
 pub use instances::{InstanceId, LeaseRenewal};
-pub use orders::SqlOrderStore;
-pub use payments::SqlPaymentGateway;

@@ -133,6 +133,164 @@ async fn journal_and_take(
 
 crate::shared::catalogue_queries!();
 
+use std::sync::Arc;
+
+use bookstore_inventory::CatalogueStore;
+
+use super::book_cache::{BookCache, Touched};
+
+/// A [`CatalogueStore`] in SQLite.
+///
+/// Listing filters compare keys written beside each book by Rust ([`author_filter_key`],
+/// [`text_filter_key`]), so they match exactly the books the in-memory store would, Unicode
+/// case folding included. A reservation is one transaction: the journal row, then one
+/// statement that takes the stock of every line at once; a line that cannot be served rolls
+/// it all back. Books read by [`get`](CatalogueStore::get) are kept in the database's
+/// [`BookCache`], and every write through this store drops the books it may have changed.
+#[derive(Clone)]
+pub(crate) struct SqliteCatalogue {
+    handle: Handle,
+    instance: InstanceId,
+    cache: Arc<BookCache>,
+}
+
+impl std::fmt::Debug for SqliteCatalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteCatalogue").finish_non_exhaustive()
+    }
+}
+
+impl SqliteCatalogue {
+    pub(crate) fn new(handle: Handle, instance: InstanceId) -> Self {
+        let cache = handle.book_cache();
+        Self {
+            handle,
+            instance,
+            cache,
+        }
+    }
+
+    /// Adds every book of `books` whose ISBN is not taken yet, in one transaction, and
+    /// returns how many it added.
+    pub(crate) async fn insert_missing(&self, books: &[Book]) -> Result<u64, InventoryError> {
+        let result = insert_missing(&self.handle, books).await;
+        self.cache.drop_touched(Touched::All);
+        result
+    }
+
+    /// Runs a write, then drops from the cache the books it may have changed, whatever the
+    /// outcome (a failed write may still have committed before its error).
+    async fn write<T>(
+        &self,
+        touched: Touched<'_>,
+        write: impl std::future::Future<Output = T>,
+    ) -> T {
+        let result = write.await;
+        self.cache.drop_touched(touched);
+        result
+    }
+}
+
+#[async_trait::async_trait]
+impl CatalogueStore for SqliteCatalogue {
+    async fn insert(&self, book: Book) -> Result<Book, InventoryError> {
+        let isbn = [book.isbn];
+        self.write(Touched::Books(&isbn), insert(&self.handle, book))
+            .await
+    }
+
+    async fn get(&self, isbn: &Isbn) -> Result<Book, InventoryError> {
+        if let Some(book) = self.cache.get(isbn) {
+            return Ok(book);
+        }
+        let generation = self.cache.generation();
+        let book = get(&self.handle, isbn).await?;
+        self.cache.fill(generation, &book);
+        Ok(book)
+    }
+
+    async fn update(&self, isbn: &Isbn, patch: BookPatch) -> Result<Book, InventoryError> {
+        self.write(
+            Touched::Books(std::slice::from_ref(isbn)),
+            update(&self.handle, isbn, patch),
+        )
+        .await
+    }
+
+    async fn list(&self, query: &BookQuery) -> Result<BookPage, InventoryError> {
+        list(&self.handle, query).await
+    }
+
+    async fn reserve_all(
+        &self,
+        reservation: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<Vec<ReservedLine>, InventoryError> {
+        let isbns: Vec<Isbn> = lines.iter().map(|line| line.isbn).collect();
+        self.write(
+            Touched::Books(&isbns),
+            reserve_all(&self.handle, self.instance, reservation, lines),
+        )
+        .await
+    }
+
+    async fn confirm_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+        confirm_reservation(&self.handle, reservation).await
+    }
+
+    async fn cancel_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+        // The journal, not the caller, knows which books get their stock back.
+        self.write(Touched::All, cancel_reservation(&self.handle, reservation))
+            .await
+    }
+
+    async fn reservations_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        reservations_older_than(&self.handle, cutoff).await
+    }
+
+    async fn begin_return(
+        &self,
+        id: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<(), InventoryError> {
+        begin_return(&self.handle, self.instance, id, lines).await
+    }
+
+    async fn complete_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        // The journal, not the caller, knows which books get their stock back.
+        self.write(Touched::All, complete_return(&self.handle, id))
+            .await
+    }
+
+    async fn abandon_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        abandon_return(&self.handle, id).await
+    }
+
+    async fn returns_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        returns_older_than(&self.handle, cutoff).await
+    }
+
+    async fn stopped_processes_journal(&self) -> Result<Journal, InventoryError> {
+        stopped_processes_journal(&self.handle).await
+    }
+
+    async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
+        let isbns: Vec<Isbn> = lines.iter().map(|line| line.isbn).collect();
+        self.write(Touched::Books(&isbns), release_all(&self.handle, lines))
+            .await
+    }
+
+    async fn check_ready(&self) -> Result<(), InventoryError> {
+        super::check_ready(&self.handle).await.map_err(unavailable)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

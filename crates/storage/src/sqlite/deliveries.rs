@@ -60,3 +60,73 @@ const COUNT_OVERDUE: &str = "
     WHERE scheduled_date < ?1 AND status NOT IN ('delivered', 'cancelled')";
 
 crate::shared::delivery_queries!();
+
+use bookstore_delivery::DeliveryStore;
+
+/// A [`DeliveryStore`] in SQLite.
+#[derive(Clone)]
+pub(crate) struct SqliteDeliveryStore {
+    handle: Handle,
+}
+
+impl SqliteDeliveryStore {
+    pub(crate) fn new(handle: Handle) -> Self {
+        Self { handle }
+    }
+}
+
+#[async_trait::async_trait]
+impl DeliveryStore for SqliteDeliveryStore {
+    async fn insert(&self, delivery: Delivery) -> Result<(), DeliveryError> {
+        insert(&self.handle, delivery, None).await
+    }
+
+    async fn insert_within_capacity(
+        &self,
+        delivery: Delivery,
+        capacity: u32,
+    ) -> Result<(), DeliveryError> {
+        insert(&self.handle, delivery, Some(capacity)).await
+    }
+
+    async fn record_update(
+        &self,
+        id: DeliveryId,
+        update: CarrierUpdate,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(Delivery, Recorded), DeliveryError> {
+        record_update(&self.handle, id, &update, recorded_at).await
+    }
+
+    async fn list(&self, query: &DeliveryQuery) -> Result<DeliveryPage, DeliveryError> {
+        list(&self.handle, query).await
+    }
+
+    async fn count_overdue(&self, now: DateTime<Utc>) -> Result<u64, DeliveryError> {
+        count_overdue(&self.handle, now).await
+    }
+
+    async fn get(&self, id: DeliveryId) -> Result<Delivery, DeliveryError> {
+        get(&self.handle, id).await
+    }
+
+    async fn get_by_order(&self, order_id: OrderId) -> Result<Option<Delivery>, DeliveryError> {
+        get_by_order(&self.handle, order_id).await
+    }
+
+    async fn transition(
+        &self,
+        id: DeliveryId,
+        change: fn(Delivery) -> Result<Delivery, DeliveryError>,
+    ) -> Result<Delivery, DeliveryError> {
+        transition(&self.handle, id, change).await
+    }
+
+    async fn cancel_for_order(&self, order_id: OrderId) -> Result<Option<Delivery>, DeliveryError> {
+        cancel_for_order(&self.handle, order_id).await
+    }
+
+    async fn check_ready(&self) -> Result<(), DeliveryError> {
+        super::check_ready(&self.handle).await.map_err(unavailable)
+    }
+}

@@ -24,11 +24,18 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use crate::failure::{BoxError, CorruptRow, unavailable};
 use crate::{ConnectOptions, StorageError};
 
-pub(crate) mod catalogue;
-pub(crate) mod deliveries;
-pub(crate) mod idempotency;
-pub(crate) mod orders;
-pub(crate) mod payments;
+mod book_cache;
+mod catalogue;
+mod deliveries;
+mod idempotency;
+mod orders;
+mod payments;
+
+pub(crate) use catalogue::SqliteCatalogue;
+pub(crate) use deliveries::SqliteDeliveryStore;
+pub(crate) use idempotency::SqliteIdempotencyStore;
+pub(crate) use orders::SqliteOrderStore;
+pub(crate) use payments::SqlitePaymentGateway;
 
 /// The sqlx database type of this backend.
 pub(crate) type Db = Sqlite;
@@ -46,7 +53,15 @@ pub(crate) type ConnectionGuard<'a> = MappedMutexGuard<'a, SqliteConnection>;
 #[derive(Clone)]
 pub(crate) struct Handle(Arc<Connections>);
 
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
 struct Connections {
+    /// The books read through any catalogue store on this database.
+    books: Arc<book_cache::BookCache>,
     /// The exclusive lock on `PATH.lock` (none for an in-memory database), released on close.
     lock_file: std::sync::Mutex<Option<std::fs::File>>,
     writer: Slot,
@@ -57,6 +72,11 @@ struct Connections {
 }
 
 impl Handle {
+    /// The book cache every catalogue store on this database shares.
+    pub(crate) fn book_cache(&self) -> Arc<book_cache::BookCache> {
+        Arc::clone(&self.0.books)
+    }
+
     /// Closes every connection; later uses fail as if a pool were closed.
     pub(crate) async fn close(&self) {
         // Dropping the file releases the lock.
@@ -176,6 +196,7 @@ pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Handl
         readers.push(Mutex::new(Some(open().await?)));
     }
     Ok(Handle(Arc::new(Connections {
+        books: Arc::default(),
         lock_file: std::sync::Mutex::new(lock_file),
         writer: Mutex::new(Some(writer)),
         readers,

@@ -41,3 +41,46 @@ const CANCEL_ORDER: &str = "
 const ORDER_STATUS: &str = "SELECT status FROM orders WHERE id = ?1";
 
 crate::shared::order_queries!();
+
+use bookstore_sales::OrderStore;
+
+/// An [`OrderStore`] in SQLite: one row per order, its lines a JSON document in that row.
+#[derive(Clone)]
+pub(crate) struct SqliteOrderStore {
+    handle: Handle,
+    instance: crate::InstanceId,
+}
+
+impl SqliteOrderStore {
+    pub(crate) fn new(handle: Handle, instance: crate::InstanceId) -> Self {
+        Self { handle, instance }
+    }
+}
+
+#[async_trait::async_trait]
+impl OrderStore for SqliteOrderStore {
+    async fn insert(&self, order: Order) -> Result<(), SalesError> {
+        insert(&self.handle, self.instance, order).await
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Order, SalesError> {
+        get(&self.handle, id).await
+    }
+
+    async fn list_by_owner(
+        &self,
+        owner: &CustomerId,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<OrderPage, SalesError> {
+        list_by_owner(&self.handle, owner, before, limit).await
+    }
+
+    async fn mark_cancelled(&self, id: OrderId) -> Result<Order, SalesError> {
+        mark_cancelled(&self.handle, id).await
+    }
+
+    async fn check_ready(&self) -> Result<(), SalesError> {
+        super::check_ready(&self.handle).await.map_err(unavailable)
+    }
+}

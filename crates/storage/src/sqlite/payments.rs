@@ -19,3 +19,53 @@ const TRANSACTION: &str = "
 const COUNT_WITH_STATUS: &str = "SELECT count(*) FROM payments WHERE status = ?1";
 
 crate::shared::payment_queries!();
+
+use bookstore_sales::PaymentGateway;
+
+/// The simulated processor with its ledger in SQLite.
+#[derive(Clone)]
+pub(crate) struct SqlitePaymentGateway {
+    pub(crate) handle: Handle,
+}
+
+impl SqlitePaymentGateway {
+    pub(crate) fn new(handle: Handle) -> Self {
+        Self { handle }
+    }
+
+    /// The amount and status of one transaction, if the ledger has it.
+    pub(crate) async fn transaction(
+        &self,
+        transaction_id: TransactionId,
+    ) -> Result<Option<(Money, PaymentStatus)>, PaymentError> {
+        transaction(&self.handle, transaction_id).await
+    }
+
+    /// How many transactions are in `status`.
+    pub(crate) async fn count_with_status(
+        &self,
+        status: PaymentStatus,
+    ) -> Result<usize, PaymentError> {
+        count_with_status(&self.handle, status).await
+    }
+}
+
+#[async_trait::async_trait]
+impl PaymentGateway for SqlitePaymentGateway {
+    async fn capture(
+        &self,
+        token: &PaymentToken,
+        amount: Money,
+        reference: OrderId,
+    ) -> Result<TransactionId, PaymentError> {
+        capture(&self.handle, token, amount, reference).await
+    }
+
+    async fn capture_for(&self, reference: OrderId) -> Result<Option<Capture>, PaymentError> {
+        capture_for(&self.handle, reference).await
+    }
+
+    async fn refund(&self, transaction_id: TransactionId) -> Result<(), PaymentError> {
+        refund(&self.handle, transaction_id).await
+    }
+}
