@@ -27,7 +27,11 @@ use crate::{ConnectOptions, StorageError};
 mod book_cache;
 mod catalogue;
 mod deliveries;
+#[allow(dead_code)]
+pub(crate) mod engine;
 mod idempotency;
+#[allow(dead_code)]
+pub(crate) mod migrate;
 mod orders;
 mod payments;
 
