@@ -1,12 +1,12 @@
-//! How fast the SQLite engine (`src/sqlite/engine.rs`) writes and reads, next to the sqlx
-//! path the stores take today, at the storage level (no HTTP):
+//! How fast the SQLite engine (`src/sqlite/engine.rs`) writes and reads, through the stores
+//! (which run on it) and as bare engine jobs, at the storage level (no HTTP):
 //!
 //! - **orders**: each task places orders the way the order workflow writes them, four
 //!   writes each awaited in turn (reserve stock + journal row; capture the payment; record
-//!   the order; confirm the reservation), first through the stores (sqlx), then as engine
+//!   the order; confirm the reservation), first through the stores, then as bare engine
 //!   write jobs with the same SQL;
-//! - **reads**: each task alternates a page of 20 books and one book, through the stores
-//!   (sqlx), through [`engine::Engine::read`] on the calling thread, and through the same
+//! - **reads**: each task alternates a page of 20 books and one book, through the stores,
+//!   through [`engine::Engine::read`] on the calling thread, and through the same
 //!   read handed to another thread (`spawn_blocking`), the alternative the engine rejected.
 //!
 //! ```text
@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Defaults: 5 seconds per run, 32 tasks, every run; WHICH is a comma-separated subset of
-//! `sqlx-orders,engine-orders,sqlx-reads,engine-reads,engine-reads-handoff`. Each run uses
+//! `stores-orders,engine-orders,stores-reads,engine-reads,engine-reads-handoff`. Each run uses
 //! a fresh database file in the temporary directory.
 //!
 //! The engine is crate-private, so this example compiles its source files in directly.
@@ -25,15 +25,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bookstore_inventory::{
-    Author, Book, BookQuery, CatalogueStore, PageLimit, ReservationId, StockLine, Title,
-};
-use bookstore_sales::{
-    CustomerId, Order, OrderLine, OrderStore, Payment, PaymentGateway, PaymentStatus, PaymentToken,
-};
-use bookstore_storage::{
-    ConnectOptions, SqlCatalogue, SqlOrderStore, SqlPaymentGateway, StorageError, connect, migrate,
-};
+use bookstore_inventory::{Author, Book, BookQuery, PageLimit, ReservationId, StockLine, Title};
+use bookstore_sales::{CustomerId, Order, OrderLine, Payment, PaymentStatus, PaymentToken};
+use bookstore_storage::{ConnectOptions, StorageError, Stores, connect, migrate};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
 use chrono::Utc;
 
@@ -122,7 +116,7 @@ where
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn sqlx_stores(file: &TemporaryFile) -> (SqlCatalogue, SqlOrderStore, SqlPaymentGateway) {
+async fn stores_on(file: &TemporaryFile) -> Stores {
     let database = connect(
         &format!("sqlite://{}", file.0.display()),
         &ConnectOptions::default(),
@@ -135,25 +129,21 @@ async fn sqlx_stores(file: &TemporaryFile) -> (SqlCatalogue, SqlOrderStore, SqlP
         .register_instance(Duration::from_secs(3600))
         .await
         .unwrap();
-    let catalogue = SqlCatalogue::new(database.clone());
+    let stores = database.stores();
     for number in 0..BOOKS {
-        let _ = catalogue.insert(book(number)).await;
+        let _ = stores.catalogue.insert(book(number)).await;
     }
-    (
-        catalogue,
-        SqlOrderStore::new(database.clone()),
-        SqlPaymentGateway::new(database),
-    )
+    stores
 }
 
-async fn sqlx_orders(tasks: usize, seconds: u64) -> f64 {
+async fn stores_orders(tasks: usize, seconds: u64) -> f64 {
     let file = TemporaryFile::new();
-    let (catalogue, orders, payments) = sqlx_stores(&file).await;
-    let stores = Arc::new((catalogue, orders, payments));
+    let stores = Arc::new(stores_on(&file).await);
     measure(tasks, seconds, move |task, number| {
         let stores = Arc::clone(&stores);
         async move {
-            let (catalogue, orders, payments) = &*stores;
+            let (catalogue, orders, payments) =
+                (&stores.catalogue, &stores.orders, &stores.payments);
             let order_id = OrderId::generate();
             let lines = [StockLine {
                 isbn: isbn((task as u32 * 7 + number) % BOOKS),
@@ -186,10 +176,9 @@ async fn sqlx_orders(tasks: usize, seconds: u64) -> f64 {
     .await
 }
 
-async fn sqlx_reads(tasks: usize, seconds: u64) -> f64 {
+async fn stores_reads(tasks: usize, seconds: u64) -> f64 {
     let file = TemporaryFile::new();
-    let (catalogue, _, _) = sqlx_stores(&file).await;
-    let catalogue = Arc::new(catalogue);
+    let catalogue = stores_on(&file).await.catalogue;
     measure(tasks, seconds, move |_, number| {
         let catalogue = Arc::clone(&catalogue);
         async move {
@@ -421,13 +410,13 @@ async fn main() {
     let seconds: u64 = arguments.next().map_or(5, |s| s.parse().unwrap());
     let tasks: usize = arguments.next().map_or(32, |s| s.parse().unwrap());
     let which = arguments.next().unwrap_or_else(|| {
-        "sqlx-orders,engine-orders,sqlx-reads,engine-reads,engine-reads-handoff".to_owned()
+        "stores-orders,engine-orders,stores-reads,engine-reads,engine-reads-handoff".to_owned()
     });
     for run in which.split(',') {
         let rate = match run {
-            "sqlx-orders" => sqlx_orders(tasks, seconds).await,
+            "stores-orders" => stores_orders(tasks, seconds).await,
             "engine-orders" => engine_orders(tasks, seconds).await,
-            "sqlx-reads" => sqlx_reads(tasks, seconds).await,
+            "stores-reads" => stores_reads(tasks, seconds).await,
             "engine-reads" => engine_reads(tasks, seconds, false).await,
             "engine-reads-handoff" => engine_reads(tasks, seconds, true).await,
             other => panic!("unknown run {other}"),

@@ -20,8 +20,8 @@ pub struct ConnectOptions {
     /// PostgreSQL: the size of the connection pool. SQLite: the number of connections that
     /// read (writes go through one connection of their own).
     pub max_connections: u32,
-    /// How long to wait for a connection (to open one, or for one to be free in the pool)
-    /// before giving up.
+    /// PostgreSQL: how long to wait for a connection (to open one, or for one to be free in
+    /// the pool) before giving up. SQLite opens its file at once and does not wait.
     pub connect_timeout: Duration,
 }
 
@@ -48,17 +48,15 @@ pub enum BackendKind {
 ///
 /// The stores behave identically on both backends; what differs is how they get there:
 ///
-/// - **SQLite** (one instance): the file is opened in WAL mode with `synchronous = NORMAL`
-///   (a commit survives a process crash; the last commits may be lost on a power cut),
-///   `busy_timeout` 5 s and foreign keys on. Writes go through *one* connection behind a fair
-///   async mutex, so writers queue in the application instead of sleeping in SQLite's busy
-///   handler; reads use [`ConnectOptions::max_connections`] connections of their own and
-///   never block the writer. Write transactions start with `BEGIN IMMEDIATE`, so a second
-///   process sharing the file waits for the lock up front instead of failing half-way. A
-///   reservation's journal row and stock updates go to SQLite as one batch (one `UPDATE ...
-///   FROM (VALUES ...)` for all lines). Timestamps are stored as fixed-width UTC text so that
-///   they compare correctly. An in-memory URL (`sqlite::memory:`) uses one connection for
-///   everything.
+/// - **SQLite** (one instance), on rusqlite: the file is opened in WAL mode with
+///   `synchronous = NORMAL` (a commit survives a process crash; the last commits may be lost
+///   on a power cut), `busy_timeout` 5 s and foreign keys on. Writes are jobs for one writer
+///   thread, which commits every job queued together in one transaction (each job in a
+///   savepoint of its own, so a failing job rolls back only itself) and answers them after
+///   the COMMIT. Reads run on [`ConnectOptions::max_connections`] reader connections, on
+///   the caller's thread, and never wait for the writer. A reservation is one write job.
+///   Timestamps are stored as fixed-width UTC text so that they compare correctly. An
+///   in-memory URL (`sqlite::memory:`) uses one connection for everything.
 /// - **PostgreSQL** (several instances): one pool of [`ConnectOptions::max_connections`]
 ///   connections; transactions run at READ COMMITTED, and every check-and-change is a single
 ///   conditional statement (`UPDATE ... WHERE stock >= n`, `INSERT ... ON CONFLICT`,

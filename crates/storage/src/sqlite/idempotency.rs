@@ -3,13 +3,12 @@
 use async_trait::async_trait;
 use bookstore_sales::CustomerId;
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{OptionalExtension, params};
 
-use super::{Handle, read_connection, to_db_time, write_connection};
-
+use super::{Handle, to_db_time};
 use crate::InstanceId;
-use crate::failure::{BoxError, CorruptRow};
+use crate::codec;
+use crate::failure::{BoxError, CorruptRow, StoreFailure};
 use crate::idempotency::{
     Claim, Fingerprint, IDEMPOTENCY_IN_FLIGHT_TIMEOUT, IDEMPOTENCY_RETENTION, IdempotencyStore,
     IdempotencyUnavailable, StoredResponse, expiry,
@@ -19,11 +18,8 @@ use crate::sql::idempotency::{
     TAKE_OVER_CLAIM,
 };
 
-/// An [`IdempotencyStore`] in SQLite.
-///
-/// A claim is atomic across instances: `INSERT ... ON CONFLICT DO NOTHING` creates the
-/// record, a conditional `UPDATE` resumes the claim of a stopped instance or takes over an
-/// expired record; only if none changes anything is the existing record read and answered.
+/// An [`IdempotencyStore`] in SQLite: a claim is one write job (insert, resume, take over,
+/// or read the record), so it is atomic.
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteIdempotencyStore {
     handle: Handle,
@@ -36,9 +32,25 @@ impl SqliteIdempotencyStore {
     }
 }
 
-fn failed(error: sqlx::Error) -> IdempotencyUnavailable {
-    IdempotencyUnavailable(Box::new(error))
+impl StoreFailure for IdempotencyUnavailable {
+    fn unavailable(cause: BoxError) -> Self {
+        IdempotencyUnavailable(cause)
+    }
 }
+
+fn failed(error: impl Into<BoxError>) -> IdempotencyUnavailable {
+    IdempotencyUnavailable(error.into())
+}
+
+/// A live record of a key: its fingerprint, state and response columns.
+type ClaimRow = (
+    Vec<u8>,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
 
 #[async_trait]
 impl IdempotencyStore for SqliteIdempotencyStore {
@@ -49,60 +61,70 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         fingerprint: Fingerprint,
         now: DateTime<Utc>,
     ) -> Result<Claim, IdempotencyUnavailable> {
-        let owner = owner.as_str();
+        let owner = owner.as_str().to_owned();
+        let key = key.to_owned();
         let fingerprint = fingerprint.as_bytes();
         let in_flight_until = to_db_time(expiry(now, IDEMPOTENCY_IN_FLIGHT_TIMEOUT));
         let now = to_db_time(now);
-        let instance = self.instance.as_uuid();
-        loop {
-            let inserted = sqlx::query(INSERT_CLAIM)
-                .bind(owner)
-                .bind(key)
-                .bind(&fingerprint[..])
-                .bind(&in_flight_until)
-                .bind(instance)
-                .execute(&mut *write_connection(&self.handle).await.map_err(failed)?)
-                .await
-                .map_err(failed)?;
-            if inserted.rows_affected() == 1 {
-                return Ok(Claim::Started);
-            }
-            let resumed = sqlx::query(RESUME_CLAIM)
-                .bind(&in_flight_until)
-                .bind(instance)
-                .bind(owner)
-                .bind(key)
-                .bind(&fingerprint[..])
-                .bind(&now)
-                .execute(&mut *write_connection(&self.handle).await.map_err(failed)?)
-                .await
-                .map_err(failed)?;
-            if resumed.rows_affected() == 1 {
-                return Ok(Claim::Resumed);
-            }
-            let taken_over = sqlx::query(TAKE_OVER_CLAIM)
-                .bind(&fingerprint[..])
-                .bind(&in_flight_until)
-                .bind(instance)
-                .bind(owner)
-                .bind(key)
-                .bind(&now)
-                .execute(&mut *write_connection(&self.handle).await.map_err(failed)?)
-                .await
-                .map_err(failed)?;
-            if taken_over.rows_affected() == 1 {
-                return Ok(Claim::Started);
-            }
-            let row = sqlx::query(READ_CLAIM)
-                .bind(owner)
-                .bind(key)
-                .fetch_optional(&mut *read_connection(&self.handle).await.map_err(failed)?)
-                .await
-                .map_err(failed)?;
-            // Released between the statements: claim it afresh.
-            let Some(row) = row else { continue };
-            return claim_from_row(&row, fingerprint).map_err(IdempotencyUnavailable);
-        }
+        let instance = *self.instance.as_uuid().as_bytes();
+        self.handle
+            .write(move |connection| {
+                let inserted = connection.prepare_cached(INSERT_CLAIM)?.execute(params![
+                    owner,
+                    key,
+                    &fingerprint[..],
+                    in_flight_until,
+                    instance
+                ])?;
+                if inserted == 1 {
+                    return Ok(Claim::Started);
+                }
+                let resumed = connection.prepare_cached(RESUME_CLAIM)?.execute(params![
+                    in_flight_until,
+                    instance,
+                    owner,
+                    key,
+                    &fingerprint[..],
+                    now
+                ])?;
+                if resumed == 1 {
+                    return Ok(Claim::Resumed);
+                }
+                let taken_over = connection
+                    .prepare_cached(TAKE_OVER_CLAIM)?
+                    .execute(params![
+                        &fingerprint[..],
+                        in_flight_until,
+                        instance,
+                        owner,
+                        key,
+                        now
+                    ])?;
+                if taken_over == 1 {
+                    return Ok(Claim::Started);
+                }
+                // One writer: the record the insert collided with is still there.
+                let row: ClaimRow = connection
+                    .prepare_cached(READ_CLAIM)?
+                    .query_row(params![owner, key], |row| {
+                        Ok((
+                            row.get("fingerprint")?,
+                            row.get("state")?,
+                            row.get("status")?,
+                            row.get("content_type")?,
+                            row.get("location")?,
+                            row.get("body")?,
+                        ))
+                    })
+                    .optional()?
+                    .ok_or_else(|| {
+                        failed(CorruptRow {
+                            what: "idempotency record",
+                        })
+                    })?;
+                claim_from_row(row, fingerprint).map_err(failed)
+            })
+            .await
     }
 
     async fn complete(
@@ -112,57 +134,71 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         response: StoredResponse,
         now: DateTime<Utc>,
     ) -> Result<(), IdempotencyUnavailable> {
-        sqlx::query(COMPLETE_CLAIM)
-            .bind(to_db_time(expiry(now, IDEMPOTENCY_RETENTION)))
-            .bind(i64::from(response.status))
-            .bind(response.content_type.as_str())
-            .bind(response.location.as_deref())
-            .bind(response.body.as_slice())
-            .bind(owner.as_str())
-            .bind(key)
-            .execute(&mut *write_connection(&self.handle).await.map_err(failed)?)
+        let owner = owner.as_str().to_owned();
+        let key = key.to_owned();
+        let expires = to_db_time(expiry(now, IDEMPOTENCY_RETENTION));
+        self.handle
+            .write(move |connection| {
+                connection.prepare_cached(COMPLETE_CLAIM)?.execute(params![
+                    expires,
+                    i64::from(response.status),
+                    response.content_type,
+                    response.location,
+                    response.body,
+                    owner,
+                    key
+                ])?;
+                Ok(())
+            })
             .await
-            .map(drop)
-            .map_err(failed)
     }
 
     async fn release(&self, owner: &CustomerId, key: &str) -> Result<(), IdempotencyUnavailable> {
-        sqlx::query(RELEASE_CLAIM)
-            .bind(owner.as_str())
-            .bind(key)
-            .execute(&mut *write_connection(&self.handle).await.map_err(failed)?)
+        let owner = owner.as_str().to_owned();
+        let key = key.to_owned();
+        self.handle
+            .write(move |connection| {
+                connection
+                    .prepare_cached(RELEASE_CLAIM)?
+                    .execute(params![owner, key])?;
+                Ok(())
+            })
             .await
-            .map(drop)
-            .map_err(failed)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize, IdempotencyUnavailable> {
-        let purged = sqlx::query(PURGE_EXPIRED)
-            .bind(to_db_time(now))
-            .execute(&mut *write_connection(&self.handle).await.map_err(failed)?)
+        let now = to_db_time(now);
+        self.handle
+            .write(move |connection| {
+                let purged = connection.prepare_cached(PURGE_EXPIRED)?.execute([now])?;
+                Ok(purged)
+            })
             .await
-            .map_err(failed)?;
-        Ok(usize::try_from(purged.rows_affected()).unwrap_or(usize::MAX))
     }
 }
 
-/// The answer to a claim that found a live record of the key (`READ_CLAIM`'s row).
-fn claim_from_row(row: &SqliteRow, fingerprint: [u8; 32]) -> Result<Claim, BoxError> {
-    let stored_fingerprint: Vec<u8> = row.try_get("fingerprint")?;
+impl From<rusqlite::Error> for IdempotencyUnavailable {
+    fn from(error: rusqlite::Error) -> Self {
+        failed(error)
+    }
+}
+
+/// The answer to a claim that found a live record of the key.
+fn claim_from_row(row: ClaimRow, fingerprint: [u8; 32]) -> Result<Claim, CorruptRow> {
+    let (stored_fingerprint, state, status, content_type, location, body) = row;
     if stored_fingerprint != fingerprint {
         return Ok(Claim::Mismatch);
     }
-    let state: String = row.try_get("state")?;
     match state.as_str() {
         "in_flight" => Ok(Claim::InFlight),
-        "finished" => Ok(Claim::Replay(crate::codec::stored_response(
-            row.try_get("status")?,
-            row.try_get("content_type")?,
-            row.try_get("location")?,
-            row.try_get("body")?,
+        "finished" => Ok(Claim::Replay(codec::stored_response(
+            status,
+            content_type,
+            location,
+            body,
         )?)),
-        _ => Err(Box::new(CorruptRow {
+        _ => Err(CorruptRow {
             what: "idempotency state",
-        })),
+        }),
     }
 }
