@@ -26,7 +26,11 @@ use crate::{ConnectOptions, StorageError};
 
 pub(crate) mod catalogue;
 pub(crate) mod deliveries;
+#[allow(dead_code)]
+pub(crate) mod engine;
 pub(crate) mod idempotency;
+#[allow(dead_code)]
+pub(crate) mod migrate;
 pub(crate) mod orders;
 pub(crate) mod payments;
 
