@@ -77,8 +77,19 @@ use crate::StorageError;
 /// How many prepared statements each connection keeps: more than all the stores' statements.
 pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 128;
 
-/// The savepoint around each job of a batch.
-const JOB_SAVEPOINT: &str = "engine_job";
+/// The statements around each job of a batch (run through the statement cache: parsing
+/// them for every job costs more than running them).
+const BEGIN: &str = "BEGIN IMMEDIATE";
+const COMMIT: &str = "COMMIT";
+const ROLLBACK: &str = "ROLLBACK";
+const SAVEPOINT: &str = "SAVEPOINT engine_job";
+const RELEASE: &str = "RELEASE engine_job";
+const ROLLBACK_TO_SAVEPOINT: &str = "ROLLBACK TO engine_job";
+
+/// Runs one statement that returns no rows through the statement cache.
+fn run(connection: &Connection, statement: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(statement)?.execute([]).map(drop)
+}
 
 /// Where the database is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -589,12 +600,12 @@ impl Writer {
             }
             if connection.is_autocommit() {
                 self.counters.batches.fetch_add(1, Ordering::Relaxed);
-                if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+                if let Err(error) = run(connection, BEGIN) {
                     job.answer(Err(EngineError::transaction(error)));
                     continue;
                 }
             }
-            if let Err(error) = connection.execute_batch(&format!("SAVEPOINT {JOB_SAVEPOINT}")) {
+            if let Err(error) = run(connection, SAVEPOINT) {
                 let error = EngineError::transaction(error);
                 rollback(connection, &mut in_transaction, error.clone());
                 job.answer(Err(error));
@@ -607,12 +618,12 @@ impl Writer {
                 job.answer(Err(EngineError::RolledBack));
                 continue;
             }
-            let end = if succeeded {
-                format!("RELEASE {JOB_SAVEPOINT}")
+            let ended = if succeeded {
+                run(connection, RELEASE)
             } else {
-                format!("ROLLBACK TO {JOB_SAVEPOINT}; RELEASE {JOB_SAVEPOINT}")
+                run(connection, ROLLBACK_TO_SAVEPOINT).and_then(|()| run(connection, RELEASE))
             };
-            if let Err(error) = connection.execute_batch(&end) {
+            if let Err(error) = ended {
                 let error = EngineError::transaction(error);
                 rollback(connection, &mut in_transaction, error.clone());
                 job.answer(Err(error));
@@ -629,7 +640,7 @@ impl Writer {
             debug_assert!(in_transaction.is_empty());
             return;
         }
-        match connection.execute_batch("COMMIT") {
+        match run(connection, COMMIT) {
             Ok(()) => {
                 for job in in_transaction.drain(..) {
                     job.answer(Ok(()));
@@ -648,7 +659,7 @@ fn rollback(
 ) {
     if !connection.is_autocommit() {
         // If even ROLLBACK fails the connection is unusable; the next BEGIN will say so.
-        let _ = connection.execute_batch("ROLLBACK");
+        let _ = run(connection, ROLLBACK);
     }
     for job in in_transaction.drain(..) {
         job.answer(Err(error.clone()));
