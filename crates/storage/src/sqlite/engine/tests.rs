@@ -514,3 +514,35 @@ fn a_write_waits_out_the_busy_timeout_for_another_process_then_fails_and_the_nex
         .unwrap();
     runtime.block_on(engine.close());
 }
+
+#[tokio::test]
+async fn committed_pages_reach_the_database_file_without_waiting_for_the_writer() {
+    let database = TemporaryDatabase::new();
+    let engine = engine_with_items(&database, &EngineOptions::default()).await;
+    // About 1 MiB: far below the writer's own checkpoint threshold.
+    engine
+        .write(|connection| {
+            for number in 0..256 {
+                connection.execute(
+                    "INSERT INTO items (name, value) VALUES (?1 || randomblob(4000), ?2)",
+                    (format!("{number}"), number),
+                )?;
+            }
+            Ok::<_, rusqlite::Error>(())
+        })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&database.path).unwrap().len();
+        if size > 1_000_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is still {size} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    engine.close().await;
+}
