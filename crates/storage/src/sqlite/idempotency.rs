@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{Handle, to_db_time};
 use crate::InstanceId;
 use crate::codec;
-use crate::failure::{BoxError, CorruptRow, StoreFailure};
+use crate::failure::{BoxError, CorruptRow};
 use crate::idempotency::{
     Claim, Fingerprint, IDEMPOTENCY_IN_FLIGHT_TIMEOUT, IDEMPOTENCY_RETENTION, IdempotencyStore,
     IdempotencyUnavailable, StoredResponse, expiry,
@@ -29,12 +29,6 @@ pub(crate) struct SqliteIdempotencyStore {
 impl SqliteIdempotencyStore {
     pub(crate) fn new(handle: Handle, instance: InstanceId) -> Self {
         Self { handle, instance }
-    }
-}
-
-impl StoreFailure for IdempotencyUnavailable {
-    fn unavailable(cause: BoxError) -> Self {
-        IdempotencyUnavailable(cause)
     }
 }
 
@@ -69,60 +63,19 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         let instance = *self.instance.as_uuid().as_bytes();
         self.handle
             .write(move |connection| {
-                let inserted = connection.prepare_cached(INSERT_CLAIM)?.execute(params![
-                    owner,
-                    key,
-                    &fingerprint[..],
-                    in_flight_until,
-                    instance
-                ])?;
-                if inserted == 1 {
-                    return Ok(Claim::Started);
-                }
-                let resumed = connection.prepare_cached(RESUME_CLAIM)?.execute(params![
-                    in_flight_until,
-                    instance,
-                    owner,
-                    key,
-                    &fingerprint[..],
-                    now
-                ])?;
-                if resumed == 1 {
-                    return Ok(Claim::Resumed);
-                }
-                let taken_over = connection
-                    .prepare_cached(TAKE_OVER_CLAIM)?
-                    .execute(params![
-                        &fingerprint[..],
-                        in_flight_until,
-                        instance,
+                claim_in(
+                    connection,
+                    ClaimParameters {
                         owner,
                         key,
-                        now
-                    ])?;
-                if taken_over == 1 {
-                    return Ok(Claim::Started);
-                }
-                // One writer: the record the insert collided with is still there.
-                let row: ClaimRow = connection
-                    .prepare_cached(READ_CLAIM)?
-                    .query_row(params![owner, key], |row| {
-                        Ok((
-                            row.get("fingerprint")?,
-                            row.get("state")?,
-                            row.get("status")?,
-                            row.get("content_type")?,
-                            row.get("location")?,
-                            row.get("body")?,
-                        ))
-                    })
-                    .optional()?
-                    .ok_or_else(|| {
-                        failed(CorruptRow {
-                            what: "idempotency record",
-                        })
-                    })?;
-                claim_from_row(row, fingerprint).map_err(failed)
+                        fingerprint,
+                        in_flight_until,
+                        now,
+                        instance,
+                    },
+                )
+                .map_err(failed)?
+                .map_err(failed)
             })
             .await
     }
@@ -139,16 +92,21 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         let expires = to_db_time(expiry(now, IDEMPOTENCY_RETENTION));
         self.handle
             .write(move |connection| {
-                connection.prepare_cached(COMPLETE_CLAIM)?.execute(params![
-                    expires,
-                    i64::from(response.status),
-                    response.content_type,
-                    response.location,
-                    response.body,
-                    owner,
-                    key
-                ])?;
-                Ok(())
+                connection
+                    .prepare_cached(COMPLETE_CLAIM)
+                    .and_then(|mut statement| {
+                        statement.execute(params![
+                            expires,
+                            i64::from(response.status),
+                            response.content_type,
+                            response.location,
+                            response.body,
+                            owner,
+                            key
+                        ])
+                    })
+                    .map(drop)
+                    .map_err(failed)
             })
             .await
     }
@@ -159,9 +117,10 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         self.handle
             .write(move |connection| {
                 connection
-                    .prepare_cached(RELEASE_CLAIM)?
-                    .execute(params![owner, key])?;
-                Ok(())
+                    .prepare_cached(RELEASE_CLAIM)
+                    .and_then(|mut statement| statement.execute(params![owner, key]))
+                    .map(drop)
+                    .map_err(failed)
             })
             .await
     }
@@ -170,17 +129,93 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         let now = to_db_time(now);
         self.handle
             .write(move |connection| {
-                let purged = connection.prepare_cached(PURGE_EXPIRED)?.execute([now])?;
-                Ok(purged)
+                connection
+                    .prepare_cached(PURGE_EXPIRED)
+                    .and_then(|mut statement| statement.execute([now]))
+                    .map_err(failed)
             })
             .await
     }
 }
 
-impl From<rusqlite::Error> for IdempotencyUnavailable {
-    fn from(error: rusqlite::Error) -> Self {
-        failed(error)
+/// What a claim binds.
+struct ClaimParameters {
+    owner: String,
+    key: String,
+    fingerprint: [u8; 32],
+    in_flight_until: String,
+    now: String,
+    instance: [u8; 16],
+}
+
+/// Claims a key in one write job: insert the record, or resume the claim of a request that
+/// died, or take over an expired record, or else answer from the record there.
+fn claim_in(
+    connection: &rusqlite::Connection,
+    parameters: ClaimParameters,
+) -> rusqlite::Result<Result<Claim, CorruptRow>> {
+    let ClaimParameters {
+        owner,
+        key,
+        fingerprint,
+        in_flight_until,
+        now,
+        instance,
+    } = parameters;
+    let inserted = connection.prepare_cached(INSERT_CLAIM)?.execute(params![
+        owner,
+        key,
+        &fingerprint[..],
+        in_flight_until,
+        instance
+    ])?;
+    if inserted == 1 {
+        return Ok(Ok(Claim::Started));
     }
+    let resumed = connection.prepare_cached(RESUME_CLAIM)?.execute(params![
+        in_flight_until,
+        instance,
+        owner,
+        key,
+        &fingerprint[..],
+        now
+    ])?;
+    if resumed == 1 {
+        return Ok(Ok(Claim::Resumed));
+    }
+    let taken_over = connection
+        .prepare_cached(TAKE_OVER_CLAIM)?
+        .execute(params![
+            &fingerprint[..],
+            in_flight_until,
+            instance,
+            owner,
+            key,
+            now
+        ])?;
+    if taken_over == 1 {
+        return Ok(Ok(Claim::Started));
+    }
+    // One writer: the record the insert collided with is still there.
+    let row: Option<ClaimRow> = connection
+        .prepare_cached(READ_CLAIM)?
+        .query_row(params![owner, key], |row| {
+            Ok((
+                row.get("fingerprint")?,
+                row.get("state")?,
+                row.get("status")?,
+                row.get("content_type")?,
+                row.get("location")?,
+                row.get("body")?,
+            ))
+        })
+        .optional()?;
+    Ok(match row {
+        Some(row) => claim_from_row(row, fingerprint),
+        None => Err(CorruptRow {
+            what: "idempotency record",
+        }),
+    })
 }
 
 /// The answer to a claim that found a live record of the key.

@@ -45,7 +45,7 @@ pub(crate) use idempotency::SqliteIdempotencyStore;
 pub(crate) use orders::SqliteOrderStore;
 pub(crate) use payments::SqlitePaymentGateway;
 
-use engine::{Engine, EngineOptions, EnginePath, ReadError, WriteError};
+use engine::{Engine, EngineOptions, EnginePath, WriteError};
 
 /// How long a connection waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -90,10 +90,7 @@ impl Handle {
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, E> {
-        self.engine.read(job).map_err(|error| match error {
-            ReadError::Closed => unavailable(ReadError::Closed),
-            ReadError::Query(error) => unavailable(error),
-        })
+        self.engine.read(job).map_err(unavailable)
     }
 
     /// Closes the database: later calls of every store fail as unavailable.
