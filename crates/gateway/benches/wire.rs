@@ -5,7 +5,8 @@
 
 use std::hint::black_box;
 
-use bookstore_gateway::wire::{BookBody, BookPageBody, BookPageView, BookView, OrderBody};
+use bookstore_gateway::wire::books::{BookBody, BookPageBody, BookPageView, BookView};
+use bookstore_gateway::wire::orders::OrderBody;
 use bookstore_inventory::{Author, Book, Title};
 use bookstore_sales::{CustomerId, Order, OrderLine, Payment, PaymentStatus, TransactionId};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};

@@ -5,22 +5,23 @@
 //! stops the program with a message naming the flag and the range (the ranges are listed
 //! in the README).
 
-use std::fmt;
 use std::net::IpAddr;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 use url::Url;
 
 use crate::http::extract::DEFAULT_BODY_LIMIT_BYTES;
 use crate::http::rate_limit::RedisUrl;
 use crate::stores::Seed;
 
-/// The Bookstore API server.
+/// The Bookstore API server: its settings, parsed once at start-up.
 ///
-/// `Debug` is written by hand: it never shows the API keys, and shows the database URL
-/// without its password ([`redacted_url`]).
-#[derive(Clone, Parser)]
+/// The API keys and the database URL (which may hold a password) are [`SecretString`]s and
+/// the Redis URL a [`RedisUrl`], so `Debug` never shows them: the derived `Debug` is safe to
+/// log.
+#[derive(Clone, Debug, Parser)]
 #[command(name = "bookstore", version, about, long_about = None)]
 pub struct Cli {
     /// What to do; `serve` when omitted.
@@ -54,7 +55,7 @@ pub struct Cli {
         default_value = "sqlite://bookstore.db",
         global = true
     )]
-    pub database_url: String,
+    pub database_url: SecretString,
 
     /// Most pooled database connections per process (PostgreSQL; SQLite uses one writer);
     /// 1 to 1000.
@@ -103,7 +104,7 @@ pub struct Cli {
         hide_env_values = true,
         global = true
     )]
-    pub api_keys: Option<String>,
+    pub api_keys: Option<SecretString>,
 
     /// Log format.
     #[arg(long, env = "BOOKSTORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -304,74 +305,6 @@ fn parse_closed_day(text: &str) -> Result<chrono::NaiveDate, String> {
         .map_err(|_| format!("{text:?} is not a date written YYYY-MM-DD"))
 }
 
-impl fmt::Debug for Cli {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Destructured, so that a new field cannot be forgotten here.
-        let Cli {
-            command,
-            host,
-            port,
-            database_url,
-            database_max_connections,
-            database_connect_timeout_seconds,
-            no_seed,
-            seed_generated_books,
-            api_keys,
-            log_format,
-            body_limit_bytes,
-            max_url_bytes,
-            max_header_bytes,
-            rate_limit_per_second,
-            rate_limit_burst,
-            rate_limit_redis_url,
-            rate_limit_redis_timeout_ms,
-            client_request_timeout_ms,
-            keep_alive_seconds,
-            max_connections,
-            shutdown_timeout_seconds,
-            shutdown_drain_seconds,
-            recovery_grace_seconds,
-            instance_lease_seconds,
-            delivery_capacity_per_day,
-            delivery_closed_days,
-            workers,
-        } = self;
-        f.debug_struct("Cli")
-            .field("command", command)
-            .field("host", host)
-            .field("port", port)
-            .field("database_url", &redacted_url(database_url))
-            .field("database_max_connections", database_max_connections)
-            .field(
-                "database_connect_timeout_seconds",
-                database_connect_timeout_seconds,
-            )
-            .field("no_seed", no_seed)
-            .field("seed_generated_books", seed_generated_books)
-            .field("api_keys", &api_keys.as_ref().map(|_| "<redacted>"))
-            .field("log_format", log_format)
-            .field("body_limit_bytes", body_limit_bytes)
-            .field("max_url_bytes", max_url_bytes)
-            .field("max_header_bytes", max_header_bytes)
-            .field("rate_limit_per_second", rate_limit_per_second)
-            .field("rate_limit_burst", rate_limit_burst)
-            // `RedisUrl` prints itself without its password.
-            .field("rate_limit_redis_url", rate_limit_redis_url)
-            .field("rate_limit_redis_timeout_ms", rate_limit_redis_timeout_ms)
-            .field("client_request_timeout_ms", client_request_timeout_ms)
-            .field("keep_alive_seconds", keep_alive_seconds)
-            .field("max_connections", max_connections)
-            .field("shutdown_timeout_seconds", shutdown_timeout_seconds)
-            .field("shutdown_drain_seconds", shutdown_drain_seconds)
-            .field("recovery_grace_seconds", recovery_grace_seconds)
-            .field("instance_lease_seconds", instance_lease_seconds)
-            .field("delivery_capacity_per_day", delivery_capacity_per_day)
-            .field("delivery_closed_days", delivery_closed_days)
-            .field("workers", workers)
-            .finish()
-    }
-}
-
 /// What replaces a password in a redacted URL.
 const REDACTED: &str = "***";
 
@@ -500,6 +433,7 @@ pub enum LogFormat {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn passwords_in_database_urls_are_redacted_entirely() {
@@ -594,14 +528,41 @@ mod tests {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }
         assert!(
-            printed.contains("postgres://shop:***@db.internal:5432/shop"),
+            printed.contains("database_url: SecretBox<str>([REDACTED])"),
             "{printed}"
         );
         assert!(
-            printed.contains("api_keys: Some(\"<redacted>\")"),
+            printed.contains("api_keys: Some(SecretBox<str>([REDACTED]))"),
             "{printed}"
         );
         assert!(printed.contains("port: 5001"), "{printed}");
+    }
+
+    #[test]
+    fn the_debug_output_of_the_settings_holds_none_of_the_secrets() {
+        let settings = Cli::try_parse_from([
+            "bookstore",
+            "--api-keys",
+            "customer-s3cret:customer,admin-s3cret:admin:office",
+            "--database-url",
+            "postgres://shop:db-s3cret@db.internal:5432/shop",
+            "--rate-limit-redis-url",
+            "redis://:redis-s3cret@cache.internal:6379/0",
+        ])
+        .unwrap();
+        let printed = format!("{settings:?}");
+        for secret in [
+            "customer-s3cret",
+            "admin-s3cret",
+            "db-s3cret",
+            "redis-s3cret",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert_eq!(
+            settings.database_url.expose_secret(),
+            "postgres://shop:db-s3cret@db.internal:5432/shop"
+        );
     }
 
     /// Every numeric flag: its lowest and highest accepted values.
@@ -730,7 +691,7 @@ mod tests {
         let cli = Cli::try_parse_from(["bookstore"]).unwrap();
         assert_eq!(cli.host.to_string(), "127.0.0.1");
         assert_eq!(cli.port, 5001);
-        assert_eq!(cli.database_url, "sqlite://bookstore.db");
+        assert_eq!(cli.database_url.expose_secret(), "sqlite://bookstore.db");
         assert_eq!(cli.seed(), Seed::Demo);
         assert!(cli.command.is_none());
     }

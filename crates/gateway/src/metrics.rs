@@ -16,14 +16,16 @@ use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use apistos::paths::{MediaType, Response, Responses};
 use apistos::reference_or::ReferenceOr;
 use apistos::{ApiComponent, ApistosSchema, OpenApiVersion, VersionSpecificSchema, api_operation};
+use bookstore_inventory::InventoryError;
+use bookstore_sales::PaymentError;
 use metrics::{
     Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram,
     gauge, histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::http::problem::{ApiError, ProblemKind};
 use crate::openapi::headers;
+use crate::workflow::WorkflowError;
 
 /// Requests answered, by method, route and status.
 pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
@@ -103,10 +105,12 @@ impl BusinessEvent {
 
     /// Counts the business event an error stands for, if any (declined payment, stock
     /// conflict).
-    pub fn record_failure(error: &ApiError) {
-        match error.kind() {
-            ProblemKind::PaymentDeclined => Self::PaymentDeclined.record(),
-            ProblemKind::OutOfStock => Self::StockConflict.record(),
+    pub fn record_failure(error: &WorkflowError) {
+        match error {
+            WorkflowError::Payment(PaymentError::Declined) => Self::PaymentDeclined.record(),
+            WorkflowError::Inventory(InventoryError::OutOfStock { .. }) => {
+                Self::StockConflict.record();
+            }
             _ => {}
         }
     }

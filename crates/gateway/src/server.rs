@@ -1,5 +1,7 @@
-//! Running the server: stores chosen from configuration, the demo catalogue, and the
-//! HTTP server itself.
+//! Running the server: [`Application::build`] turns the settings into the application
+//! (stores opened, state assembled), used by `main` and by the tests;
+//! [`Application::run_until_stopped`] serves it, with the background work (lease renewal,
+//! recovery, purges) and the graceful shutdown.
 
 use std::collections::HashMap;
 use std::io;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use actix_web::http::KeepAlive;
 use actix_web::{HttpServer, web};
 use bookstore_storage::{Database, InstanceId, LeaseRenewal};
+use secrecy::ExposeSecret;
 
 use crate::app::{AppState, RequestLimits, build_app};
 use crate::config::Cli;
@@ -170,177 +173,225 @@ pub fn database_options(cli: &Cli) -> DatabaseOptions {
 
 pub use crate::config::redacted_url;
 
-/// Opens the stores and builds the application state from the configuration.
-pub async fn state_from(cli: &Cli) -> Result<OpenedStores, StartError> {
-    let api_keys = match cli.api_keys.as_deref() {
-        Some(list) => ApiKeys::parse(list)?,
-        None => ApiKeys::demo(),
-    };
-    let mut opened = stores::open(
-        &cli.database_url,
-        &database_options(cli),
-        api_keys,
-        cli.seed(),
-    )
-    .await
-    .map_err(|source| StartError::Stores {
-        url: redacted_url(&cli.database_url),
-        source,
-    })?;
-    let state = &mut opened.state;
-    state.request_limits = RequestLimits {
-        body_bytes: cli.body_limit_bytes,
-        max_url_bytes: cli.max_url_bytes,
-        max_header_bytes: cli.max_header_bytes,
-    };
-    let rate_limits = RateLimits::new(cli.rate_limit_per_second, cli.rate_limit_burst);
-    state.rate_limits = match (rate_limits, &cli.rate_limit_redis_url) {
-        (Some(limits), Some(url)) => {
-            let timeout = Duration::from_millis(cli.rate_limit_redis_timeout_ms);
-            tracing::info!(redis = %url, "rate limits are shared through Redis");
-            Some(limits.shared_through(url, timeout)?)
-        }
-        (limits, _) => limits,
-    };
-    state.delivery_policy = cli.delivery_policy();
-    Ok(opened)
+/// The application the settings describe: its stores opened and its state assembled,
+/// ready to serve.
+pub struct Application {
+    settings: Cli,
+    state: AppState,
+    database: Option<Database>,
 }
 
-/// Serves the API until the process is stopped.
-pub async fn serve(cli: Cli) -> Result<(), StartError> {
-    let OpenedStores { state, database } = state_from(&cli).await?;
-    let state = web::Data::new(state);
-    if state.api_keys.is_demo() {
-        tracing::warn!(
-            "DEMO MODE: the public demo API keys are active. Anyone can call this server as customer or admin. \
-             Set BOOKSTORE_API_KEYS (e.g. \"KEY:customer,KEY:admin\") before exposing it."
-        );
-    }
-    let purge_state = state.clone();
-    actix_web::rt::spawn(async move {
-        let mut interval = actix_web::rt::time::interval(IDEMPOTENCY_PURGE_INTERVAL);
-        loop {
-            interval.tick().await;
-            match purge_state
-                .idempotency
-                .purge_expired(chrono::Utc::now())
-                .await
-            {
-                Ok(purged) => tracing::debug!(purged, "purged expired idempotency records"),
-                Err(error) => tracing::warn!(error = %error, "could not purge idempotency records"),
-            }
-        }
-    });
-
-    // The stores registered this instance with a lease. Settle what stopped processes left
-    // half-done (on SQLite: everything a previous process left), and only then report
-    // ready. Keep renewing the lease, and keep settling the work of instances whose lease
-    // expires, every fifth of the lease.
-    let lease = Duration::from_secs(cli.instance_lease_seconds);
-    if let Some(database) = &database {
-        actix_web::rt::spawn(renew_lease_forever(database.clone(), lease));
-    }
-    let recovery_state = state.clone();
-    let recovery_database = database.clone();
-    let grace =
-        chrono::Duration::seconds(i64::try_from(cli.recovery_grace_seconds).unwrap_or(i64::MAX));
-    state.recovered.store(false, Ordering::Release);
-    let mut start_up = StartUpRecovery::default();
-    if start_up
-        .run(&recovery_state, recovery_database.as_ref(), grace)
+impl Application {
+    /// Opens the stores the settings name and assembles the application state from the
+    /// settings: the one place that does, for `main` and for the tests.
+    pub async fn build(settings: Cli) -> Result<Self, StartError> {
+        let api_keys = match &settings.api_keys {
+            Some(list) => ApiKeys::parse(list.expose_secret())?,
+            None => ApiKeys::demo(),
+        };
+        let database_url = settings.database_url.expose_secret();
+        let OpenedStores { state, database } = stores::open(
+            database_url,
+            &database_options(&settings),
+            api_keys,
+            settings.seed(),
+        )
         .await
-    {
-        state.recovered.store(true, Ordering::Release);
-    }
-    actix_web::rt::spawn(async move {
-        let mut interval = actix_web::rt::time::interval(lease / 5);
-        interval.tick().await;
-        loop {
-            interval.tick().await;
-            if recovery_state.recovered.load(Ordering::Acquire) {
-                run_recovery(&recovery_state, recovery_database.as_ref(), grace).await;
-            } else if start_up
-                .run(&recovery_state, recovery_database.as_ref(), grace)
-                .await
-            {
-                tracing::info!("start-up recovery finished: ready");
-                recovery_state.recovered.store(true, Ordering::Release);
+        .map_err(|source| StartError::Stores {
+            url: redacted_url(database_url),
+            source,
+        })?;
+        let rate_limits =
+            RateLimits::new(settings.rate_limit_per_second, settings.rate_limit_burst);
+        let rate_limits = match (rate_limits, &settings.rate_limit_redis_url) {
+            (Some(limits), Some(url)) => {
+                let timeout = Duration::from_millis(settings.rate_limit_redis_timeout_ms);
+                tracing::info!(redis = %url, "rate limits are shared through Redis");
+                Some(limits.shared_through(url, timeout)?)
             }
-        }
-    });
-
-    // Count overdue deliveries for the metric, every minute.
-    let overdue_state = state.clone();
-    actix_web::rt::spawn(async move {
-        let mut interval = actix_web::rt::time::interval(OVERDUE_INTERVAL);
-        loop {
-            interval.tick().await;
-            match overdue_state
-                .deliveries
-                .count_overdue(chrono::Utc::now())
-                .await
-            {
-                Ok(count) => crate::metrics::set_overdue_deliveries(count),
-                Err(error) => tracing::warn!(error = %error, "could not count overdue deliveries"),
-            }
-        }
-    });
-
-    let upkeep_state = state.clone();
-    let metrics_handle = crate::metrics::install();
-    actix_web::rt::spawn(async move {
-        let mut interval = actix_web::rt::time::interval(UPKEEP_INTERVAL);
-        loop {
-            interval.tick().await;
-            metrics_handle.run_upkeep();
-            if let Some(rate_limits) = &upkeep_state.rate_limits {
-                rate_limits.forget_idle_keys();
-            }
-        }
-    });
-
-    let address = (cli.host, cli.port);
-    let app_state = state.clone();
-    let keep_alive = match cli.keep_alive_seconds {
-        0 => KeepAlive::Disabled,
-        seconds => KeepAlive::Timeout(Duration::from_secs(seconds)),
-    };
-    let stop_signal = drain_on_signal(
-        state.draining.clone(),
-        Duration::from_secs(cli.shutdown_drain_seconds),
-    );
-    let mut server = HttpServer::new(move || build_app(app_state.clone()))
-        .shutdown_signal(stop_signal)
-        .client_request_timeout(Duration::from_millis(cli.client_request_timeout_ms))
-        .keep_alive(keep_alive)
-        .max_connections(cli.max_connections)
-        .shutdown_timeout(cli.shutdown_timeout_seconds);
-    if let Some(workers) = cli.workers {
-        server = server.workers(workers);
+            (limits, _) => limits,
+        };
+        let state = AppState {
+            request_limits: RequestLimits {
+                body_bytes: settings.body_limit_bytes,
+                max_url_bytes: settings.max_url_bytes,
+                max_header_bytes: settings.max_header_bytes,
+            },
+            rate_limits,
+            delivery_policy: settings.delivery_policy(),
+            ..state
+        };
+        Ok(Self {
+            settings,
+            state,
+            database,
+        })
     }
-    let server = server.bind(address).map_err(|source| StartError::Bind {
-        address: format!("{}:{}", cli.host, cli.port),
-        source,
-    })?;
-    tracing::info!(
-        address = %format!("http://{}:{}", cli.host, cli.port),
-        docs = %format!("http://{}:{}/docs", cli.host, cli.port),
-        store = %redacted_url(&cli.database_url),
-        "bookstore is listening"
-    );
-    // After SIGTERM/SIGINT and the drain, actix-web stops accepting and lets in-flight
-    // requests finish within the shutdown timeout before `run` returns.
-    server.run().await.map_err(StartError::Serve)?;
-    if let Some(database) = database {
-        // Every request has finished: nothing of this instance is left to settle, and
-        // another instance need not wait for the lease to run out.
-        if let Err(error) = database.deregister_instance().await {
-            tracing::warn!(error = %error, "could not give up this instance's lease; it will expire");
-        }
-        database.close().await;
+
+    /// The application state.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
-    tracing::info!("bookstore stopped: in-flight requests finished, stores closed");
-    Ok(())
+
+    /// The application state, for a test that serves it in process; the stores stay open
+    /// as long as it lives.
+    pub fn into_state(self) -> AppState {
+        self.state
+    }
+
+    /// Serves the API until the process is stopped.
+    pub async fn run_until_stopped(self) -> Result<(), StartError> {
+        let Self {
+            settings: cli,
+            state,
+            database,
+        } = self;
+        let state = web::Data::new(state);
+        if state.api_keys.is_demo() {
+            tracing::warn!(
+                "DEMO MODE: the public demo API keys are active. Anyone can call this server as customer or admin. \
+                 Set BOOKSTORE_API_KEYS (e.g. \"KEY:customer,KEY:admin\") before exposing it."
+            );
+        }
+        let purge_state = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut interval = actix_web::rt::time::interval(IDEMPOTENCY_PURGE_INTERVAL);
+            loop {
+                interval.tick().await;
+                match purge_state
+                    .idempotency
+                    .purge_expired(chrono::Utc::now())
+                    .await
+                {
+                    Ok(purged) => tracing::debug!(purged, "purged expired idempotency records"),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "could not purge idempotency records")
+                    }
+                }
+            }
+        });
+
+        // The stores registered this instance with a lease. Settle what stopped processes left
+        // half-done (on SQLite: everything a previous process left), and only then report
+        // ready. Keep renewing the lease, and keep settling the work of instances whose lease
+        // expires, every fifth of the lease.
+        let lease = Duration::from_secs(cli.instance_lease_seconds);
+        if let Some(database) = &database {
+            actix_web::rt::spawn(renew_lease_forever(database.clone(), lease));
+        }
+        let recovery_state = state.clone();
+        let recovery_database = database.clone();
+        let grace = chrono::Duration::seconds(
+            i64::try_from(cli.recovery_grace_seconds).unwrap_or(i64::MAX),
+        );
+        state.recovered.store(false, Ordering::Release);
+        let mut start_up = StartUpRecovery::default();
+        if start_up
+            .run(&recovery_state, recovery_database.as_ref(), grace)
+            .await
+        {
+            state.recovered.store(true, Ordering::Release);
+        }
+        actix_web::rt::spawn(async move {
+            let mut interval = actix_web::rt::time::interval(lease / 5);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                if recovery_state.recovered.load(Ordering::Acquire) {
+                    run_recovery(&recovery_state, recovery_database.as_ref(), grace).await;
+                } else if start_up
+                    .run(&recovery_state, recovery_database.as_ref(), grace)
+                    .await
+                {
+                    tracing::info!("start-up recovery finished: ready");
+                    recovery_state.recovered.store(true, Ordering::Release);
+                }
+            }
+        });
+
+        // Count overdue deliveries for the metric, every minute.
+        let overdue_state = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut interval = actix_web::rt::time::interval(OVERDUE_INTERVAL);
+            loop {
+                interval.tick().await;
+                match overdue_state
+                    .deliveries
+                    .count_overdue(chrono::Utc::now())
+                    .await
+                {
+                    Ok(count) => crate::metrics::set_overdue_deliveries(count),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "could not count overdue deliveries")
+                    }
+                }
+            }
+        });
+
+        let upkeep_state = state.clone();
+        let metrics_handle = crate::metrics::install();
+        actix_web::rt::spawn(async move {
+            let mut interval = actix_web::rt::time::interval(UPKEEP_INTERVAL);
+            loop {
+                interval.tick().await;
+                metrics_handle.run_upkeep();
+                if let Some(rate_limits) = &upkeep_state.rate_limits {
+                    rate_limits.forget_idle_keys();
+                }
+            }
+        });
+
+        let address = (cli.host, cli.port);
+        let app_state = state.clone();
+        let keep_alive = match cli.keep_alive_seconds {
+            0 => KeepAlive::Disabled,
+            seconds => KeepAlive::Timeout(Duration::from_secs(seconds)),
+        };
+        let stop_signal = drain_on_signal(
+            state.draining.clone(),
+            Duration::from_secs(cli.shutdown_drain_seconds),
+        );
+        let mut server = HttpServer::new(move || build_app(app_state.clone()))
+            .shutdown_signal(stop_signal)
+            .client_request_timeout(Duration::from_millis(cli.client_request_timeout_ms))
+            .keep_alive(keep_alive)
+            .max_connections(cli.max_connections)
+            .shutdown_timeout(cli.shutdown_timeout_seconds);
+        if let Some(workers) = cli.workers {
+            server = server.workers(workers);
+        }
+        let server = server.bind(address).map_err(|source| StartError::Bind {
+            address: format!("{}:{}", cli.host, cli.port),
+            source,
+        })?;
+        tracing::info!(
+            address = %format!("http://{}:{}", cli.host, cli.port),
+            docs = %format!("http://{}:{}/docs", cli.host, cli.port),
+            store = %redacted_url(cli.database_url.expose_secret()),
+            "bookstore is listening"
+        );
+        // After SIGTERM/SIGINT and the drain, actix-web stops accepting and lets in-flight
+        // requests finish within the shutdown timeout before `run` returns.
+        server.run().await.map_err(StartError::Serve)?;
+        if let Some(database) = database {
+            // Every request has finished: nothing of this instance is left to settle, and
+            // another instance need not wait for the lease to run out.
+            if let Err(error) = database.deregister_instance().await {
+                tracing::warn!(error = %error, "could not give up this instance's lease; it will expire");
+            }
+            database.close().await;
+        }
+        tracing::info!("bookstore stopped: in-flight requests finished, stores closed");
+        Ok(())
+    }
+}
+
+/// Serves the API the settings describe until the process is stopped.
+pub async fn serve(settings: Cli) -> Result<(), StartError> {
+    Application::build(settings)
+        .await?
+        .run_until_stopped()
+        .await
 }
 
 /// Resolves when the server should close its listener: at SIGTERM or SIGINT, once
@@ -383,13 +434,14 @@ async fn drain_on_signal(draining: Arc<AtomicBool>, drain: Duration) {
 
 /// `bookstore migrate`: applies the migrations to the configured database and exits.
 pub async fn migrate(cli: &Cli) -> Result<(), StartError> {
-    if cli.database_url == stores::MEMORY_URL {
+    let database_url = cli.database_url.expose_secret();
+    if database_url == stores::MEMORY_URL {
         return Ok(());
     }
-    let database = stores::connect_and_migrate(&cli.database_url, &database_options(cli))
+    let database = stores::connect_and_migrate(database_url, &database_options(cli))
         .await
         .map_err(|source| StartError::Stores {
-            url: redacted_url(&cli.database_url),
+            url: redacted_url(database_url),
             source: source.into(),
         })?;
     database.close().await;

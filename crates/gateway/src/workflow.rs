@@ -43,20 +43,69 @@
 
 use std::time::Duration;
 
-use bookstore_delivery::{Delivery, DeliveryError};
+use bookstore_delivery::{Address, Delivery, DeliveryError};
 use bookstore_inventory::{InventoryError, ReservationId, ReservedLine, StockLine};
 use bookstore_sales::{
-    CustomerId, Order, OrderLine, OrderStatus, Payment, PaymentError, PaymentStatus, SalesError,
-    TransactionId, order_total,
+    CustomerId, Order, OrderLine, OrderStatus, Payment, PaymentError, PaymentStatus, PaymentToken,
+    SalesError, TransactionId, order_total,
 };
 use bookstore_types::OrderId;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::app::AppState;
-use crate::http::auth::Caller;
-use crate::http::problem::{ApiError, ProblemKind};
+use crate::http::auth::Role;
 use crate::idempotency::{Attempt, Fingerprint, digest_of_parts};
-use crate::wire::{ValidDeliveryRequest, ValidOrderRequest};
+
+/// Why a workflow failed. The domain errors pass through as they are; the variants of its
+/// own are the rules that span domains. `http/domain_errors.rs` maps each to a problem.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The catalogue refused or failed (unknown book, not enough stock, unavailable, …).
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    /// The order store refused or failed.
+    #[error(transparent)]
+    Sales(#[from] SalesError),
+    /// The payment was declined, or the processor failed.
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    /// Scheduling refused or failed (a delivery exists, no day has room, …).
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    /// The order belongs to another customer: answered exactly as an unknown one.
+    #[error("no such order")]
+    OrderNotFound,
+    /// The order was cancelled before, by another request.
+    #[error("the order is already cancelled")]
+    OrderAlreadyCancelled,
+    /// The order is cancelled, so nothing can be delivered.
+    #[error("the order is cancelled and cannot be delivered")]
+    OrderCancelled,
+    /// The order id derived from an idempotency key names another customer's order: two
+    /// digests collided, which is a bug rather than anything a client did.
+    #[error("an order id derived from an idempotency key belongs to another owner")]
+    DerivedOrderIdTaken,
+}
+
+/// A validated order request: merged stock lines and a payment token.
+#[derive(Debug)]
+pub struct ValidOrderRequest {
+    /// One line per distinct ISBN, quantities summed, in the order first named.
+    pub lines: Vec<StockLine>,
+    /// The payment token.
+    pub token: PaymentToken,
+}
+
+/// A validated delivery request.
+#[derive(Debug)]
+pub struct ValidDeliveryRequest {
+    /// The order to deliver.
+    pub order_id: OrderId,
+    /// Where.
+    pub address: Address,
+    /// The wished-for date.
+    pub requested_date: Option<NaiveDate>,
+}
 
 /// How old a journaled reservation must be before recovery treats it as abandoned. Much
 /// longer than any request may take (requests time out long before).
@@ -98,7 +147,7 @@ pub async fn place_order(
     owner: &CustomerId,
     identity: OrderIdentity,
     request: ValidOrderRequest,
-) -> Result<Order, ApiError> {
+) -> Result<Order, WorkflowError> {
     // 0. Pick the id. A retry finds what its cut-off first attempt left behind.
     let order_id = match identity {
         OrderIdentity::Fresh => OrderId::generate(),
@@ -206,7 +255,7 @@ pub struct RecoveryReport {
 pub async fn recover_interrupted_orders(
     state: &AppState,
     older_than: DateTime<Utc>,
-) -> Result<RecoveryReport, ApiError> {
+) -> Result<RecoveryReport, WorkflowError> {
     let mut journal = state.catalogue.stopped_processes_journal().await?;
     journal
         .reservations
@@ -247,14 +296,12 @@ fn distinct(ids: Vec<ReservationId>) -> Vec<ReservationId> {
     ids.into_iter().filter(|id| seen.insert(*id)).collect()
 }
 
-type RecoveryError = Box<dyn std::error::Error + Send + Sync>;
-
 /// Resolves one journaled reservation; see [`recover_interrupted_orders`].
 async fn recover_reservation(
     state: &AppState,
     reservation: ReservationId,
     report: &mut RecoveryReport,
-) -> Result<(), RecoveryError> {
+) -> Result<(), WorkflowError> {
     let order_id = OrderId::from_uuid(reservation.as_uuid());
     match state.orders.get(order_id).await {
         Ok(_) => {
@@ -276,7 +323,7 @@ async fn recover_return(
     state: &AppState,
     id: ReservationId,
     report: &mut RecoveryReport,
-) -> Result<(), RecoveryError> {
+) -> Result<(), WorkflowError> {
     let order_id = OrderId::from_uuid(id.as_uuid());
     let cancelled = match state.orders.get(order_id).await {
         Ok(order) => order.status() == OrderStatus::Cancelled,
@@ -299,7 +346,7 @@ async fn refund_capture_of(
     state: &AppState,
     order_id: OrderId,
     report: &mut RecoveryReport,
-) -> Result<(), RecoveryError> {
+) -> Result<(), WorkflowError> {
     if let Some(capture) = state.payments.capture_for(order_id).await?
         && capture.status == PaymentStatus::Captured
     {
@@ -323,11 +370,13 @@ enum EarlierAttempt {
     Settled,
 }
 
+/// What the attempt that first used `order_id` (derived from the same idempotency key and
+/// request) left behind; a recorded order of another owner is a collision of digests.
 async fn earlier_attempt(
     state: &AppState,
     owner: &CustomerId,
     order_id: OrderId,
-) -> Result<EarlierAttempt, ApiError> {
+) -> Result<EarlierAttempt, WorkflowError> {
     match state.orders.get(order_id).await {
         Ok(order) if order.owner() == owner => {
             let reservation = reservation_of(order_id);
@@ -336,11 +385,7 @@ async fn earlier_attempt(
             }
             return Ok(EarlierAttempt::Recorded(order));
         }
-        Ok(_) => {
-            return Err(ApiError::internal(
-                "an order id derived from an idempotency key belongs to another owner",
-            ));
-        }
+        Ok(_) => return Err(WorkflowError::DerivedOrderIdTaken),
         Err(SalesError::NotFound { .. }) => {}
         Err(error) => return Err(error.into()),
     }
@@ -374,23 +419,20 @@ fn order_line(line: ReservedLine) -> OrderLine {
 /// the first attempt would have; any other request gets 409 for a cancelled order.
 pub async fn cancel_order(
     state: &AppState,
-    caller: &Caller,
+    customer: &CustomerId,
     order_id: OrderId,
     attempt: Attempt,
-) -> Result<Order, ApiError> {
+) -> Result<Order, WorkflowError> {
     let order = state.orders.get(order_id).await?;
-    if order.owner() != &caller.customer {
-        return Err(ApiError::not_found("order"));
+    if order.owner() != customer {
+        return Err(WorkflowError::OrderNotFound);
     }
     if order.status() == OrderStatus::Cancelled {
         if attempt == Attempt::Resumed {
             finish_cancellation(state, &order).await;
             return Ok(order);
         }
-        return Err(ApiError::new(
-            ProblemKind::OrderNotCancellable,
-            "the order is already cancelled",
-        ));
+        return Err(WorkflowError::OrderAlreadyCancelled);
     }
     state.deliveries.cancel_for_order(order_id).await?;
     // If anything below fails or the process dies, recovery finishes the return (the order
@@ -431,18 +473,19 @@ fn stock_lines(order: &Order) -> Vec<StockLine> {
         .collect()
 }
 
-/// Reads an order the caller may see: its own, or any for an admin. Another key's order is
-/// answered exactly as an unknown one.
+/// Reads an order `customer`, acting in `role`, may see: its own, or any for an admin.
+/// Another customer's order is answered exactly as an unknown one.
 pub async fn readable_order(
     state: &AppState,
-    caller: &Caller,
+    customer: &CustomerId,
+    role: Role,
     order_id: OrderId,
-) -> Result<Order, ApiError> {
+) -> Result<Order, WorkflowError> {
     let order = state.orders.get(order_id).await?;
-    if caller.may_read(order.owner()) {
+    if role == Role::Admin || order.owner() == customer {
         Ok(order)
     } else {
-        Err(ApiError::not_found("order"))
+        Err(WorkflowError::OrderNotFound)
     }
 }
 
@@ -453,10 +496,10 @@ pub async fn readable_order(
 /// attempt would have, instead of 409.
 pub async fn schedule_delivery(
     state: &AppState,
-    caller: &Caller,
+    customer: &CustomerId,
     request: ValidDeliveryRequest,
     attempt: Attempt,
-) -> Result<Delivery, ApiError> {
+) -> Result<Delivery, WorkflowError> {
     let ValidDeliveryRequest {
         order_id,
         address,
@@ -468,11 +511,11 @@ pub async fn schedule_delivery(
         .calendar
         .schedule_date(requested_date, now.date_naive())?;
     let order = state.orders.get(order_id).await?;
-    if order.owner() != &caller.customer {
-        return Err(ApiError::not_found("order"));
+    if order.owner() != customer {
+        return Err(WorkflowError::OrderNotFound);
     }
     if order.status() == OrderStatus::Cancelled {
-        return Err(order_cancelled());
+        return Err(WorkflowError::OrderCancelled);
     }
     let delivery = match book_first_day_with_room(state, order_id, &address, first_day, now).await {
         Ok(delivery) => delivery,
@@ -488,7 +531,7 @@ pub async fn schedule_delivery(
     // cancelled order never keeps a scheduled delivery.
     if state.orders.get(order_id).await?.status() == OrderStatus::Cancelled {
         state.deliveries.cancel_for_order(order_id).await?;
-        return Err(order_cancelled());
+        return Err(WorkflowError::OrderCancelled);
     }
     Ok(delivery)
 }
@@ -531,13 +574,6 @@ async fn book_first_day_with_room(
         from: first_day,
         until: last_tried,
     })
-}
-
-fn order_cancelled() -> ApiError {
-    ApiError::new(
-        ProblemKind::OrderCancelled,
-        "the order is cancelled and cannot be delivered",
-    )
 }
 
 /// Gives back the stock of a reservation. A failure here cannot be answered to anyone, so it
@@ -701,10 +737,12 @@ mod tests {
             lines: two_copies(),
             token: token("tok_chargeDeclined"),
         };
+        let error = place_order(&harness.state, &alice(), OrderIdentity::Fresh, request)
+            .await
+            .unwrap_err();
         assert!(
-            place_order(&harness.state, &alice(), OrderIdentity::Fresh, request)
-                .await
-                .is_err()
+            matches!(error, WorkflowError::Payment(PaymentError::Declined)),
+            "{error:?}"
         );
         assert_eq!(harness.journaled().await, vec![]);
         assert_eq!(harness.stock().await, INITIAL_STOCK);
@@ -729,7 +767,10 @@ mod tests {
         assert_eq!(harness.stock().await, INITIAL_STOCK);
         assert_eq!(harness.journaled().await, vec![]);
         assert_eq!(harness.payments.captured_count(), 0);
-        assert!(harness.state.orders.get(order_id).await.is_err());
+        assert!(matches!(
+            harness.state.orders.get(order_id).await,
+            Err(SalesError::NotFound { .. })
+        ));
     }
 
     #[tokio::test]
@@ -758,7 +799,10 @@ mod tests {
                 .map(|(_, status)| status),
             Some(PaymentStatus::Refunded)
         );
-        assert!(harness.state.orders.get(order_id).await.is_err());
+        assert!(matches!(
+            harness.state.orders.get(order_id).await,
+            Err(SalesError::NotFound { .. })
+        ));
     }
 
     #[tokio::test]
@@ -819,13 +863,6 @@ mod tests {
         assert_eq!(harness.stock().await, INITIAL_STOCK - 2);
         assert_eq!(harness.payments.captured_count(), 1);
         assert_eq!(harness.journaled().await, vec![reservation_of(order_id)]);
-    }
-
-    fn alice_caller() -> Caller {
-        Caller {
-            customer: alice(),
-            role: crate::http::auth::Role::Customer,
-        }
     }
 
     impl Harness {
@@ -910,26 +947,16 @@ mod tests {
         let order = harness.placed().await;
         harness.cancel_then_crash(&order).await;
 
-        let cancelled = cancel_order(
-            &harness.state,
-            &alice_caller(),
-            order.id(),
-            Attempt::Resumed,
-        )
-        .await
-        .unwrap();
+        let cancelled = cancel_order(&harness.state, &alice(), order.id(), Attempt::Resumed)
+            .await
+            .unwrap();
         assert_eq!(cancelled.status(), OrderStatus::Cancelled);
         assert_eq!(harness.stock().await, INITIAL_STOCK);
         assert_eq!(harness.payments.captured_count(), 0);
         // Resuming again (a second retry) gives nothing back twice.
-        cancel_order(
-            &harness.state,
-            &alice_caller(),
-            order.id(),
-            Attempt::Resumed,
-        )
-        .await
-        .unwrap();
+        cancel_order(&harness.state, &alice(), order.id(), Attempt::Resumed)
+            .await
+            .unwrap();
         assert_eq!(harness.stock().await, INITIAL_STOCK);
         assert_eq!(harness.recover().await, RecoveryReport::default());
     }
@@ -938,13 +965,16 @@ mod tests {
     async fn a_first_cancel_of_a_cancelled_order_is_refused_as_not_cancellable() {
         let harness = harness();
         let order = harness.placed().await;
-        cancel_order(&harness.state, &alice_caller(), order.id(), Attempt::First)
+        cancel_order(&harness.state, &alice(), order.id(), Attempt::First)
             .await
             .unwrap();
-        let error = cancel_order(&harness.state, &alice_caller(), order.id(), Attempt::First)
+        let error = cancel_order(&harness.state, &alice(), order.id(), Attempt::First)
             .await
             .unwrap_err();
-        assert_eq!(error.kind(), ProblemKind::OrderNotCancellable);
+        assert!(
+            matches!(error, WorkflowError::OrderAlreadyCancelled),
+            "{error:?}"
+        );
         assert_eq!(harness.stock().await, INITIAL_STOCK);
     }
 
@@ -957,27 +987,38 @@ mod tests {
             address: test_address("1 Main Street"),
             requested_date: None,
         };
-        let first = schedule_delivery(&harness.state, &alice_caller(), request(), Attempt::First)
+        let first = schedule_delivery(&harness.state, &alice(), request(), Attempt::First)
             .await
             .unwrap();
-        let resumed =
-            schedule_delivery(&harness.state, &alice_caller(), request(), Attempt::Resumed)
-                .await
-                .unwrap();
+        let resumed = schedule_delivery(&harness.state, &alice(), request(), Attempt::Resumed)
+            .await
+            .unwrap();
         assert_eq!(resumed, first);
 
-        let again = schedule_delivery(&harness.state, &alice_caller(), request(), Attempt::First)
+        let again = schedule_delivery(&harness.state, &alice(), request(), Attempt::First)
             .await
             .unwrap_err();
-        assert_eq!(again.kind(), ProblemKind::DeliveryExists);
+        assert!(
+            matches!(
+                again,
+                WorkflowError::Delivery(DeliveryError::AlreadyScheduled { .. })
+            ),
+            "{again:?}"
+        );
         let elsewhere = ValidDeliveryRequest {
             address: test_address("2 Other Road"),
             ..request()
         };
-        let other = schedule_delivery(&harness.state, &alice_caller(), elsewhere, Attempt::Resumed)
+        let other = schedule_delivery(&harness.state, &alice(), elsewhere, Attempt::Resumed)
             .await
             .unwrap_err();
-        assert_eq!(other.kind(), ProblemKind::DeliveryExists);
+        assert!(
+            matches!(
+                other,
+                WorkflowError::Delivery(DeliveryError::AlreadyScheduled { .. })
+            ),
+            "{other:?}"
+        );
     }
 
     fn test_address(line1: &str) -> bookstore_delivery::Address {

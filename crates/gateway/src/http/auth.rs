@@ -276,10 +276,7 @@ fn digest_of(key: &str) -> [u8; 32] {
 /// The account of a `KEY:ROLE` entry: `key_` and the first 12 bytes of the key's digest in
 /// hex. Stable for a key, and it reveals nothing of the key.
 fn customer_id_for(digest: &[u8; 32]) -> CustomerId {
-    let hex: String = digest[..KEY_ACCOUNT_DIGEST_BYTES]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = hex::encode(&digest[..KEY_ACCOUNT_DIGEST_BYTES]);
     CustomerId::new(format!("{KEY_ACCOUNT_PREFIX}{hex}"))
 }
 
@@ -538,7 +535,7 @@ mod tests {
     fn a_key_without_an_account_keeps_the_account_derived_from_its_digest() {
         // Orders placed before accounts existed are owned by this id: it must not change.
         let digest = Sha256::digest(b"secret123");
-        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(&digest[..12]);
         let keys = ApiKeys::parse("secret123:customer,with:colon:admin").unwrap();
         assert_eq!(
             keys.authenticate("secret123").unwrap().customer,

@@ -1,14 +1,34 @@
 //! The one place where domain errors become HTTP problems.
 //!
-//! Each domain crate reports failures in its own error enum, with no notion of HTTP. This
-//! module maps every variant to exactly one [`ProblemKind`], so a status code for a given
-//! failure is decided here and nowhere else.
+//! Each domain crate reports failures in its own error enum, with no notion of HTTP, and so
+//! does the workflow that spans them ([`WorkflowError`]). This module maps every variant to
+//! exactly one [`ProblemKind`], so a status code for a given failure is decided here and
+//! nowhere else.
 
 use bookstore_delivery::DeliveryError;
 use bookstore_inventory::InventoryError;
 use bookstore_sales::{PaymentError, SalesError};
 
 use crate::http::problem::{ApiError, FieldError, ProblemKind};
+use crate::workflow::WorkflowError;
+
+impl From<WorkflowError> for ApiError {
+    fn from(error: WorkflowError) -> Self {
+        let detail = error.to_string();
+        match error {
+            WorkflowError::Inventory(error) => error.into(),
+            WorkflowError::Sales(error) => error.into(),
+            WorkflowError::Payment(error) => error.into(),
+            WorkflowError::Delivery(error) => error.into(),
+            WorkflowError::OrderNotFound => ApiError::not_found("order"),
+            WorkflowError::OrderAlreadyCancelled => {
+                ApiError::new(ProblemKind::OrderNotCancellable, detail)
+            }
+            WorkflowError::OrderCancelled => ApiError::new(ProblemKind::OrderCancelled, detail),
+            WorkflowError::DerivedOrderIdTaken => ApiError::internal(error),
+        }
+    }
+}
 
 impl From<InventoryError> for ApiError {
     fn from(error: InventoryError) -> Self {

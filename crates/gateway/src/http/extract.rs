@@ -1,5 +1,5 @@
 //! Request extraction: body, path and query rejections as problems, and the
-//! `Idempotency-Key` header.
+//! `Idempotency-Key` header (read by `http::idempotent`).
 //!
 //! actix-web answers a rejected extractor with plain text unless told otherwise; the
 //! configs built here turn every rejection into an [`ApiError`] with the status the
@@ -36,23 +36,26 @@ fn json_rejection(error: JsonPayloadError, limit_bytes: usize) -> ApiError {
         | JsonPayloadError::Overflow { .. }
         | JsonPayloadError::Payload(PayloadError::Overflow) => too_large(limit_bytes),
         JsonPayloadError::ContentType => unsupported_media_type(),
-        JsonPayloadError::Deserialize(error) => {
-            let detail = match error.classify() {
-                serde_json::error::Category::Eof if error.line() == 1 && error.column() == 0 => {
-                    "the request body is empty; send a JSON object".to_owned()
-                }
-                serde_json::error::Category::Data => {
-                    format!(
-                        "the JSON body does not match the expected shape: {}",
-                        public_serde_message(&error)
-                    )
-                }
-                _ => format!("the request body is not valid JSON: {error}"),
-            };
-            ApiError::malformed(detail)
-        }
+        JsonPayloadError::Deserialize(error) => deserialize_rejection(&error),
         other => ApiError::malformed(format!("the request body could not be read: {other}")),
     }
+}
+
+/// 400 for a JSON body that is not JSON, or not of the expected shape.
+pub fn deserialize_rejection(error: &serde_json::Error) -> ApiError {
+    let detail = match error.classify() {
+        serde_json::error::Category::Eof if error.line() == 1 && error.column() == 0 => {
+            "the request body is empty; send a JSON object".to_owned()
+        }
+        serde_json::error::Category::Data => {
+            format!(
+                "the JSON body does not match the expected shape: {}",
+                public_serde_message(error)
+            )
+        }
+        _ => format!("the request body is not valid JSON: {error}"),
+    };
+    ApiError::malformed(detail)
 }
 
 /// serde's message without the Rust names it mentions ("expected struct PlaceOrderRequest",

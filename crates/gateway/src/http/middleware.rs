@@ -3,8 +3,9 @@
 //!
 //! - `X-Request-Id` is echoed when the client sent a sane one (1..=128 printable ASCII
 //!   characters, space included) and generated otherwise; it is on every response and in every problem body.
-//! - Any error response that is not already problem+json (the framework's own 404, 405,
-//!   413 …) is rewritten as one, so clients meet a single error format.
+//! - Every [`ApiError`] is rendered here, once, with the request id in its body; any other
+//!   error response (the framework's own 404, 405, 413 …) is replaced by the problem its
+//!   status stands for, so clients meet a single error format.
 //! - A 5xx is logged once, here, with the request id and the underlying cause; the client
 //!   gets no detail.
 //! - Requests over the URL or header size limits, or over the caller's rate limit, are
@@ -18,18 +19,19 @@
 use std::future::{Ready, ready};
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, TryIntoHeaderPair};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use apistos::reference_or::ReferenceOr;
 use apistos::{ApiComponent, ApistosSchema, OpenApiVersion};
 
 use crate::app::AppState;
 use crate::http::auth::cached_caller;
-use crate::http::problem::{ApiError, PROBLEM_JSON, Problem, ProblemKind, problem_response};
+use crate::http::problem::{ApiError, ProblemKind, problem_body, problem_response};
 use crate::http::rate_limit::retry_after_seconds;
+use crate::http::reply::IDEMPOTENT_REPLAYED_HEADER;
 use crate::metrics;
 
 /// The request id header.
@@ -86,9 +88,6 @@ impl ApiComponent for RequestId {
     }
 }
 
-/// Problem bodies are small; anything larger is not one of ours and is replaced.
-const MAX_PROBLEM_BODY_BYTES: usize = 64 * 1024;
-
 /// The middleware function; install with `actix_web::middleware::from_fn(request_context)`.
 pub async fn request_context(
     request: ServiceRequest,
@@ -126,14 +125,12 @@ pub async fn request_context(
         log_server_error(&response, &request_id, &route);
     }
     let mut response = if status.is_client_error() || status.is_server_error() {
-        as_problem(response, &request_id).await
+        as_problem(response, &request_id)
     } else {
         response
     };
-    if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-request-id"), value);
+    if let Ok((name, value)) = (REQUEST_ID_HEADER, request_id.as_str()).try_into_pair() {
+        response.headers_mut().insert(name, value);
     }
 
     let elapsed = started.elapsed().as_secs_f64();
@@ -259,63 +256,42 @@ fn log_server_error(response: &ServiceResponse<BoxBody>, request_id: &RequestId,
     );
 }
 
-fn is_problem(response: &HttpResponse<BoxBody>) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
-}
-
-/// Makes an error response problem+json carrying the request id. A replayed idempotent
-/// response already carries the first request's id and is left as it was.
-async fn as_problem(
+/// Makes an error response problem+json carrying the request id: an [`ApiError`] is
+/// rendered here, once; any other error response (the framework's own 404, 405, 413 …)
+/// is replaced by the problem its status stands for. A replayed idempotent response
+/// already carries the first request's id and is left as it was.
+fn as_problem(
     response: ServiceResponse<BoxBody>,
     request_id: &RequestId,
 ) -> ServiceResponse<BoxBody> {
-    let replayed = response.headers().contains_key("idempotent-replayed");
-    if replayed {
+    if response.headers().contains_key(IDEMPOTENT_REPLAYED_HEADER) {
         return response;
     }
     let (request, response) = response.into_parts();
+    if let Some(api_error) = response
+        .error()
+        .and_then(|error| error.as_error::<ApiError>())
+    {
+        let rendered = api_error.render(request_id.as_str());
+        return ServiceResponse::new(request, rendered);
+    }
     let status = response.status();
-    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-    let allow = response.headers().get(header::ALLOW).cloned();
-    let was_problem = is_problem(&response);
-    let body = to_bytes_limited(response.into_body(), MAX_PROBLEM_BODY_BYTES).await;
-
-    let mut problem: Option<serde_json::Value> = match (was_problem, body) {
-        (true, Ok(Ok(bytes))) => serde_json::from_slice(&bytes).ok(),
-        _ => None,
+    let kind = ProblemKind::for_status(status);
+    let detail = match kind {
+        ProblemKind::NotFound => "no resource at this path".to_owned(),
+        ProblemKind::MethodNotAllowed => {
+            "this resource does not support the request method".to_owned()
+        }
+        ProblemKind::PayloadTooLarge => "the request body is too large".to_owned(),
+        _ => kind.title().to_owned(),
     };
-    if problem.is_none() {
-        let kind = ProblemKind::for_status(status);
-        let detail = match kind {
-            ProblemKind::NotFound => "no resource at this path".to_owned(),
-            ProblemKind::MethodNotAllowed => {
-                "this resource does not support the request method".to_owned()
-            }
-            ProblemKind::PayloadTooLarge => "the request body is too large".to_owned(),
-            _ => kind.title().to_owned(),
-        };
-        let mut generic: Problem = ApiError::new(kind, detail).problem();
-        generic.status = status.as_u16();
-        problem = serde_json::to_value(generic).ok();
-    }
-    if let Some(serde_json::Value::Object(fields)) = problem.as_mut() {
-        fields.insert(
-            "request_id".to_owned(),
-            serde_json::Value::String(request_id.as_str().to_owned()),
-        );
-    }
-    let mut rebuilt = match problem.as_ref().and_then(|p| serde_json::to_vec(p).ok()) {
-        Some(bytes) => HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
-            .body(bytes),
-        None => problem_response(&ApiError::new(ProblemKind::for_status(status), "").problem()),
-    };
-    for (name, value) in [(header::RETRY_AFTER, retry_after), (header::ALLOW, allow)] {
-        if let Some(value) = value {
-            rebuilt.headers_mut().insert(name, value);
+    let mut problem = ApiError::new(kind, detail).problem();
+    problem.status = status.as_u16();
+    problem.request_id = Some(request_id.as_str().to_owned());
+    let mut rebuilt = problem_response(status, problem_body(&problem));
+    for name in [header::RETRY_AFTER, header::ALLOW] {
+        if let Some(value) = response.headers().get(&name) {
+            rebuilt.headers_mut().insert(name, value.clone());
         }
     }
     ServiceResponse::new(request, rebuilt)

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod domain_errors;
 pub mod extract;
+pub mod idempotent;
 pub mod middleware;
 pub mod problem;
 pub mod rate_limit;

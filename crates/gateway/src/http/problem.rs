@@ -1,7 +1,9 @@
 //! The one error type of the HTTP API and its RFC 9457 problem+json rendering.
 //!
 //! Every error any handler, extractor or middleware produces becomes an [`ApiError`], and
-//! every [`ApiError`] is rendered by [`ApiError::error_response`] as `application/problem+json`.
+//! every [`ApiError`] is rendered once, by the middleware with the request id, as
+//! `application/problem+json` ([`ApiError::render`]). Each [`ProblemKind`] has one row in
+//! one table ([`ProblemKind::spec`]): its status, `type` and title.
 //! Domain errors are mapped to problems in one place, `crate::http::domain_errors`.
 
 use std::collections::BTreeMap;
@@ -123,94 +125,154 @@ pub enum ProblemKind {
     Unavailable,
 }
 
+/// What a kind of problem looks like on the wire: its status, the slug of its `type` URI
+/// (`/problems/{slug}`) and its title, the same for every problem of the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemSpec {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The slug of the problem `type` URI.
+    pub slug: &'static str,
+    /// The title.
+    pub title: &'static str,
+}
+
 impl ProblemKind {
-    /// The HTTP status of this kind of problem.
-    pub fn status(self) -> StatusCode {
+    /// The status, slug and title of this kind of problem: the one table of them.
+    pub const fn spec(self) -> ProblemSpec {
         use ProblemKind::*;
         match self {
-            MalformedRequest => StatusCode::BAD_REQUEST,
-            Unauthenticated => StatusCode::UNAUTHORIZED,
-            PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
-            Forbidden => StatusCode::FORBIDDEN,
-            NotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            OutOfStock
-            | BookExists
-            | DeliveryExists
-            | OrderNotCancellable
-            | OrderCancelled
-            | IdempotencyKeyInFlight
-            | DeliveryStatusConflict
-            | NoDeliveryDay => StatusCode::CONFLICT,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            UriTooLong => StatusCode::URI_TOO_LONG,
-            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ValidationFailed | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            MalformedRequest => ProblemSpec {
+                status: StatusCode::BAD_REQUEST,
+                slug: "malformed-request",
+                title: "Malformed request",
+            },
+            Unauthenticated => ProblemSpec {
+                status: StatusCode::UNAUTHORIZED,
+                slug: "unauthenticated",
+                title: "Missing or unknown API key",
+            },
+            PaymentDeclined => ProblemSpec {
+                status: StatusCode::PAYMENT_REQUIRED,
+                slug: "payment-declined",
+                title: "Payment declined",
+            },
+            Forbidden => ProblemSpec {
+                status: StatusCode::FORBIDDEN,
+                slug: "forbidden",
+                title: "Not allowed for this API key's role",
+            },
+            NotFound => ProblemSpec {
+                status: StatusCode::NOT_FOUND,
+                slug: "not-found",
+                title: "Resource not found",
+            },
+            MethodNotAllowed => ProblemSpec {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                slug: "method-not-allowed",
+                title: "Method not allowed",
+            },
+            OutOfStock => ProblemSpec {
+                status: StatusCode::CONFLICT,
+                slug: "out-of-stock",
+                title: "Not enough stock",
+            },
+            BookExists => ProblemSpec {
+                status: StatusCode::CONFLICT,
+                slug: "book-exists",
+                title: "Book already exists",
+            },
+            DeliveryExists => ProblemSpec {
+                status: StatusCode::CONFLICT,
+                slug: "delivery-exists",
+                title: "Delivery already scheduled",
+            },
+            OrderNotCancellable => ProblemSpec {
+                status: StatusCode::CONFLICT,
+                slug: "order-not-cancellable",
+                title: "Order cannot be cancelled",
+            },
+            OrderCancelled => ProblemSpec {
+                status: StatusCode::CONFLICT,
+                slug: "order-cancelled",
+                title: "Order is cancelled",
+            },
+            IdempotencyKeyInFlight => ProblemSpec {
+                status: StatusCode::CONFLICT,
+                slug: "idempotency-key-in-flight",
+                title: "Request with this idempotency key in progress",
+            },
+            DeliveryStatusConflict => ProblemSpec {
+                status: StatusCode::CONFLICT,
+                slug: "delivery-status-conflict",
+                title: "Delivery status does not allow this update",
+            },
+            NoDeliveryDay => ProblemSpec {
+                status: StatusCode::CONFLICT,
+                slug: "no-delivery-day",
+                title: "No delivery day has room",
+            },
+            PayloadTooLarge => ProblemSpec {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                slug: "payload-too-large",
+                title: "Request body too large",
+            },
+            UriTooLong => ProblemSpec {
+                status: StatusCode::URI_TOO_LONG,
+                slug: "uri-too-long",
+                title: "URL too long",
+            },
+            HeadersTooLarge => ProblemSpec {
+                status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                slug: "headers-too-large",
+                title: "Request headers too large",
+            },
+            UnsupportedMediaType => ProblemSpec {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                slug: "unsupported-media-type",
+                title: "Unsupported media type",
+            },
+            ValidationFailed => ProblemSpec {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                slug: "validation-failed",
+                title: "Invalid request",
+            },
+            IdempotencyKeyReused => ProblemSpec {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                slug: "idempotency-key-reused",
+                title: "Idempotency key reused with a different request",
+            },
+            RateLimited => ProblemSpec {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                slug: "rate-limited",
+                title: "Too many requests",
+            },
+            Internal => ProblemSpec {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                slug: "internal-error",
+                title: "Internal server error",
+            },
+            Unavailable => ProblemSpec {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                slug: "service-unavailable",
+                title: "Service unavailable",
+            },
         }
+    }
+
+    /// The HTTP status of this kind of problem.
+    pub const fn status(self) -> StatusCode {
+        self.spec().status
     }
 
     /// The slug of the problem `type` URI (`/problems/{slug}`).
-    pub fn slug(self) -> &'static str {
-        use ProblemKind::*;
-        match self {
-            MalformedRequest => "malformed-request",
-            Unauthenticated => "unauthenticated",
-            PaymentDeclined => "payment-declined",
-            Forbidden => "forbidden",
-            NotFound => "not-found",
-            MethodNotAllowed => "method-not-allowed",
-            OutOfStock => "out-of-stock",
-            BookExists => "book-exists",
-            DeliveryExists => "delivery-exists",
-            OrderNotCancellable => "order-not-cancellable",
-            OrderCancelled => "order-cancelled",
-            IdempotencyKeyInFlight => "idempotency-key-in-flight",
-            DeliveryStatusConflict => "delivery-status-conflict",
-            NoDeliveryDay => "no-delivery-day",
-            PayloadTooLarge => "payload-too-large",
-            UriTooLong => "uri-too-long",
-            HeadersTooLarge => "headers-too-large",
-            UnsupportedMediaType => "unsupported-media-type",
-            ValidationFailed => "validation-failed",
-            IdempotencyKeyReused => "idempotency-key-reused",
-            RateLimited => "rate-limited",
-            Internal => "internal-error",
-            Unavailable => "service-unavailable",
-        }
+    pub const fn slug(self) -> &'static str {
+        self.spec().slug
     }
 
     /// The title, the same for every problem of this kind.
-    pub fn title(self) -> &'static str {
-        use ProblemKind::*;
-        match self {
-            MalformedRequest => "Malformed request",
-            Unauthenticated => "Missing or unknown API key",
-            PaymentDeclined => "Payment declined",
-            Forbidden => "Not allowed for this API key's role",
-            NotFound => "Resource not found",
-            MethodNotAllowed => "Method not allowed",
-            OutOfStock => "Not enough stock",
-            BookExists => "Book already exists",
-            DeliveryExists => "Delivery already scheduled",
-            OrderNotCancellable => "Order cannot be cancelled",
-            OrderCancelled => "Order is cancelled",
-            IdempotencyKeyInFlight => "Request with this idempotency key in progress",
-            DeliveryStatusConflict => "Delivery status does not allow this update",
-            NoDeliveryDay => "No delivery day has room",
-            PayloadTooLarge => "Request body too large",
-            UriTooLong => "URL too long",
-            HeadersTooLarge => "Request headers too large",
-            UnsupportedMediaType => "Unsupported media type",
-            ValidationFailed => "Invalid request",
-            IdempotencyKeyReused => "Idempotency key reused with a different request",
-            RateLimited => "Too many requests",
-            Internal => "Internal server error",
-            Unavailable => "Service unavailable",
-        }
+    pub const fn title(self) -> &'static str {
+        self.spec().title
     }
 
     /// The kind of problem a bare status code stands for, for responses that were not
@@ -351,7 +413,7 @@ impl ApiError {
         self.0.source.as_deref()
     }
 
-    /// The problem body (without the request id, which the middleware adds).
+    /// The problem body, without a request id.
     pub fn problem(&self) -> Problem {
         let ErrorDetails {
             kind,
@@ -360,11 +422,11 @@ impl ApiError {
             stock,
             ..
         } = &*self.0;
-        let kind = *kind;
+        let spec = kind.spec();
         Problem {
-            problem_type: format!("/problems/{}", kind.slug()),
-            title: kind.title().to_owned(),
-            status: kind.status().as_u16(),
+            problem_type: format!("/problems/{}", spec.slug),
+            title: spec.title.to_owned(),
+            status: spec.status.as_u16(),
             detail: detail.clone(),
             request_id: None,
             errors: errors.clone(),
@@ -372,6 +434,25 @@ impl ApiError {
             requested: stock.as_ref().and_then(|s| s.requested),
             available: stock.as_ref().and_then(|s| s.available),
         }
+    }
+
+    /// The problem+json body of the request `request_id`.
+    fn body(&self, request_id: &str) -> Vec<u8> {
+        let mut problem = self.problem();
+        problem.request_id = Some(request_id.to_owned());
+        problem_body(&problem)
+    }
+
+    /// The whole response to the request `request_id`: the body is written here, once, with
+    /// the request id in it. The middleware calls this for every `ApiError` it meets.
+    pub fn render(&self, request_id: &str) -> HttpResponse {
+        let mut response = problem_response(self.0.kind.status(), self.body(request_id));
+        if let Some(seconds) = self.0.retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -390,28 +471,28 @@ impl std::error::Error for ApiError {
     }
 }
 
-/// Renders a problem body as a response.
-pub fn problem_response(problem: &Problem) -> HttpResponse {
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_vec(problem).unwrap_or_default();
+/// A problem body as bytes. A `Problem` is strings and integers, which always serialize.
+pub fn problem_body(problem: &Problem) -> Vec<u8> {
+    serde_json::to_vec(problem).unwrap_or_default()
+}
+
+/// A problem+json response with `status` and `body`.
+pub fn problem_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
         .body(body)
 }
 
+/// The response actix-web builds from an `ApiError` carries only its status: the error
+/// itself travels with it, and the middleware renders it with the request id
+/// ([`ApiError::render`]), so that every problem body is written once.
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.0.kind.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = problem_response(&self.problem());
-        if let Some(seconds) = self.0.retry_after_seconds {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+        HttpResponse::new(self.status_code())
     }
 }
 
@@ -481,15 +562,13 @@ impl ApiErrorComponent for ApiError {
 
 impl ApiError {
     /// The response as stored for an idempotent replay, with the first request's id in the
-    /// body so that a replay is byte-identical.
+    /// body so that a replay is byte-identical to the first answer.
     pub fn stored_response(&self, request_id: &str) -> crate::http::reply::StoredResponse {
-        let mut problem = self.problem();
-        problem.request_id = Some(request_id.to_owned());
         crate::http::reply::StoredResponse {
-            status: problem.status,
+            status: self.0.kind.status().as_u16(),
             content_type: PROBLEM_JSON.to_owned(),
             location: None,
-            body: serde_json::to_vec(&problem).unwrap_or_default(),
+            body: self.body(request_id),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 
 use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use apistos::paths::{MediaType, Response, Responses};
 use apistos::reference_or::ReferenceOr;
@@ -120,10 +120,7 @@ pub fn render_stored(stored: &StoredResponse, replayed: bool) -> HttpResponse {
         builder.insert_header((header::LOCATION, location));
     }
     if replayed {
-        builder.insert_header((
-            HeaderName::from_static("idempotent-replayed"),
-            HeaderValue::from_static("true"),
-        ));
+        builder.insert_header((IDEMPOTENT_REPLAYED_HEADER, HeaderValue::from_static("true")));
     }
     builder.body(stored.body.clone())
 }

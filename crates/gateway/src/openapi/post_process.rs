@@ -29,7 +29,7 @@ use super::headers;
 use crate::http::extract::IDEMPOTENCY_KEY_HEADER;
 
 /// The statuses an idempotent replay can have besides success: the problems the work behind
-/// a claimed key answers (`IdempotentRequest::run` stores every response but a 5xx). The
+/// a claimed key answers (`Idempotent::run` stores every response but a 5xx). The
 /// 400, 401, 413, 415 and 429 problems are answered before a key is claimed, so are never
 /// stored.
 const REPLAYABLE_STATUSES: [&str; 4] = ["402", "404", "409", "422"];

@@ -9,10 +9,11 @@ use crate::app::AppState;
 use crate::http::auth::{AdminCaller, Caller};
 use crate::http::problem::ApiError;
 use crate::http::reply::{Created, Reply};
-use crate::wire::{
+use crate::wire::books::{
     BookBody, BookPageBody, BookPageView, BookPatchRequest, BookView, IsbnPath, ListBooksQuery,
-    NewBookRequest, cursor, page_limit,
+    NewBookRequest,
 };
+use crate::wire::{cursor, page_limit};
 
 /// Lists books ordered by ISBN, one page at a time.
 #[api_operation(

@@ -1,21 +1,20 @@
 //! `/api/delivery` and `/api/deliveries`: schedule and read deliveries, record carrier
 //! updates, and list the deliveries of a day.
 
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use apistos::api_operation;
 use bookstore_delivery::DeliveryId;
+use bookstore_sales::SalesError;
 
 use crate::app::AppState;
 use crate::http::auth::{Caller, FulfilmentCaller};
-use crate::http::extract::IdempotencyKey;
-use crate::http::middleware::RequestId;
-use crate::http::problem::{ApiError, ProblemKind};
+use crate::http::idempotent::Idempotent;
+use crate::http::problem::ApiError;
 use crate::http::reply::{Created, Reply};
-use crate::idempotency::IdempotentRequest;
 use crate::metrics::BusinessEvent;
+use crate::wire::deliveries::{DeliveryBody, DeliveryPath, ScheduleDeliveryRequest};
 use crate::wire::tracking::{CarrierUpdateRequest, DeliveryPageBody, ListDeliveriesQuery};
-use crate::wire::{DeliveryBody, DeliveryPath, ScheduleDeliveryRequest};
-use crate::workflow;
+use crate::workflow::{self, WorkflowError};
 
 /// Schedules the delivery of an order.
 #[api_operation(
@@ -37,29 +36,18 @@ use crate::workflow;
 pub async fn create_delivery(
     caller: Caller,
     state: web::Data<AppState>,
-    idempotency_key: IdempotencyKey,
-    request_id: RequestId,
-    request: HttpRequest,
-    body: web::Json<ScheduleDeliveryRequest>,
+    request: Idempotent<web::Json<ScheduleDeliveryRequest>>,
 ) -> Result<Created<DeliveryBody>, ApiError> {
-    let body = body.into_inner();
-    let (state, caller) = (state.get_ref(), &caller);
-    IdempotentRequest::new(
-        state.idempotency.as_ref(),
-        &caller.customer,
-        &idempotency_key,
-        request_id.as_str(),
-        &request,
-        &body,
-    )
-    .run(|attempt| async move {
-        let valid = body.validate()?;
-        let delivery = workflow::schedule_delivery(state, caller, valid, attempt).await?;
-        BusinessEvent::DeliveryScheduled.record();
-        Ok(Created::new(&DeliveryBody::from(&delivery))?
-            .with_location(format!("/api/delivery/{}", delivery.id())))
-    })
-    .await
+    request
+        .run(|body, attempt| async move {
+            let valid = body.into_inner().validate()?;
+            let delivery =
+                workflow::schedule_delivery(&state, &caller.customer, valid, attempt).await?;
+            BusinessEvent::DeliveryScheduled.record();
+            Ok(Created::new(&DeliveryBody::from(&delivery))?
+                .with_location(format!("/api/delivery/{}", delivery.id())))
+        })
+        .await
 }
 
 /// Reads a delivery.
@@ -85,15 +73,14 @@ pub async fn get_delivery(
         return Reply::new(&DeliveryBody::from(&delivery));
     }
     // A delivery of an order the caller may not read is answered as an unknown delivery.
-    workflow::readable_order(&state, &caller, delivery.order_id())
-        .await
-        .map_err(|error| {
-            if error.kind() == ProblemKind::NotFound {
-                ApiError::not_found("delivery")
-            } else {
-                error
-            }
-        })?;
+    match workflow::readable_order(&state, &caller.customer, caller.role, delivery.order_id()).await
+    {
+        Ok(_) => {}
+        Err(WorkflowError::OrderNotFound | WorkflowError::Sales(SalesError::NotFound { .. })) => {
+            return Err(ApiError::not_found("delivery"));
+        }
+        Err(error) => return Err(error.into()),
+    }
     Reply::new(&DeliveryBody::from(&delivery))
 }
 
@@ -115,40 +102,24 @@ pub async fn get_delivery(
     error_code = 429,
     error_code = 503
 )]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one extractor per part of the request"
-)]
 pub async fn record_delivery_event(
-    caller: FulfilmentCaller,
+    _caller: FulfilmentCaller,
     state: web::Data<AppState>,
-    idempotency_key: IdempotencyKey,
-    request_id: RequestId,
-    request: HttpRequest,
+    request: Idempotent<web::Json<CarrierUpdateRequest>>,
     path: web::Path<DeliveryPath>,
-    body: web::Json<CarrierUpdateRequest>,
 ) -> Result<Reply<DeliveryBody>, ApiError> {
-    let body = body.into_inner();
-    let (state, caller) = (state.get_ref(), &caller.0);
-    IdempotentRequest::new(
-        state.idempotency.as_ref(),
-        &caller.customer,
-        &idempotency_key,
-        request_id.as_str(),
-        &request,
-        &body,
-    )
-    .run(|_| async move {
-        let now = chrono::Utc::now();
-        let update = body.validate(now)?;
-        let (delivery, _) = state
-            .deliveries
-            .record_update(DeliveryId::from_uuid(path.id), update, now)
-            .await?;
-        BusinessEvent::DeliveryUpdated.record();
-        Reply::new(&DeliveryBody::from(&delivery))
-    })
-    .await
+    request
+        .run(|body, _| async move {
+            let now = chrono::Utc::now();
+            let update = body.into_inner().validate(now)?;
+            let (delivery, _) = state
+                .deliveries
+                .record_update(DeliveryId::from_uuid(path.id), update, now)
+                .await?;
+            BusinessEvent::DeliveryUpdated.record();
+            Reply::new(&DeliveryBody::from(&delivery))
+        })
+        .await
 }
 
 /// Lists deliveries: a day's pick list, or the work in one status.

@@ -1,21 +1,21 @@
 //! `/api/orders`: place, read, list and cancel orders.
 
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use apistos::api_operation;
 
 use crate::app::AppState;
 use crate::http::auth::Caller;
-use crate::http::extract::{IdempotencyKey, OptionalEmptyObject};
-use crate::http::middleware::RequestId;
+use crate::http::extract::OptionalEmptyObject;
+use crate::http::idempotent::Idempotent;
 use crate::http::problem::ApiError;
 use crate::http::reply::{Created, Reply};
-use crate::idempotency::IdempotentRequest;
 use crate::metrics::BusinessEvent;
-use crate::wire::{
-    DeliveryBody, ListOrdersQuery, OrderBody, OrderPageBody, OrderPath, PlaceOrderRequest, cursor,
-    page_limit,
+use crate::wire::deliveries::DeliveryBody;
+use crate::wire::orders::{
+    ListOrdersQuery, OrderBody, OrderPageBody, OrderPath, PlaceOrderRequest,
 };
-use crate::workflow::{self, OrderIdentity};
+use crate::wire::{cursor, page_limit};
+use crate::workflow;
 
 /// Places an order.
 #[api_operation(
@@ -37,29 +37,11 @@ use crate::workflow::{self, OrderIdentity};
 pub async fn create_order(
     caller: Caller,
     state: web::Data<AppState>,
-    idempotency_key: IdempotencyKey,
-    request_id: RequestId,
-    request: HttpRequest,
-    body: web::Json<PlaceOrderRequest>,
+    request: Idempotent<web::Json<PlaceOrderRequest>>,
 ) -> Result<Created<OrderBody>, ApiError> {
-    let body = body.into_inner();
-    let idempotent = IdempotentRequest::new(
-        state.idempotency.as_ref(),
-        &caller.customer,
-        &idempotency_key,
-        request_id.as_str(),
-        &request,
-        &body,
-    );
-    let identity = match (idempotency_key.as_deref(), idempotent.fingerprint) {
-        (Some(key), Some(fingerprint)) => OrderIdentity::Retryable(
-            workflow::order_id_for_idempotency_key(&caller.customer, key, fingerprint),
-        ),
-        _ => OrderIdentity::Fresh,
-    };
-    idempotent
-        .run(|_| async {
-            let valid = body.validate()?;
+    request
+        .run_order(|body, identity| async move {
+            let valid = body.into_inner().validate()?;
             let order = workflow::place_order(&state, &caller.customer, identity, valid)
                 .await
                 .inspect_err(BusinessEvent::record_failure)?;
@@ -88,7 +70,8 @@ pub async fn get_order(
     state: web::Data<AppState>,
     path: web::Path<OrderPath>,
 ) -> Result<Reply<OrderBody>, ApiError> {
-    let order = workflow::readable_order(&state, &caller, path.order_id()).await?;
+    let order =
+        workflow::readable_order(&state, &caller.customer, caller.role, path.order_id()).await?;
     Reply::new(&OrderBody::from(&order))
 }
 
@@ -145,27 +128,17 @@ pub async fn list_orders(
 pub async fn cancel_order(
     caller: Caller,
     state: web::Data<AppState>,
-    idempotency_key: IdempotencyKey,
-    request_id: RequestId,
-    request: HttpRequest,
+    request: Idempotent<OptionalEmptyObject>,
     path: web::Path<OrderPath>,
-    body: OptionalEmptyObject,
 ) -> Result<Reply<OrderBody>, ApiError> {
-    let (state, caller) = (state.get_ref(), &caller);
-    IdempotentRequest::new(
-        state.idempotency.as_ref(),
-        &caller.customer,
-        &idempotency_key,
-        request_id.as_str(),
-        &request,
-        &body.0,
-    )
-    .run(|attempt| async move {
-        let order = workflow::cancel_order(state, caller, path.order_id(), attempt).await?;
-        BusinessEvent::OrderCancelled.record();
-        Reply::new(&OrderBody::from(&order))
-    })
-    .await
+    request
+        .run(|_, attempt| async move {
+            let order =
+                workflow::cancel_order(&state, &caller.customer, path.order_id(), attempt).await?;
+            BusinessEvent::OrderCancelled.record();
+            Reply::new(&OrderBody::from(&order))
+        })
+        .await
 }
 
 /// Reads the delivery of an order.
@@ -186,7 +159,8 @@ pub async fn get_order_delivery(
     state: web::Data<AppState>,
     path: web::Path<OrderPath>,
 ) -> Result<Reply<DeliveryBody>, ApiError> {
-    let order = workflow::readable_order(&state, &caller, path.order_id()).await?;
+    let order =
+        workflow::readable_order(&state, &caller.customer, caller.role, path.order_id()).await?;
     let delivery = state
         .deliveries
         .get_by_order(order.id())

@@ -9,7 +9,8 @@ use bookstore_delivery::{
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{DeliveryBody, FieldError, collect, cursor, finish, page_limit, parse_date, timestamp};
+use super::deliveries::DeliveryBody;
+use super::{FieldError, collect, cursor, finish, page_limit, parse_date, timestamp};
 use crate::http::problem::ApiError;
 
 /// How far in the future an update's `occurred_at` may lie (clocks differ a little).
@@ -168,12 +169,11 @@ impl CarrierUpdateRequest {
             .note
             .as_deref()
             .and_then(|text| collect("note", Note::parse(text), &mut errors));
-        finish(errors)?;
         let (Some(status), Some(occurred_at)) = (status, occurred_at) else {
-            return Err(ApiError::internal(
-                "a carrier update field failed without an error",
-            ));
+            // A field that did not parse left its error in `errors`.
+            return Err(ApiError::validation(errors));
         };
+        finish(errors)?;
         let mut update = CarrierUpdate::new(status, occurred_at)
             .map_err(|error| ApiError::validation(vec![FieldError::new("status", error)]))?;
         update.carrier = carrier;

@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use bookstore_gateway::config::Cli;
 use bookstore_gateway::http::auth::ApiKeys;
-use bookstore_gateway::server::state_from;
+use bookstore_gateway::server::Application;
 use clap::Parser;
 use serde_json::json;
 
@@ -188,10 +188,10 @@ async fn a_server_started_without_key_configuration_runs_in_demo_mode_with_the_d
     let database = TestDatabase::create().await;
     let cli = Cli::try_parse_from(["bookstore", "--database-url", database.url()])
         .expect("no other arguments are needed");
-    let state = state_from(&cli)
+    let state = Application::build(cli)
         .await
         .expect("the default configuration starts")
-        .state;
+        .into_state();
     assert!(state.api_keys.is_demo());
     let app = spawn_app_with_stores(Stores::from_state(state, database)).await;
     let book = app
@@ -212,10 +212,10 @@ async fn a_server_started_with_configured_keys_rejects_the_demo_keys() {
         "k1:customer,k2:admin",
     ])
     .expect("keys are a flag");
-    let state = state_from(&cli)
+    let state = Application::build(cli)
         .await
         .expect("the configuration starts")
-        .state;
+        .into_state();
     assert!(!state.api_keys.is_demo());
     let app = spawn_app_with_stores(Stores::from_state(state, database)).await;
     app.get("/api/books", "k1").await.success(200);

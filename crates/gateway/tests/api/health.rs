@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::http::Method;
 use bookstore_gateway::config::Cli;
-use bookstore_gateway::server::state_from;
+use bookstore_gateway::server::Application;
 use clap::Parser;
 
 use crate::helpers::{
@@ -130,10 +130,10 @@ async fn requests_over_a_keys_rate_limit_are_429_with_retry_after_and_other_keys
     ])
     .expect("rate limits are configured with flags");
     let app = spawn_app_with_stores(Stores::from_state(
-        state_from(&cli)
+        Application::build(cli)
             .await
             .expect("the configuration starts")
-            .state,
+            .into_state(),
         database,
     ))
     .await;
@@ -180,10 +180,10 @@ async fn a_rate_of_zero_turns_rate_limiting_off() {
     ])
     .expect("rate limits are configured with flags");
     let app = spawn_app_with_stores(Stores::from_state(
-        state_from(&cli)
+        Application::build(cli)
             .await
             .expect("the configuration starts")
-            .state,
+            .into_state(),
         database,
     ))
     .await;
@@ -208,10 +208,10 @@ async fn requests_without_a_valid_key_are_rate_limited_per_client_address() {
     ])
     .expect("rate limits are configured with flags");
     let app = spawn_app_with_stores(Stores::from_state(
-        state_from(&cli)
+        Application::build(cli)
             .await
             .expect("the configuration starts")
-            .state,
+            .into_state(),
         database,
     ))
     .await;

@@ -24,15 +24,16 @@ use actix_web::test::{self, TestRequest};
 use actix_web::web::{self, Bytes};
 use bookstore_delivery::{Delivery, DeliveryId};
 use bookstore_gateway::app::{AppState, DeliveryPolicy, build_app};
+use bookstore_gateway::config::Cli;
 use bookstore_gateway::http::auth::ApiKeys;
-use bookstore_gateway::http::rate_limit::RateLimits;
-use bookstore_gateway::stores;
+use bookstore_gateway::server::Application;
 use bookstore_inventory::{Author, Book, Title, demo_catalogue};
 use bookstore_sales::{
     Capture, CustomerId, Order, OrderPage, OrderStore, PaymentError, PaymentGateway, PaymentToken,
     SalesError, TransactionId,
 };
 use bookstore_types::{Currency, Isbn, Money, OrderId};
+use clap::Parser;
 use futures_util::future::{LocalBoxFuture, try_join_all};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
@@ -160,6 +161,33 @@ impl Default for AppConfig {
     }
 }
 
+/// The settings of a test app on `database_url`: an empty catalogue, the test database's
+/// connection options, rate limiting off unless `config` asks for it.
+fn test_settings(database_url: &str, config: &AppConfig) -> Cli {
+    let options = test_database_options();
+    let (per_second, burst) = config.rate_limit.unwrap_or((0, 0));
+    let mut arguments = vec![
+        "bookstore".to_owned(),
+        "--database-url".to_owned(),
+        database_url.to_owned(),
+        "--no-seed".to_owned(),
+        "--database-max-connections".to_owned(),
+        options.connect.max_connections.to_string(),
+        "--database-connect-timeout-seconds".to_owned(),
+        options.connect.connect_timeout.as_secs().to_string(),
+        "--instance-lease-seconds".to_owned(),
+        options.instance_lease.as_secs().to_string(),
+        "--rate-limit-per-second".to_owned(),
+        per_second.to_string(),
+        "--rate-limit-burst".to_owned(),
+        burst.to_string(),
+    ];
+    if let Some(limit) = config.body_limit_bytes {
+        arguments.extend(["--body-limit-bytes".to_owned(), limit.to_string()]);
+    }
+    Cli::try_parse_from(arguments).expect("the test settings are valid flags")
+}
+
 /// The application state and handles on the stores behind it. The test database goes
 /// away with the last clone.
 #[derive(Clone)]
@@ -174,37 +202,32 @@ pub(crate) struct Stores {
 }
 
 impl Stores {
-    /// Builds the state for `config` on a fresh database of the store under test.
+    /// Builds the application for `config` on a fresh database of the store under test,
+    /// through `Application::build` as the server does; the API keys, the delivery policy
+    /// and a replacement order store are test doubles set on the state afterwards.
     pub(crate) async fn new(config: AppConfig) -> Self {
         let database = TestDatabase::create().await;
-        let mut state = stores::open(
-            database.url(),
-            &test_database_options(),
-            config.keys,
-            stores::Seed::Nothing,
-        )
-        .await
-        .unwrap_or_else(|error| panic!("the {} stores open: {error}", TestStore::current().name()))
-        .state;
+        let settings = test_settings(database.url(), &config);
+        let mut state = Application::build(settings)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("the {} stores open: {error}", TestStore::current().name())
+            })
+            .into_state();
         // At once: on PostgreSQL, one insert after the other is a round trip each.
         let catalogue = &state.catalogue;
         try_join_all(config.books.into_iter().map(|book| catalogue.insert(book)))
             .await
             .expect("test books are distinct");
+        state.api_keys = config.keys;
+        state.delivery_policy = config.delivery_policy;
         if let Some(orders) = config.orders {
             state.orders = orders;
-        }
-        if let Some(limit) = config.body_limit_bytes {
-            state.request_limits.body_bytes = limit;
-        }
-        state.delivery_policy = config.delivery_policy;
-        if let Some((per_second, burst)) = config.rate_limit {
-            state.rate_limits = RateLimits::new(per_second, burst);
         }
         Self::wrap(state, config.hold_payments, database)
     }
 
-    /// Wraps a state built elsewhere (e.g. by `server::state_from`) on `database`, swapping
+    /// Wraps a state built elsewhere (e.g. by `Application::build`) on `database`, swapping
     /// in a recording payment processor around the state's own.
     pub(crate) fn from_state(state: AppState, database: TestDatabase) -> Self {
         Self::wrap(state, false, database)

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::metrics::{RATE_LIMIT_LOCAL_FALLBACKS_TOTAL, RATE_LIMIT_REDIS_ERRORS_TOTAL};
 
@@ -37,16 +38,25 @@ pub const KEY_PREFIX: &str = "bookstore:rate:";
 /// The GCRA script: see the comments in the file.
 const GCRA_SCRIPT: &str = include_str!("gcra.lua");
 
-/// A Redis URL as configured. It may hold a password, so it displays and debugs redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl(String);
+/// A Redis URL as configured. It may hold a password, so it is kept as a secret and
+/// displays and debugs redacted.
+#[derive(Clone)]
+pub struct RedisUrl(SecretString);
 
 impl RedisUrl {
     /// The URL with its password, if any, replaced by `***`: fit for logs and errors.
     pub fn redacted(&self) -> String {
-        crate::server::redacted_url(&self.0)
+        crate::server::redacted_url(self.0.expose_secret())
     }
 }
+
+impl PartialEq for RedisUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.expose_secret() == other.0.expose_secret()
+    }
+}
+
+impl Eq for RedisUrl {}
 
 impl FromStr for RedisUrl {
     type Err = std::convert::Infallible;
@@ -54,7 +64,7 @@ impl FromStr for RedisUrl {
     /// Never fails: a parse error would be printed with the value, password included. The
     /// URL is checked when the server starts, and reported redacted.
     fn from_str(url: &str) -> Result<Self, Self::Err> {
-        Ok(Self(url.to_owned()))
+        Ok(Self(SecretString::from(url)))
     }
 }
 
@@ -121,8 +131,8 @@ impl SharedBudget {
             url: url.redacted(),
             reason,
         };
-        let client =
-            redis::Client::open(url.0.as_str()).map_err(|error| invalid(error.to_string()))?;
+        let client = redis::Client::open(url.0.expose_secret())
+            .map_err(|error| invalid(error.to_string()))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
