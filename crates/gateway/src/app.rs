@@ -27,6 +27,7 @@ use crate::http::rate_limit::RateLimits;
 use crate::idempotency::{IdempotencyStore, InMemoryIdempotencyStore};
 use crate::routes::{books, deliveries, health, orders};
 use crate::{metrics, openapi};
+use bookstore_storage::Stores;
 
 /// The path of the generated OpenAPI document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -95,12 +96,33 @@ impl Default for RequestLimits {
 impl AppState {
     /// State with empty in-memory stores, the simulated card processor and `api_keys`.
     pub fn in_memory(api_keys: ApiKeys) -> Self {
+        Self::with_stores(
+            Stores {
+                catalogue: Arc::new(InMemoryCatalogue::new()),
+                orders: Arc::new(InMemoryOrderStore::new()),
+                deliveries: Arc::new(InMemoryDeliveryStore::new()),
+                payments: Arc::new(SimulatedPaymentGateway::new()),
+                idempotency: Arc::new(InMemoryIdempotencyStore::new()),
+            },
+            api_keys,
+        )
+    }
+
+    /// State around `stores` and `api_keys`, with the default limits and policies.
+    pub fn with_stores(stores: Stores, api_keys: ApiKeys) -> Self {
+        let Stores {
+            catalogue,
+            orders,
+            deliveries,
+            payments,
+            idempotency,
+        } = stores;
         Self {
-            catalogue: Arc::new(InMemoryCatalogue::new()),
-            orders: Arc::new(InMemoryOrderStore::new()),
-            deliveries: Arc::new(InMemoryDeliveryStore::new()),
-            payments: Arc::new(SimulatedPaymentGateway::new()),
-            idempotency: Arc::new(InMemoryIdempotencyStore::new()),
+            catalogue,
+            orders,
+            deliveries,
+            payments,
+            idempotency,
             api_keys,
             request_limits: RequestLimits::default(),
             rate_limits: None,

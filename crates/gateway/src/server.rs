@@ -163,8 +163,10 @@ async fn renew_lease_forever(database: Database, lease: Duration) {
 /// The database options the configuration asks for.
 pub fn database_options(cli: &Cli) -> DatabaseOptions {
     DatabaseOptions {
-        max_connections: cli.database_max_connections,
-        connect_timeout: Duration::from_secs(cli.database_connect_timeout_seconds),
+        connect: bookstore_storage::ConnectOptions {
+            max_connections: cli.database_max_connections,
+            connect_timeout: Duration::from_secs(cli.database_connect_timeout_seconds),
+        },
         instance_lease: Duration::from_secs(cli.instance_lease_seconds),
     }
 }

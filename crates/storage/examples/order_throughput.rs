@@ -13,15 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bookstore_inventory::{Author, Book, CatalogueStore, ReservationId, StockLine, Title};
-use bookstore_sales::{
-    CapturedPayment, CustomerId, Order, OrderLine, OrderStore, PaymentGateway, PaymentToken,
-    PricedLines,
-};
-use bookstore_storage::{
-    ConnectOptions, IdempotencyClaim, IdempotentResponse, SqlCatalogue, SqlIdempotencyStore,
-    SqlOrderStore, SqlPaymentGateway, connect, migrate,
-};
+use bookstore_inventory::{Author, Book, ReservationId, StockLine, Title};
+use bookstore_sales::{CapturedPayment, CustomerId, Order, OrderLine, PaymentToken, PricedLines};
+use bookstore_storage::idempotency::{Claim, Fingerprint, StoredResponse};
+use bookstore_storage::{ConnectOptions, connect, migrate};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
 use chrono::Utc;
 
@@ -48,10 +43,17 @@ async fn main() {
 
     let database = connect(&url, &ConnectOptions::default()).await.unwrap();
     migrate(&database).await.unwrap();
-    let catalogue = Arc::new(SqlCatalogue::new(database.clone()));
-    let orders = Arc::new(SqlOrderStore::new(database.clone()));
-    let payments = Arc::new(SqlPaymentGateway::new(database.clone()));
-    let idempotency = Arc::new(SqlIdempotencyStore::new(database.clone()));
+    database
+        .register_instance(Duration::from_secs(600))
+        .await
+        .unwrap();
+    let stores = database.stores();
+    let (catalogue, orders, payments, idempotency) = (
+        stores.catalogue,
+        stores.orders,
+        stores.payments,
+        stores.idempotency,
+    );
     for number in 0..BOOKS {
         let book = Book {
             isbn: isbn(number),
@@ -76,7 +78,7 @@ async fn main() {
                 Arc::clone(&placed),
             );
             tokio::spawn(async move {
-                let owner = format!("client-{client}");
+                let owner = CustomerId::new(format!("client-{client}"));
                 let token = PaymentToken::parse("tok_visa").unwrap();
                 let mut round = 0u32;
                 while Instant::now() < deadline {
@@ -84,10 +86,10 @@ async fn main() {
                     let key = format!("{round}");
                     if with_keys {
                         let claim = idempotency
-                            .claim(&owner, &key, [7; 32], Utc::now())
+                            .claim(&owner, &key, Fingerprint::from_bytes([7; 32]), Utc::now())
                             .await
                             .unwrap();
-                        assert_eq!(claim, IdempotencyClaim::Started);
+                        assert_eq!(claim, Claim::Started);
                     }
                     let order_id = OrderId::generate();
                     let lines = [StockLine {
@@ -112,14 +114,14 @@ async fn main() {
                         .unwrap();
                     let order = Order::confirmed(
                         order_id,
-                        CustomerId::new(owner.clone()),
+                        owner.clone(),
                         priced,
                         CapturedPayment::new(transaction_id),
                         Utc::now(),
                     );
                     orders.insert(order).await.unwrap();
                     catalogue.confirm_reservation(reservation).await.unwrap();
-                    let response = IdempotentResponse {
+                    let response = StoredResponse {
                         status: 201,
                         content_type: "application/json".to_owned(),
                         location: Some(format!("/api/orders/{order_id}")),
@@ -127,7 +129,7 @@ async fn main() {
                     };
                     if with_keys {
                         idempotency
-                            .complete(&owner, &key, &response, Utc::now())
+                            .complete(&owner, &key, response, Utc::now())
                             .await
                             .unwrap();
                     }

@@ -388,3 +388,129 @@ mod tests {
         assert!(order_status("Confirmed").is_err());
     }
 }
+
+/// A finished idempotency record's response, from its nullable columns (all set once the
+/// record is finished).
+pub(crate) fn stored_response(
+    status: Option<i64>,
+    content_type: Option<String>,
+    location: Option<String>,
+    body: Option<Vec<u8>>,
+) -> Result<crate::idempotency::StoredResponse, CorruptRow> {
+    let corrupt = || CorruptRow {
+        what: "idempotent response",
+    };
+    Ok(crate::idempotency::StoredResponse {
+        status: status
+            .and_then(|status| u16::try_from(status).ok())
+            .ok_or_else(corrupt)?,
+        content_type: content_type.ok_or_else(corrupt)?,
+        location,
+        body: body.ok_or_else(corrupt)?,
+    })
+}
+
+/// A page of at most `limit` orders from `orders`, read with one more row than a page:
+/// that row, if present, says that another page follows.
+pub(crate) fn order_page(
+    mut orders: Vec<bookstore_sales::Order>,
+    limit: usize,
+) -> bookstore_sales::OrderPage {
+    let next_before = if orders.len() > limit {
+        orders.truncate(limit);
+        orders.last().map(bookstore_sales::Order::id)
+    } else {
+        None
+    };
+    bookstore_sales::OrderPage {
+        orders,
+        next_before,
+    }
+}
+
+/// The tracking columns of a delivery (carrier, carrier tracking number, status since,
+/// history), as the insert and the update bind them.
+pub(crate) struct TrackingColumns<'a> {
+    pub(crate) carrier: Option<&'a str>,
+    pub(crate) carrier_tracking_number: Option<&'a str>,
+    pub(crate) status_since: Option<DateTime<Utc>>,
+    pub(crate) history: String,
+}
+
+impl<'a> TrackingColumns<'a> {
+    /// The tracking columns of `delivery`.
+    pub(crate) fn of(delivery: &'a Delivery) -> Self {
+        let tracking = delivery.tracking();
+        Self {
+            carrier: tracking.carrier.as_ref().map(|carrier| carrier.as_str()),
+            carrier_tracking_number: tracking
+                .carrier_tracking_number
+                .as_ref()
+                .map(|number| number.as_str()),
+            status_since: tracking.status_since,
+            history: encode_history(&tracking.history),
+        }
+    }
+}
+
+/// Whether a delivery in `status` takes a place on its day.
+pub(crate) fn takes_a_place(status: DeliveryStatus) -> bool {
+    status != DeliveryStatus::Cancelled
+}
+
+/// The delivery clashed with another (its order's, or its own id): the booking of its day
+/// is rolled back.
+#[derive(Debug, thiserror::Error)]
+#[error("the delivery clashed with one already stored")]
+pub(crate) struct NotInserted;
+
+/// The error for `delivery`, which clashed with a stored one: `existing` is the delivery of
+/// its order if there is one, else `other_order` the order of the delivery holding its id.
+pub(crate) fn already_scheduled(
+    delivery: &Delivery,
+    existing: Option<Uuid>,
+    other_order: Option<Uuid>,
+) -> bookstore_delivery::DeliveryError {
+    let order_id = delivery.order_id();
+    match existing {
+        Some(existing) => bookstore_delivery::DeliveryError::AlreadyScheduled {
+            order_id,
+            delivery_id: DeliveryId::from_uuid(existing),
+        },
+        None => bookstore_delivery::DeliveryError::AlreadyScheduled {
+            order_id: other_order.map_or(order_id, OrderId::from_uuid),
+            delivery_id: delivery.id(),
+        },
+    }
+}
+
+/// A page of at most `limit` deliveries from `deliveries`, read with one more row than a
+/// page: that row, if present, says that another page follows.
+pub(crate) fn delivery_page(
+    mut deliveries: Vec<Delivery>,
+    limit: usize,
+) -> bookstore_delivery::DeliveryPage {
+    let more = deliveries.len() > limit;
+    deliveries.truncate(limit);
+    let next_after = if more {
+        deliveries.last().map(Delivery::id)
+    } else {
+        None
+    };
+    bookstore_delivery::DeliveryPage {
+        deliveries,
+        next_after,
+    }
+}
+
+/// A page of at most `limit` books from `books`, read with one more row than a page: that
+/// row, if present, says that another page follows.
+pub(crate) fn book_page(mut books: Vec<Book>, limit: usize) -> bookstore_inventory::BookPage {
+    let next_after = if books.len() > limit {
+        books.truncate(limit);
+        books.last().map(|book| book.isbn)
+    } else {
+        None
+    };
+    bookstore_inventory::BookPage { books, next_after }
+}

@@ -1,10 +1,17 @@
-//! Opening a database: [`connect`], [`migrate`], and the [`Database`] handle the stores share.
+//! Opening a database: [`connect`], [`migrate`], the [`Database`] handle, and the
+//! [`Stores`] on it.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bookstore_delivery::DeliveryStore;
+use bookstore_inventory::{Book, CatalogueStore, InventoryError};
+use bookstore_sales::{OrderStore, PaymentError, PaymentGateway, PaymentStatus, TransactionId};
+use bookstore_types::Money;
 use sqlx::PgPool;
 
+use crate::idempotency::IdempotencyStore;
 use crate::{InstanceId, StorageError, postgres, sqlite};
 
 /// How to open a database.
@@ -13,8 +20,8 @@ pub struct ConnectOptions {
     /// PostgreSQL: the size of the connection pool. SQLite: the number of connections that
     /// read (writes go through one connection of their own).
     pub max_connections: u32,
-    /// How long to wait for a connection (to open one, or for one to be free in the pool)
-    /// before giving up.
+    /// PostgreSQL: how long to wait for a connection (to open one, or for one to be free in
+    /// the pool) before giving up. SQLite opens its file at once and does not wait.
     pub connect_timeout: Duration,
 }
 
@@ -41,17 +48,15 @@ pub enum BackendKind {
 ///
 /// The stores behave identically on both backends; what differs is how they get there:
 ///
-/// - **SQLite** (one instance): the file is opened in WAL mode with `synchronous = NORMAL`
-///   (a commit survives a process crash; the last commits may be lost on a power cut),
-///   `busy_timeout` 5 s and foreign keys on. Writes go through *one* connection behind a fair
-///   async mutex, so writers queue in the application instead of sleeping in SQLite's busy
-///   handler; reads use [`ConnectOptions::max_connections`] connections of their own and
-///   never block the writer. Write transactions start with `BEGIN IMMEDIATE`, so a second
-///   process sharing the file waits for the lock up front instead of failing half-way. A
-///   reservation's journal row and stock updates go to SQLite as one batch (one `UPDATE ...
-///   FROM (VALUES ...)` for all lines). Timestamps are stored as fixed-width UTC text so that
-///   they compare correctly. An in-memory URL (`sqlite::memory:`) uses one connection for
-///   everything.
+/// - **SQLite** (one instance), on rusqlite: the file is opened in WAL mode with
+///   `synchronous = NORMAL` (a commit survives a process crash; the last commits may be lost
+///   on a power cut), `busy_timeout` 5 s and foreign keys on. Writes are jobs for one writer
+///   thread, which commits every job queued together in one transaction (each job in a
+///   savepoint of its own, so a failing job rolls back only itself) and answers them after
+///   the COMMIT. Reads run on [`ConnectOptions::max_connections`] reader connections, on
+///   the caller's thread, and never wait for the writer. A reservation is one write job.
+///   Timestamps are stored as fixed-width UTC text so that they compare correctly. An
+///   in-memory URL (`sqlite::memory:`) uses one connection for everything.
 /// - **PostgreSQL** (several instances): one pool of [`ConnectOptions::max_connections`]
 ///   connections; transactions run at READ COMMITTED, and every check-and-change is a single
 ///   conditional statement (`UPDATE ... WHERE stock >= n`, `INSERT ... ON CONFLICT`,
@@ -101,6 +106,110 @@ impl Database {
     pub(crate) fn backend(&self) -> &Backend {
         &self.backend
     }
+
+    /// The stores on this database (call [`migrate`] first), as the domains' trait objects.
+    /// They share this database's connections; on SQLite, every catalogue store of one
+    /// `Database` also shares its book cache, so calling this again is cheap and safe.
+    pub fn stores(&self) -> Stores {
+        let instance = self.instance;
+        match &self.backend {
+            Backend::Sqlite(handle) => Stores {
+                catalogue: Arc::new(sqlite::SqliteCatalogue::new(handle.clone(), instance)),
+                orders: Arc::new(sqlite::SqliteOrderStore::new(handle.clone(), instance)),
+                deliveries: Arc::new(sqlite::SqliteDeliveryStore::new(handle.clone())),
+                payments: Arc::new(sqlite::SqlitePaymentGateway::new(handle.clone())),
+                idempotency: Arc::new(sqlite::SqliteIdempotencyStore::new(
+                    handle.clone(),
+                    instance,
+                )),
+            },
+            Backend::Postgres(pool) => Stores {
+                catalogue: Arc::new(postgres::PgCatalogue::new(pool.clone(), instance)),
+                orders: Arc::new(postgres::PgOrderStore::new(pool.clone(), instance)),
+                deliveries: Arc::new(postgres::PgDeliveryStore::new(pool.clone())),
+                payments: Arc::new(postgres::PgPaymentGateway::new(pool.clone())),
+                idempotency: Arc::new(postgres::PgIdempotencyStore::new(pool.clone(), instance)),
+            },
+        }
+    }
+
+    /// Adds every book of `books` whose ISBN is not taken yet, in one transaction, and
+    /// returns how many it added.
+    ///
+    /// This loads a whole catalogue (the demo books, or a generated one for a benchmark)
+    /// much faster than one [`CatalogueStore::insert`] per book, and is safe when another
+    /// process loads the same books at the same moment. On an error nothing is added.
+    pub async fn insert_missing_books(&self, books: &[Book]) -> Result<u64, InventoryError> {
+        match &self.backend {
+            Backend::Sqlite(handle) => {
+                sqlite::SqliteCatalogue::new(handle.clone(), self.instance)
+                    .insert_missing(books)
+                    .await
+            }
+            Backend::Postgres(pool) => {
+                postgres::PgCatalogue::new(pool.clone(), self.instance)
+                    .insert_missing(books)
+                    .await
+            }
+        }
+    }
+
+    /// The amount and status of one transaction of the payment ledger, if it has it.
+    pub async fn payment_transaction(
+        &self,
+        transaction_id: TransactionId,
+    ) -> Result<Option<(Money, PaymentStatus)>, PaymentError> {
+        match &self.backend {
+            Backend::Sqlite(handle) => {
+                sqlite::SqlitePaymentGateway::new(handle.clone())
+                    .transaction(transaction_id)
+                    .await
+            }
+            Backend::Postgres(pool) => {
+                postgres::PgPaymentGateway::new(pool.clone())
+                    .transaction(transaction_id)
+                    .await
+            }
+        }
+    }
+
+    /// How many transactions of the payment ledger are in `status` (captured: taken and not
+    /// refunded).
+    pub async fn payment_count(&self, status: PaymentStatus) -> Result<usize, PaymentError> {
+        match &self.backend {
+            Backend::Sqlite(handle) => {
+                sqlite::SqlitePaymentGateway::new(handle.clone())
+                    .count_with_status(status)
+                    .await
+            }
+            Backend::Postgres(pool) => {
+                postgres::PgPaymentGateway::new(pool.clone())
+                    .count_with_status(status)
+                    .await
+            }
+        }
+    }
+}
+
+/// The stores of one [`Database`], as the domains' trait objects.
+#[derive(Clone)]
+pub struct Stores {
+    /// Books, stock and the reservation journal.
+    pub catalogue: Arc<dyn CatalogueStore>,
+    /// Orders.
+    pub orders: Arc<dyn OrderStore>,
+    /// Deliveries and the count of deliveries per day.
+    pub deliveries: Arc<dyn DeliveryStore>,
+    /// The simulated card processor, its ledger in the database.
+    pub payments: Arc<dyn PaymentGateway>,
+    /// Idempotency keys, shared by every instance on the database.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl fmt::Debug for Stores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Database {
@@ -146,20 +255,3 @@ pub async fn migrate(database: &Database) -> Result<(), StorageError> {
         Backend::Postgres(pool) => postgres::migrate(pool).await,
     }
 }
-
-/// Calls `$module::$function(pools, args...)` of the database's backend and awaits it:
-/// `dispatch!(self.database, catalogue::get(isbn))`.
-macro_rules! dispatch {
-    ($database:expr, $module:ident :: $function:ident ( $($argument:expr),* $(,)? )) => {
-        match $database.backend() {
-            $crate::database::Backend::Sqlite(handle) => {
-                $crate::sqlite::$module::$function(handle, $($argument),*).await
-            }
-            $crate::database::Backend::Postgres(pool) => {
-                $crate::postgres::$module::$function(pool, $($argument),*).await
-            }
-        }
-    };
-}
-
-pub(crate) use dispatch;

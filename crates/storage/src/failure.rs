@@ -40,6 +40,12 @@ impl StoreFailure for PaymentError {
     }
 }
 
+impl StoreFailure for crate::idempotency::IdempotencyUnavailable {
+    fn unavailable(cause: BoxError) -> Self {
+        crate::idempotency::IdempotencyUnavailable(cause)
+    }
+}
+
 impl StoreFailure for StorageError {
     fn unavailable(cause: BoxError) -> Self {
         StorageError::Unavailable(cause)

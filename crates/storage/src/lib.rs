@@ -13,28 +13,43 @@
 //! # Use
 //!
 //! [`connect`] opens a [`Database`] from a URL (`sqlite://PATH` or `postgres://...`),
-//! [`migrate`] brings its schema up to date (the migrations are compiled in), and each store
-//! wraps a clone of it:
+//! [`migrate`] brings its schema up to date (the migrations are compiled in), and
+//! [`Database::stores`] gives its [`Stores`], each a trait object of a domain trait:
 //!
-//! | store | implements |
-//! |---|---|
-//! | [`SqlCatalogue`] | [`bookstore_inventory::CatalogueStore`] |
-//! | [`SqlOrderStore`] | [`bookstore_sales::OrderStore`] |
-//! | [`SqlDeliveryStore`] | [`bookstore_delivery::DeliveryStore`] |
-//! | [`SqlPaymentGateway`] | [`bookstore_sales::PaymentGateway`] (the simulated processor, its ledger in the database) |
-//! | [`SqlIdempotencyStore`] | inherent methods mirroring the gateway's idempotency store |
+//! | field of [`Stores`] | trait | SQLite | PostgreSQL |
+//! |---|---|---|---|
+//! | `catalogue` | [`bookstore_inventory::CatalogueStore`] | `SqliteCatalogue` | `PgCatalogue` |
+//! | `orders` | [`bookstore_sales::OrderStore`] | `SqliteOrderStore` | `PgOrderStore` |
+//! | `deliveries` | [`bookstore_delivery::DeliveryStore`] | `SqliteDeliveryStore` | `PgDeliveryStore` |
+//! | `payments` | [`bookstore_sales::PaymentGateway`] (the simulated processor, its ledger in the database) | `SqlitePaymentGateway` | `PgPaymentGateway` |
+//! | `idempotency` | [`idempotency::IdempotencyStore`] | `SqliteIdempotencyStore` | `PgIdempotencyStore` |
+//!
+//! [`idempotency`] also holds the idempotency records' types and the in-memory store
+//! ([`idempotency::InMemoryIdempotencyStore`]): idempotency has no domain crate, so this
+//! crate is its one home.
+//!
+//! # Layout
+//!
+//! - `sqlite/`: rusqlite through the engine (`sqlite/engine.rs`): one writer thread that
+//!   commits the write jobs queued together in one transaction (group commit), reads on
+//!   reader connections on the caller's thread. Each store method is one write job or one
+//!   read.
+//! - `postgres/`: sqlx with a connection pool.
+//! - `sql/`: the SQL both backends run as one text (deliveries, payments, idempotency);
+//!   each backend's module keeps only the statements that differ (the catalogue, orders,
+//!   instances).
+//! - `codec.rs` (domain values to and from columns) and `failure.rs` (errors to each
+//!   domain's `Unavailable`) touch no connection and serve both backends.
 //!
 //! # Design
 //!
-//! - Runtime queries only (`sqlx::query`): nothing needs a database at compile time. Each
-//!   backend keeps its own SQL and its own migration folder (`migrations/sqlite`,
-//!   `migrations/postgres`); the Rust that runs the queries is written once (the `shared`
-//!   module's macros, expanded in each backend module).
-//! - Every store call is one statement or one transaction, and placing an order costs few:
-//!   reserving is one transaction (journal row + conditional stock updates), capturing,
-//!   recording the order and confirming the reservation are one statement each. Stock is
-//!   taken with conditional updates (`stock >= n`), never read-then-write, inside the
-//!   transaction that also writes the reservation journal.
+//! - Runtime SQL only: nothing needs a database at compile time. Each backend has its own
+//!   migration folder (`migrations/sqlite`, `migrations/postgres`).
+//! - Every store call is one statement, one transaction or (SQLite) one write job, and
+//!   placing an order costs few: reserving is one transaction (journal row + conditional
+//!   stock updates), capturing, recording the order and confirming the reservation are one
+//!   statement each. Stock is taken with conditional updates (`stock >= n`), never
+//!   read-then-write, together with the reservation's journal row.
 //! - An order's lines are an immutable record always read whole, so they are kept as JSON in
 //!   the order's row: one row per order, no join, no N+1.
 //! - Filters compare keys that Rust computes ([`bookstore_inventory::author_filter_key`],
@@ -45,30 +60,17 @@
 //!
 //! What each backend does differently is described in [`Database`].
 
-mod catalogue;
 mod codec;
 mod database;
-mod deliveries;
 mod error;
 mod failure;
-mod idempotency;
+pub mod idempotency;
 mod instances;
 mod migrations;
-mod orders;
-mod payments;
 mod postgres;
-mod shared;
+mod sql;
 mod sqlite;
 
-pub use catalogue::SqlCatalogue;
-pub use database::{BackendKind, ConnectOptions, Database, connect, migrate};
-
-pub use deliveries::SqlDeliveryStore;
+pub use database::{BackendKind, ConnectOptions, Database, Stores, connect, migrate};
 pub use error::StorageError;
-pub use idempotency::{
-    IDEMPOTENCY_IN_FLIGHT_TIMEOUT, IDEMPOTENCY_RETENTION, IdempotencyClaim, IdempotentResponse,
-    SqlIdempotencyStore,
-};
 pub use instances::{InstanceId, LeaseRenewal};
-pub use orders::SqlOrderStore;
-pub use payments::SqlPaymentGateway;

@@ -1,5 +1,7 @@
-//! The schema migrations, compiled in: one folder per backend (`migrations/sqlite`,
-//! `migrations/postgres`), applied by sqlx's migrator.
+//! The PostgreSQL schema migrations, compiled in (`migrations/postgres`), applied by sqlx's
+//! migrator. SQLite's (`migrations/sqlite`) are applied by the engine's runner
+//! ([`crate::sqlite::migrate`]), which keeps sqlx's bookkeeping; its tests check it against
+//! sqlx's migrator with the list here.
 //!
 //! They are listed here with `include_str!` rather than found by `sqlx::migrate!`, because
 //! that macro needs sqlx's `macros` feature, which compiles both database drivers (and
@@ -18,7 +20,9 @@ struct MigrationFile {
     sql: &'static str,
 }
 
-/// The SQLite migrations, oldest first (`migrations/sqlite/<version>_<description>.sql`).
+/// The SQLite migrations, oldest first (`migrations/sqlite/<version>_<description>.sql`), as
+/// sqlx's migrator would apply them.
+#[cfg(test)]
 const SQLITE: &[MigrationFile] = &[
     MigrationFile {
         version: 1,
@@ -73,7 +77,8 @@ fn migrator(files: &[MigrationFile]) -> Migrator {
     )
 }
 
-/// The migrator for SQLite.
+/// The migrator sqlx would use for SQLite.
+#[cfg(test)]
 pub(crate) fn sqlite() -> Migrator {
     migrator(SQLITE)
 }

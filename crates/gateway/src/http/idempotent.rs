@@ -29,7 +29,7 @@ use crate::http::extract::{
 use crate::http::middleware::RequestId;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::reply::Reply;
-use crate::idempotency::{Attempt, Claim, Fingerprint, IdempotencyStore};
+use crate::idempotency::{Attempt, Claim, Fingerprint, IdempotencyStore, request_fingerprint};
 use crate::metrics::BusinessEvent;
 use crate::workflow::{OrderIdentity, order_id_for_idempotency_key};
 
@@ -236,7 +236,7 @@ impl<B: IdempotentBody + 'static> FromRequest for Idempotent<B> {
                 Some(key) => Some(HeldKey {
                     owner: cached_caller(&request)?.customer,
                     key: key.to_owned(),
-                    fingerprint: Fingerprint::of(
+                    fingerprint: request_fingerprint(
                         request.method().as_str(),
                         request.path(),
                         B::fingerprinted(&bytes),

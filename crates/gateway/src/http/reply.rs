@@ -23,17 +23,7 @@ use crate::openapi::headers;
 pub const IDEMPOTENT_REPLAYED_HEADER: &str = "Idempotent-Replayed";
 
 /// A complete response as stored for idempotent replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    /// The HTTP status.
-    pub status: u16,
-    /// The `Content-Type`.
-    pub content_type: String,
-    /// The `Location` header, if any.
-    pub location: Option<String>,
-    /// The exact body bytes.
-    pub body: Vec<u8>,
-}
+pub use bookstore_storage::idempotency::StoredResponse;
 
 /// A JSON response with status `STATUS` whose body is a `T`.
 pub struct Reply<T, const STATUS: u16 = 200> {

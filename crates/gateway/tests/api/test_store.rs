@@ -18,6 +18,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bookstore_gateway::stores::{DatabaseOptions, MEMORY_URL};
+use bookstore_storage::ConnectOptions;
 use uuid::Uuid;
 
 use crate::postgres_support::{
@@ -87,8 +88,10 @@ impl TestStore {
 /// cores, and a patient connect timeout for the same reason.
 pub(crate) fn test_database_options() -> DatabaseOptions {
     DatabaseOptions {
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(30),
+        connect: ConnectOptions {
+            max_connections: 4,
+            connect_timeout: Duration::from_secs(30),
+        },
         instance_lease: Duration::from_secs(600),
     }
 }

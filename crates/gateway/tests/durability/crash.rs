@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use bookstore_inventory::CatalogueStore;
-use bookstore_sales::{PaymentGateway, PaymentStatus};
-use bookstore_storage::{SqlCatalogue, SqlPaymentGateway};
+use bookstore_sales::PaymentStatus;
 use bookstore_types::OrderId;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -195,7 +193,7 @@ async fn restart_and_wait_until_ready(database: &TestDatabase) -> (Server, Api) 
 /// journaled, and every capture belongs to one of `orders`, each paid its total.
 async fn assert_nothing_half_done_remains(database: &TestDatabase, orders: &[Value]) {
     let inspection = database.inspect().await;
-    let catalogue = SqlCatalogue::new(inspection.clone());
+    let catalogue = inspection.stores().catalogue;
     let everything = chrono::Utc::now() + chrono::Duration::seconds(1);
     assert_eq!(
         catalogue.reservations_older_than(everything).await.unwrap(),
@@ -207,7 +205,7 @@ async fn assert_nothing_half_done_remains(database: &TestDatabase, orders: &[Val
         vec![],
         "recovery left no return behind"
     );
-    let payments = SqlPaymentGateway::new(inspection.clone());
+    let payments = inspection.stores().payments;
     for order in orders {
         let id = order["id"].as_str().expect("an id");
         let order_id: OrderId = id.parse().expect("a valid order id");
@@ -228,10 +226,13 @@ async fn assert_nothing_half_done_remains(database: &TestDatabase, orders: &[Val
         );
     }
     assert_eq!(
-        payments.captured_count().await.expect("the ledger answers"),
+        inspection
+            .payment_count(PaymentStatus::Captured)
+            .await
+            .expect("the ledger answers"),
         orders.len(),
         "every capture without an order was refunded (refunded: {:?})",
-        payments.refunded_count().await
+        inspection.payment_count(PaymentStatus::Refunded).await
     );
     inspection.close().await;
 }

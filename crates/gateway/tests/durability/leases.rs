@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bookstore_inventory::CatalogueStore;
-use bookstore_storage::{SqlCatalogue, SqlPaymentGateway};
+use bookstore_sales::PaymentStatus;
 
 use crate::harness::{
     Api, Backend, EFFECTIVE_JAVA, PROCESS_LIMIT, RUST_BOOK, kill_hard, order_request, poll_until,
@@ -124,7 +123,7 @@ async fn when_one_of_two_postgres_instances_is_killed_the_survivor_settles_its_o
     // The survivor settles every reservation made before the kill (the doomed instance's
     // half-done orders; its own finish in milliseconds) while its buyers keep buying.
     let inspection = database.inspect().await;
-    let catalogue = SqlCatalogue::new(inspection.clone());
+    let catalogue = inspection.stores().catalogue;
     poll_until(
         "the survivor settles the killed instance's reservations",
         PROCESS_LIMIT,
@@ -176,9 +175,11 @@ async fn when_one_of_two_postgres_instances_is_killed_the_survivor_settles_its_o
         let sold = sold.get(isbn).copied().unwrap_or(0);
         assert_eq!(stock_now + sold, u64::from(STOCK_BEFORE), "{isbn}");
     }
-    let payments = SqlPaymentGateway::new(inspection.clone());
     assert_eq!(
-        payments.captured_count().await.expect("the ledger answers"),
+        inspection
+            .payment_count(PaymentStatus::Captured)
+            .await
+            .expect("the ledger answers"),
         orders.len(),
         "no capture is left without its order"
     );

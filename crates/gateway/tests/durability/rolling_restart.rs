@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use bookstore_storage::SqlPaymentGateway;
+use bookstore_sales::PaymentStatus;
 
 use crate::harness::{
     Api, Backend, PROCESS_LIMIT, RUST_BOOK, order_request, poll_until, start_server,
@@ -250,9 +250,11 @@ async fn restarting_two_instances_one_at_a_time_while_clients_order_loses_no_ord
         "one copy taken per order"
     );
     let inspection = database.inspect().await;
-    let payments = SqlPaymentGateway::new(inspection.clone());
     assert_eq!(
-        payments.captured_count().await.expect("the ledger answers"),
+        inspection
+            .payment_count(PaymentStatus::Captured)
+            .await
+            .expect("the ledger answers"),
         placed_orders.len(),
         "one capture per order"
     );

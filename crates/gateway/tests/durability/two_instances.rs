@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use bookstore_inventory::demo_catalogue;
-use bookstore_sales::{PaymentGateway, PaymentStatus};
-use bookstore_storage::SqlPaymentGateway;
+use bookstore_sales::PaymentStatus;
 use bookstore_types::OrderId;
 use tokio::sync::Barrier;
 
@@ -82,7 +81,7 @@ async fn two_instances_on_one_postgres_database_sell_each_copy_once_and_share_id
     assert_eq!(b.stock_of(SCARCE_BOOK).await, 0);
 
     let inspection = database.inspect().await;
-    let payments = SqlPaymentGateway::new(inspection.clone());
+    let payments = inspection.stores().payments;
     for id in &sold {
         let order_id: OrderId = id.parse().expect("a valid order id");
         let capture = payments
@@ -93,7 +92,10 @@ async fn two_instances_on_one_postgres_database_sell_each_copy_once_and_share_id
         assert_eq!(capture.status, PaymentStatus::Captured, "order {id}");
     }
     assert_eq!(
-        payments.captured_count().await.expect("the ledger answers"),
+        inspection
+            .payment_count(PaymentStatus::Captured)
+            .await
+            .expect("the ledger answers"),
         SCARCE_STOCK as usize,
         "one capture per copy sold, none for the buyers turned away"
     );
@@ -121,7 +123,10 @@ async fn two_instances_on_one_postgres_database_sell_each_copy_once_and_share_id
     assert_eq!(of_the_rust_book, 1, "the retry on B placed no second order");
     assert_eq!(orders.len(), SCARCE_STOCK as usize + 1);
     assert_eq!(
-        payments.captured_count().await.expect("the ledger answers"),
+        inspection
+            .payment_count(PaymentStatus::Captured)
+            .await
+            .expect("the ledger answers"),
         SCARCE_STOCK as usize + 1,
         "the retry charged nothing"
     );

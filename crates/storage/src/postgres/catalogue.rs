@@ -1,4 +1,20 @@
-//! The catalogue's SQL for PostgreSQL.
+//! [`PgCatalogue`]: the catalogue and its reservation journal in PostgreSQL.
+
+use async_trait::async_trait;
+use bookstore_inventory::{
+    Book, BookPage, BookPatch, BookQuery, CatalogueStore, InventoryError, Journal, ReservationId,
+    ReservedLine, StockLine, Title, author_filter_key, merge_lines, text_filter_key,
+};
+use bookstore_types::Isbn;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row as _};
+use uuid::Uuid;
+
+use crate::InstanceId;
+use crate::codec::{self, BookColumns};
+use crate::failure::{BoxError, CorruptRow, finish, unavailable};
+use crate::instances::{STOPPED_RESERVATIONS, STOPPED_RETURNS};
 
 const INSERT_BOOK: &str = "
     INSERT INTO books
@@ -83,36 +99,387 @@ const DELETE_RETURN: &str = "DELETE FROM stock_returns WHERE id = $1";
 const RETURNS_BEFORE: &str = "
     SELECT id FROM stock_returns WHERE created_at < $1 ORDER BY created_at, id";
 
+/// A [`CatalogueStore`] in PostgreSQL.
+///
+/// Listing filters compare keys written beside each book by Rust ([`author_filter_key`],
+/// [`text_filter_key`]), so they match exactly the books the in-memory store would, Unicode
+/// case folding included. A reservation is one transaction: the journal row, then one
+/// conditional update per merged line in ISBN order (so two reservations lock rows in the
+/// same order and cannot deadlock); the first line that cannot be served rolls it all back.
+/// The database is shared by several instances, so nothing is cached.
+#[derive(Debug, Clone)]
+pub(crate) struct PgCatalogue {
+    pool: PgPool,
+    instance: InstanceId,
+}
+
+impl PgCatalogue {
+    pub(crate) fn new(pool: PgPool, instance: InstanceId) -> Self {
+        Self { pool, instance }
+    }
+
+    /// Adds every book of `books` whose ISBN is not taken yet, in one transaction, and
+    /// returns how many it added.
+    pub(crate) async fn insert_missing(&self, books: &[Book]) -> Result<u64, InventoryError> {
+        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
+        let result = async {
+            let mut inserted = 0;
+            for book in books {
+                let added = insert_book(&mut transaction, book).await;
+                inserted += u64::from(added.map_err(unavailable)?);
+            }
+            Ok(inserted)
+        }
+        .await;
+        finish(transaction, result).await
+    }
+
+    /// Deletes the journal record `take` names (so a concurrent call finds nothing) and
+    /// gives its stock back, in one transaction; an id not in the journal gives nothing.
+    async fn give_back_journaled(
+        &self,
+        take: &'static str,
+        id: ReservationId,
+    ) -> Result<(), InventoryError> {
+        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
+        let result = give_back_in_journal(&mut transaction, take, id).await;
+        finish(transaction, result).await
+    }
+
+    /// Deletes the journal record `delete` names, giving nothing back; an id not in the
+    /// journal is `Ok`.
+    async fn forget_journaled(
+        &self,
+        delete: &'static str,
+        id: ReservationId,
+    ) -> Result<(), InventoryError> {
+        sqlx::query(delete)
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    async fn ids_of(
+        &self,
+        select: &'static str,
+        cutoff: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        let mut query = sqlx::query_scalar(select);
+        if let Some(cutoff) = cutoff {
+            query = query.bind(cutoff);
+        }
+        let ids: Vec<Uuid> = query.fetch_all(&self.pool).await.map_err(unavailable)?;
+        Ok(ids.into_iter().map(ReservationId::from_uuid).collect())
+    }
+}
+
+fn book_from_row(row: &PgRow) -> Result<Book, BoxError> {
+    Ok(codec::book(BookColumns {
+        isbn: row.try_get("isbn")?,
+        title: row.try_get("title")?,
+        author: row.try_get("author")?,
+        price_cents: row.try_get("price_cents")?,
+        currency: row.try_get("currency")?,
+        stock: row.try_get("stock")?,
+    })?)
+}
+
+/// `INSERT_BOOK` with the columns of `book` bound; it inserts nothing when the ISBN is taken.
+async fn insert_book(connection: &mut PgConnection, book: &Book) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(INSERT_BOOK)
+        .bind(book.isbn.as_str())
+        .bind(book.title.as_str())
+        .bind(book.author.as_str())
+        .bind(author_filter_key(book.author.as_str()))
+        .bind(text_filter_key(book.title.as_str()))
+        .bind(text_filter_key(book.author.as_str()))
+        .bind(book.price.cents())
+        .bind(book.price.currency().as_str())
+        .bind(i64::from(book.stock))
+        .execute(connection)
+        .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
 /// Journals `reservation`, then takes the stock of each line with its own conditional
 /// update, in ISBN order (the order `lines` is merged in), so that two reservations lock
 /// their rows in the same order and never deadlock; stops at the first line it cannot take.
-async fn journal_and_take(
-    connection: &mut sqlx::PgConnection,
+/// Answers the reserved lines, or the error of the first line that could not be taken (the
+/// caller then rolls back).
+async fn reserve_in(
+    connection: &mut PgConnection,
     instance: InstanceId,
     reservation: ReservationId,
     lines: &[StockLine],
-    now: super::DbTime,
-) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query(INSERT_RESERVATION)
+) -> Result<Vec<ReservedLine>, InventoryError> {
+    let journaled = sqlx::query(INSERT_RESERVATION)
         .bind(reservation.as_uuid())
         .bind(codec::encode_lines(lines))
-        .bind(now)
+        .bind(Utc::now())
         .bind(instance.as_uuid())
         .execute(&mut *connection)
-        .await?;
-    let mut taken = Vec::with_capacity(lines.len());
+        .await;
+    match journaled {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            return Err(InventoryError::ReservationExists { reservation });
+        }
+        Err(error) => return Err(unavailable(error)),
+    }
+    let mut reserved = Vec::with_capacity(lines.len());
     for line in lines {
         let row = sqlx::query(TAKE_STOCK)
             .bind(i64::from(line.quantity.get()))
             .bind(line.isbn.as_str())
             .fetch_optional(&mut *connection)
-            .await?;
-        match row {
-            Some(row) => taken.push(row),
-            None => break,
-        }
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else {
+            // The first line (in ISBN order) that could not be taken is the answer.
+            return Err(match stock_of(connection, &line.isbn).await? {
+                None => InventoryError::UnknownBook { isbn: line.isbn },
+                Some(available) => InventoryError::OutOfStock {
+                    isbn: line.isbn,
+                    requested: line.quantity.get(),
+                    available,
+                },
+            });
+        };
+        reserved.push(reserved_line(line, &row).map_err(unavailable)?);
     }
-    Ok(taken)
+    Ok(reserved)
 }
 
-crate::shared::catalogue_queries!();
+fn reserved_line(line: &StockLine, row: &PgRow) -> Result<ReservedLine, BoxError> {
+    let title: String = row.try_get("title")?;
+    Ok(ReservedLine {
+        isbn: line.isbn,
+        title: Title::parse(title).map_err(|_| CorruptRow { what: "title" })?,
+        unit_price: codec::money(row.try_get("price_cents")?, row.try_get("currency")?)?,
+        quantity: line.quantity,
+    })
+}
+
+/// The stock of a book, or `None` if there is no such book.
+async fn stock_of(
+    connection: &mut PgConnection,
+    isbn: &Isbn,
+) -> Result<Option<u32>, InventoryError> {
+    let stock: Option<i64> = sqlx::query_scalar(STOCK_OF)
+        .bind(isbn.as_str())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(unavailable)?;
+    stock
+        .map(|stock| codec::stock(stock).map_err(unavailable))
+        .transpose()
+}
+
+/// Gives back the stock of each (merged, ISBN-ordered) line; the caller rolls everything
+/// back on an error.
+async fn give_back_in(
+    connection: &mut PgConnection,
+    lines: &[StockLine],
+) -> Result<(), InventoryError> {
+    for line in lines {
+        let given = sqlx::query(GIVE_BACK_STOCK)
+            .bind(i64::from(line.quantity.get()))
+            .bind(line.isbn.as_str())
+            .execute(&mut *connection)
+            .await
+            .map_err(unavailable)?;
+        if given.rows_affected() == 0 {
+            return Err(match stock_of(connection, &line.isbn).await? {
+                None => InventoryError::UnknownBook { isbn: line.isbn },
+                Some(_) => InventoryError::StockOverflow { isbn: line.isbn },
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn give_back_in_journal(
+    connection: &mut PgConnection,
+    take: &'static str,
+    id: ReservationId,
+) -> Result<(), InventoryError> {
+    let lines: Option<String> = sqlx::query_scalar(take)
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(unavailable)?;
+    let Some(lines) = lines else {
+        return Ok(());
+    };
+    let lines = codec::decode_lines(&lines).map_err(unavailable)?;
+    give_back_in(connection, &lines).await
+}
+
+#[async_trait]
+impl CatalogueStore for PgCatalogue {
+    async fn insert(&self, book: Book) -> Result<Book, InventoryError> {
+        let mut connection = self.pool.acquire().await.map_err(unavailable)?;
+        if !insert_book(&mut connection, &book)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(InventoryError::AlreadyExists { isbn: book.isbn });
+        }
+        Ok(book)
+    }
+
+    async fn get(&self, isbn: &Isbn) -> Result<Book, InventoryError> {
+        let row = sqlx::query(GET_BOOK)
+            .bind(isbn.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .ok_or(InventoryError::NotFound { isbn: *isbn })?;
+        book_from_row(&row).map_err(unavailable)
+    }
+
+    async fn update(&self, isbn: &Isbn, patch: BookPatch) -> Result<Book, InventoryError> {
+        let BookPatch {
+            title,
+            author,
+            price,
+            stock,
+        } = patch;
+        let row = sqlx::query(UPDATE_BOOK)
+            .bind(isbn.as_str())
+            .bind(title.as_ref().map(Title::as_str))
+            .bind(title.as_ref().map(|title| text_filter_key(title.as_str())))
+            .bind(author.as_ref().map(|author| author.as_str()))
+            .bind(
+                author
+                    .as_ref()
+                    .map(|author| author_filter_key(author.as_str())),
+            )
+            .bind(
+                author
+                    .as_ref()
+                    .map(|author| text_filter_key(author.as_str())),
+            )
+            .bind(price.map(|price| price.cents()))
+            .bind(price.map(|price| price.currency().as_str().to_owned()))
+            .bind(stock.map(i64::from))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .ok_or(InventoryError::NotFound { isbn: *isbn })?;
+        book_from_row(&row).map_err(unavailable)
+    }
+
+    async fn list(&self, query: &BookQuery) -> Result<BookPage, InventoryError> {
+        let limit = query.limit.get() as usize;
+        let author_key = query.author.as_deref().map(author_filter_key);
+        let text_key = query.text.as_deref().map(text_filter_key);
+        let sql = match (&author_key, &text_key) {
+            (None, None) => LIST_BOOKS,
+            (Some(_), None) => LIST_BOOKS_BY_AUTHOR,
+            (None, Some(_)) => LIST_BOOKS_BY_TEXT,
+            (Some(_), Some(_)) => LIST_BOOKS_BY_AUTHOR_AND_TEXT,
+        };
+        // "" sorts before every ISBN. One more row than a page tells whether more follow.
+        let mut statement = sqlx::query(sql)
+            .bind(
+                query
+                    .after
+                    .map(|isbn| isbn.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+            .bind(limit as i64 + 1);
+        if let Some(author_key) = author_key {
+            statement = statement.bind(author_key);
+        }
+        if let Some(text_key) = text_key {
+            statement = statement.bind(text_key);
+        }
+        let rows = statement.fetch_all(&self.pool).await.map_err(unavailable)?;
+        let books = rows
+            .iter()
+            .map(book_from_row)
+            .collect::<Result<Vec<Book>, BoxError>>()
+            .map_err(unavailable)?;
+        Ok(codec::book_page(books, limit))
+    }
+
+    async fn reserve_all(
+        &self,
+        reservation: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<Vec<ReservedLine>, InventoryError> {
+        let lines = merge_lines(lines)?;
+        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
+        let result = reserve_in(&mut transaction, self.instance, reservation, &lines).await;
+        finish(transaction, result).await
+    }
+
+    async fn confirm_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+        self.forget_journaled(DELETE_RESERVATION, reservation).await
+    }
+
+    async fn cancel_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+        self.give_back_journaled(TAKE_RESERVATION, reservation)
+            .await
+    }
+
+    async fn reservations_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        self.ids_of(RESERVATIONS_BEFORE, Some(cutoff)).await
+    }
+
+    async fn begin_return(
+        &self,
+        id: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<(), InventoryError> {
+        let lines = merge_lines(lines)?;
+        sqlx::query(INSERT_RETURN)
+            .bind(id.as_uuid())
+            .bind(codec::encode_lines(&lines))
+            .bind(Utc::now())
+            .bind(self.instance.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    async fn complete_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        self.give_back_journaled(TAKE_RETURN, id).await
+    }
+
+    async fn abandon_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        self.forget_journaled(DELETE_RETURN, id).await
+    }
+
+    async fn returns_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        self.ids_of(RETURNS_BEFORE, Some(cutoff)).await
+    }
+
+    async fn stopped_processes_journal(&self) -> Result<Journal, InventoryError> {
+        Ok(Journal {
+            reservations: self.ids_of(STOPPED_RESERVATIONS, None).await?,
+            returns: self.ids_of(STOPPED_RETURNS, None).await?,
+        })
+    }
+
+    async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
+        let lines = merge_lines(lines)?;
+        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
+        let result = give_back_in(&mut transaction, &lines).await;
+        finish(transaction, result).await
+    }
+
+    async fn check_ready(&self) -> Result<(), InventoryError> {
+        super::check_ready(&self.pool).await.map_err(unavailable)
+    }
+}

@@ -1,62 +1,306 @@
-//! The delivery store's SQL for PostgreSQL.
+//! [`PgDeliveryStore`]: deliveries in PostgreSQL.
 
-/// A clash on the id or on the order (one delivery per order) inserts nothing.
-const INSERT_DELIVERY: &str = "
-    INSERT INTO deliveries
-        (id, order_id, status, recipient, line1, line2, city, postal_code, country,
-         scheduled_date, tracking_number, created_at, carrier, carrier_tracking_number,
-         status_since, history)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-    ON CONFLICT DO NOTHING";
+use async_trait::async_trait;
+use bookstore_delivery::{
+    CarrierUpdate, Delivery, DeliveryError, DeliveryId, DeliveryPage, DeliveryQuery,
+    DeliveryStatus, DeliveryStore, Recorded,
+};
+use bookstore_types::OrderId;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row as _};
+use uuid::Uuid;
 
-const DELIVERY_ID_FOR_ORDER: &str = "SELECT id FROM deliveries WHERE order_id = $1";
+use crate::codec::{self, DeliveryColumns, NotInserted, TrackingColumns};
+use crate::failure::{BoxError, finish, unavailable};
+use crate::sql::deliveries::{
+    BOOK_DAY, COUNT_OVERDUE, DELIVERY_ID_FOR_ORDER, FREE_DAY, GET_DELIVERY, GET_DELIVERY_BY_ORDER,
+    INSERT_DELIVERY, LIST_DELIVERIES, ORDER_ID_FOR_DELIVERY, UPDATE_DELIVERY,
+};
 
-const ORDER_ID_FOR_DELIVERY: &str = "SELECT order_id FROM deliveries WHERE id = $1";
+/// A [`DeliveryStore`] in PostgreSQL.
+///
+/// One delivery per order is a `UNIQUE` constraint on the order id, so of concurrent inserts
+/// for one order exactly one is stored, whichever instance makes it. A delivery takes its
+/// place on its day in the same transaction (one conditional upsert of the day's count), so
+/// a day never holds more deliveries than its capacity. Changes (a carrier's update, a
+/// cancellation) are optimistic: the row is written only if it is still at the version the
+/// change was computed from, and the change is retried on the newer delivery otherwise.
+#[derive(Debug, Clone)]
+pub(crate) struct PgDeliveryStore {
+    pool: PgPool,
+}
 
-const GET_DELIVERY: &str = "
-    SELECT id, order_id, status, recipient, line1, line2, city, postal_code, country,
-        scheduled_date, tracking_number, created_at, carrier, carrier_tracking_number,
-        status_since, history, version
-    FROM deliveries WHERE id = $1";
+impl PgDeliveryStore {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
 
-const GET_DELIVERY_BY_ORDER: &str = "
-    SELECT id, order_id, status, recipient, line1, line2, city, postal_code, country,
-        scheduled_date, tracking_number, created_at, carrier, carrier_tracking_number,
-        status_since, history, version
-    FROM deliveries WHERE order_id = $1";
+    async fn insert_with_capacity(
+        &self,
+        delivery: Delivery,
+        capacity: Option<u32>,
+    ) -> Result<(), DeliveryError> {
+        let outcome = {
+            let mut transaction = self.pool.begin().await.map_err(unavailable)?;
+            let result = insert_in(&mut transaction, &delivery, capacity).await;
+            finish(transaction, result).await
+        };
+        match outcome {
+            Ok(()) => return Ok(()),
+            Err(DeliveryError::Unavailable(cause)) if cause.is::<NotInserted>() => {}
+            Err(error) => return Err(error),
+        }
+        // Either the order has a delivery, or (a delivery inserted twice) the id is taken.
+        let order_id = delivery.order_id();
+        let existing: Option<Uuid> = sqlx::query_scalar(DELIVERY_ID_FOR_ORDER)
+            .bind(order_id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let other_order: Option<Uuid> = match existing {
+            Some(_) => None,
+            None => sqlx::query_scalar(ORDER_ID_FOR_DELIVERY)
+                .bind(delivery.id().as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?,
+        };
+        Err(codec::already_scheduled(&delivery, existing, other_order))
+    }
 
-/// $1 the delivery, $2 the version it must still have; the rest is what changes.
-const UPDATE_DELIVERY: &str = "
-    UPDATE deliveries
-    SET status = $3, carrier = $4, carrier_tracking_number = $5, status_since = $6,
-        history = $7, version = version + 1
-    WHERE id = $1 AND version = $2";
+    async fn get_versioned(&self, id: DeliveryId) -> Result<(Delivery, i64), DeliveryError> {
+        let row = sqlx::query(GET_DELIVERY)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .ok_or(DeliveryError::NotFound { delivery_id: id })?;
+        delivery_from_row(&row).map_err(unavailable)
+    }
 
-/// One more delivery on day $1 if it holds fewer than $2; no row changes otherwise.
-const BOOK_DAY: &str = "
-    INSERT INTO delivery_days (day, booked) VALUES ($1, 1)
-    ON CONFLICT (day) DO UPDATE SET booked = delivery_days.booked + 1
-    WHERE delivery_days.booked < $2";
+    async fn get_by_order_versioned(
+        &self,
+        order_id: OrderId,
+    ) -> Result<Option<(Delivery, i64)>, DeliveryError> {
+        let row = sqlx::query(GET_DELIVERY_BY_ORDER)
+            .bind(order_id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|row| delivery_from_row(&row).map_err(unavailable))
+            .transpose()
+    }
 
-/// A cancelled delivery frees its place on day $1.
-const FREE_DAY: &str = "
-    UPDATE delivery_days SET booked = booked - 1 WHERE day = $1 AND booked > 0";
+    /// Stores what `changed` changed (status and tracking) if the row is still at
+    /// `version`, and frees its day's place if it became cancelled; false if someone
+    /// changed the row first.
+    async fn store_changes(&self, changed: &Delivery, version: i64) -> Result<bool, DeliveryError> {
+        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
+        let result = store_changes_in(&mut transaction, changed, version).await;
+        finish(transaction, result).await
+    }
+}
 
-/// $1 a status or NULL, $2 a date or NULL, $3 the cursor (the nil UUID for the first
-/// page), $4 the number of rows.
-const LIST_DELIVERIES: &str = "
-    SELECT id, order_id, status, recipient, line1, line2, city, postal_code, country,
-        scheduled_date, tracking_number, created_at, carrier, carrier_tracking_number,
-        status_since, history, version
-    FROM deliveries
-    WHERE ($1::text IS NULL OR status = $1)
-        AND ($2::date IS NULL OR scheduled_date = $2)
-        AND id > $3
-    ORDER BY id LIMIT $4";
+/// Books the day (if the delivery takes a place) and inserts the delivery; a clash is the
+/// error [`NotInserted`], so that the caller rolls the booking back.
+async fn insert_in(
+    connection: &mut PgConnection,
+    delivery: &Delivery,
+    capacity: Option<u32>,
+) -> Result<(), DeliveryError> {
+    let date = delivery.scheduled_date();
+    if codec::takes_a_place(delivery.status()) {
+        let booked = sqlx::query(BOOK_DAY)
+            .bind(date)
+            .bind(capacity.map_or(i64::MAX, i64::from))
+            .execute(&mut *connection)
+            .await
+            .map_err(unavailable)?;
+        if booked.rows_affected() == 0 {
+            return Err(DeliveryError::DayFull { date });
+        }
+    }
+    let address = delivery.address();
+    let tracking = TrackingColumns::of(delivery);
+    let inserted = sqlx::query(INSERT_DELIVERY)
+        .bind(delivery.id().as_uuid())
+        .bind(delivery.order_id().as_uuid())
+        .bind(delivery.status().as_str())
+        .bind(address.recipient())
+        .bind(address.line1())
+        .bind(address.line2())
+        .bind(address.city())
+        .bind(address.postal_code())
+        .bind(address.country().as_str())
+        .bind(date)
+        .bind(delivery.tracking_number().as_str())
+        .bind(delivery.created_at())
+        .bind(tracking.carrier)
+        .bind(tracking.carrier_tracking_number)
+        .bind(tracking.status_since)
+        .bind(tracking.history)
+        .execute(&mut *connection)
+        .await
+        .map_err(unavailable)?;
+    if inserted.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(DeliveryError::Unavailable(Box::new(NotInserted)))
+    }
+}
 
-/// Scheduled before day $1 and neither delivered nor cancelled.
-const COUNT_OVERDUE: &str = "
-    SELECT count(*) FROM deliveries
-    WHERE scheduled_date < $1 AND status NOT IN ('delivered', 'cancelled')";
+async fn store_changes_in(
+    connection: &mut PgConnection,
+    changed: &Delivery,
+    version: i64,
+) -> Result<bool, DeliveryError> {
+    let tracking = TrackingColumns::of(changed);
+    let updated = sqlx::query(UPDATE_DELIVERY)
+        .bind(changed.status().as_str())
+        .bind(tracking.carrier)
+        .bind(tracking.carrier_tracking_number)
+        .bind(tracking.status_since)
+        .bind(tracking.history)
+        .bind(changed.id().as_uuid())
+        .bind(version)
+        .execute(&mut *connection)
+        .await
+        .map_err(unavailable)?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if changed.status() == DeliveryStatus::Cancelled {
+        sqlx::query(FREE_DAY)
+            .bind(changed.scheduled_date())
+            .execute(&mut *connection)
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(true)
+}
 
-crate::shared::delivery_queries!();
+/// A delivery and the version its row had when read.
+fn delivery_from_row(row: &PgRow) -> Result<(Delivery, i64), BoxError> {
+    let delivery = codec::delivery(DeliveryColumns {
+        id: row.try_get("id")?,
+        order_id: row.try_get("order_id")?,
+        status: row.try_get("status")?,
+        recipient: row.try_get("recipient")?,
+        line1: row.try_get("line1")?,
+        line2: row.try_get("line2")?,
+        city: row.try_get("city")?,
+        postal_code: row.try_get("postal_code")?,
+        country: row.try_get("country")?,
+        scheduled_date: row.try_get("scheduled_date")?,
+        tracking_number: row.try_get("tracking_number")?,
+        created_at: row.try_get("created_at")?,
+        carrier: row.try_get("carrier")?,
+        carrier_tracking_number: row.try_get("carrier_tracking_number")?,
+        status_since: row.try_get("status_since")?,
+        history: row.try_get("history")?,
+    })?;
+    Ok((delivery, row.try_get("version")?))
+}
+
+#[async_trait]
+impl DeliveryStore for PgDeliveryStore {
+    async fn insert(&self, delivery: Delivery) -> Result<(), DeliveryError> {
+        self.insert_with_capacity(delivery, None).await
+    }
+
+    async fn insert_within_capacity(
+        &self,
+        delivery: Delivery,
+        capacity: u32,
+    ) -> Result<(), DeliveryError> {
+        self.insert_with_capacity(delivery, Some(capacity)).await
+    }
+
+    async fn record_update(
+        &self,
+        id: DeliveryId,
+        update: CarrierUpdate,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(Delivery, Recorded), DeliveryError> {
+        loop {
+            let (current, version) = self.get_versioned(id).await?;
+            let (changed, recorded) = current.record(update.clone(), recorded_at)?;
+            if recorded == Recorded::Duplicate || self.store_changes(&changed, version).await? {
+                return Ok((changed, recorded));
+            }
+        }
+    }
+
+    async fn list(&self, query: &DeliveryQuery) -> Result<DeliveryPage, DeliveryError> {
+        // One more row than asked tells whether there is a next page.
+        let rows = sqlx::query(LIST_DELIVERIES)
+            .bind(query.status.map(DeliveryStatus::as_str))
+            .bind(query.date)
+            .bind(query.after.map_or(Uuid::nil(), |after| after.as_uuid()))
+            .bind(i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let deliveries = rows
+            .iter()
+            .map(|row| delivery_from_row(row).map(|(delivery, _)| delivery))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
+        Ok(codec::delivery_page(deliveries, query.limit))
+    }
+
+    async fn count_overdue(&self, now: DateTime<Utc>) -> Result<u64, DeliveryError> {
+        let count: i64 = sqlx::query_scalar(COUNT_OVERDUE)
+            .bind(now.date_naive())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn get(&self, id: DeliveryId) -> Result<Delivery, DeliveryError> {
+        self.get_versioned(id).await.map(|(delivery, _)| delivery)
+    }
+
+    async fn get_by_order(&self, order_id: OrderId) -> Result<Option<Delivery>, DeliveryError> {
+        self.get_by_order_versioned(order_id)
+            .await
+            .map(|found| found.map(|(delivery, _)| delivery))
+    }
+
+    async fn transition(
+        &self,
+        id: DeliveryId,
+        change: fn(Delivery) -> Result<Delivery, DeliveryError>,
+    ) -> Result<Delivery, DeliveryError> {
+        // Optimistic: read, change in Rust, write only if the row is still at the version
+        // read; otherwise another writer won, and the change is tried on its result.
+        loop {
+            let (current, version) = self.get_versioned(id).await?;
+            let changed = change(current)?;
+            if self.store_changes(&changed, version).await? {
+                return Ok(changed);
+            }
+        }
+    }
+
+    async fn cancel_for_order(&self, order_id: OrderId) -> Result<Option<Delivery>, DeliveryError> {
+        loop {
+            let Some((current, version)) = self.get_by_order_versioned(order_id).await? else {
+                return Ok(None);
+            };
+            if current.status() == DeliveryStatus::Cancelled {
+                return Ok(Some(current));
+            }
+            let cancelled = current.cancelled()?;
+            if self.store_changes(&cancelled, version).await? {
+                return Ok(Some(cancelled));
+            }
+        }
+    }
+
+    async fn check_ready(&self) -> Result<(), DeliveryError> {
+        super::check_ready(&self.pool).await.map_err(unavailable)
+    }
+}

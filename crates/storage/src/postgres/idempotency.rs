@@ -1,44 +1,165 @@
-//! Idempotency records in PostgreSQL.
+//! [`PgIdempotencyStore`]: idempotency records in PostgreSQL, shared by every instance.
 
-/// A key claimed before (by any instance) inserts nothing.
-/// $5 the instance whose request holds the claim.
-const INSERT_CLAIM: &str = "
-    INSERT INTO idempotency_keys (owner, key, fingerprint, state, expires_at, instance_id)
-    VALUES ($1, $2, $3, 'in_flight', $4, $5)
-    ON CONFLICT (owner, key) DO NOTHING";
+use async_trait::async_trait;
+use bookstore_sales::CustomerId;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row as _};
 
-/// Resumes the in-flight claim of the same request ($3 the fingerprint) whose request died:
-/// its instance has stopped (it has no row), or the claim is older than the in-flight
-/// timeout ($5 now). $6 the resuming instance.
-const RESUME_CLAIM: &str = "
-    UPDATE idempotency_keys
-    SET expires_at = $4, instance_id = $6
-    WHERE owner = $1 AND key = $2 AND fingerprint = $3 AND state = 'in_flight'
-        AND (expires_at <= $5
-            OR (instance_id IS NOT NULL
-                AND NOT EXISTS (
-                    SELECT 1 FROM instances WHERE instances.id = idempotency_keys.instance_id)))";
+use crate::InstanceId;
+use crate::failure::{BoxError, CorruptRow};
+use crate::idempotency::{
+    Claim, Fingerprint, IDEMPOTENCY_IN_FLIGHT_TIMEOUT, IDEMPOTENCY_RETENTION, IdempotencyStore,
+    IdempotencyUnavailable, StoredResponse, expiry,
+};
+use crate::sql::idempotency::{
+    COMPLETE_CLAIM, INSERT_CLAIM, PURGE_EXPIRED, READ_CLAIM, RELEASE_CLAIM, RESUME_CLAIM,
+    TAKE_OVER_CLAIM,
+};
 
-/// Takes over an expired record (a finished one past its retention, or an abandoned claim);
-/// of concurrent takeovers, one updates the row.
-const TAKE_OVER_CLAIM: &str = "
-    UPDATE idempotency_keys
-    SET fingerprint = $3, state = 'in_flight', expires_at = $4, instance_id = $6,
-        status = NULL, content_type = NULL, location = NULL, body = NULL
-    WHERE owner = $1 AND key = $2 AND expires_at <= $5";
+/// An [`IdempotencyStore`] in PostgreSQL.
+///
+/// A claim is atomic across instances: `INSERT ... ON CONFLICT DO NOTHING` creates the
+/// record, a conditional `UPDATE` resumes the claim of a stopped instance or takes over an
+/// expired record; only if none changes anything is the existing record read and answered.
+#[derive(Debug, Clone)]
+pub(crate) struct PgIdempotencyStore {
+    pool: PgPool,
+    instance: InstanceId,
+}
 
-const READ_CLAIM: &str = "
-    SELECT fingerprint, state, status, content_type, location, body
-    FROM idempotency_keys WHERE owner = $1 AND key = $2";
+impl PgIdempotencyStore {
+    pub(crate) fn new(pool: PgPool, instance: InstanceId) -> Self {
+        Self { pool, instance }
+    }
+}
 
-const COMPLETE_CLAIM: &str = "
-    UPDATE idempotency_keys
-    SET state = 'finished', expires_at = $3,
-        status = $4, content_type = $5, location = $6, body = $7
-    WHERE owner = $1 AND key = $2";
+fn failed(error: sqlx::Error) -> IdempotencyUnavailable {
+    IdempotencyUnavailable(Box::new(error))
+}
 
-const RELEASE_CLAIM: &str = "DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2";
+#[async_trait]
+impl IdempotencyStore for PgIdempotencyStore {
+    async fn claim(
+        &self,
+        owner: &CustomerId,
+        key: &str,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, IdempotencyUnavailable> {
+        let owner = owner.as_str();
+        let fingerprint = fingerprint.as_bytes();
+        let in_flight_until = expiry(now, IDEMPOTENCY_IN_FLIGHT_TIMEOUT);
+        let instance = self.instance.as_uuid();
+        loop {
+            let inserted = sqlx::query(INSERT_CLAIM)
+                .bind(owner)
+                .bind(key)
+                .bind(&fingerprint[..])
+                .bind(in_flight_until)
+                .bind(instance)
+                .execute(&self.pool)
+                .await
+                .map_err(failed)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(Claim::Started);
+            }
+            let resumed = sqlx::query(RESUME_CLAIM)
+                .bind(in_flight_until)
+                .bind(instance)
+                .bind(owner)
+                .bind(key)
+                .bind(&fingerprint[..])
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(failed)?;
+            if resumed.rows_affected() == 1 {
+                return Ok(Claim::Resumed);
+            }
+            let taken_over = sqlx::query(TAKE_OVER_CLAIM)
+                .bind(&fingerprint[..])
+                .bind(in_flight_until)
+                .bind(instance)
+                .bind(owner)
+                .bind(key)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(failed)?;
+            if taken_over.rows_affected() == 1 {
+                return Ok(Claim::Started);
+            }
+            let row = sqlx::query(READ_CLAIM)
+                .bind(owner)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed)?;
+            // Released between the statements: claim it afresh.
+            let Some(row) = row else { continue };
+            return claim_from_row(&row, fingerprint).map_err(IdempotencyUnavailable);
+        }
+    }
 
-const PURGE_EXPIRED: &str = "DELETE FROM idempotency_keys WHERE expires_at <= $1";
+    async fn complete(
+        &self,
+        owner: &CustomerId,
+        key: &str,
+        response: StoredResponse,
+        now: DateTime<Utc>,
+    ) -> Result<(), IdempotencyUnavailable> {
+        sqlx::query(COMPLETE_CLAIM)
+            .bind(expiry(now, IDEMPOTENCY_RETENTION))
+            .bind(i64::from(response.status))
+            .bind(response.content_type.as_str())
+            .bind(response.location.as_deref())
+            .bind(response.body.as_slice())
+            .bind(owner.as_str())
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(failed)
+    }
 
-crate::shared::idempotency_queries!();
+    async fn release(&self, owner: &CustomerId, key: &str) -> Result<(), IdempotencyUnavailable> {
+        sqlx::query(RELEASE_CLAIM)
+            .bind(owner.as_str())
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(failed)
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize, IdempotencyUnavailable> {
+        let purged = sqlx::query(PURGE_EXPIRED)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(failed)?;
+        Ok(usize::try_from(purged.rows_affected()).unwrap_or(usize::MAX))
+    }
+}
+
+/// The answer to a claim that found a live record of the key (`READ_CLAIM`'s row).
+fn claim_from_row(row: &PgRow, fingerprint: [u8; 32]) -> Result<Claim, BoxError> {
+    let stored_fingerprint: Vec<u8> = row.try_get("fingerprint")?;
+    if stored_fingerprint != fingerprint {
+        return Ok(Claim::Mismatch);
+    }
+    let state: String = row.try_get("state")?;
+    match state.as_str() {
+        "in_flight" => Ok(Claim::InFlight),
+        "finished" => Ok(Claim::Replay(crate::codec::stored_response(
+            row.try_get("status")?,
+            row.try_get("content_type")?,
+            row.try_get("location")?,
+            row.try_get("body")?,
+        )?)),
+        _ => Err(Box::new(CorruptRow {
+            what: "idempotency state",
+        })),
+    }
+}

@@ -1,57 +1,35 @@
-//! The PostgreSQL backend: connection settings, the SQL of every store (one submodule per
-//! store), and the Rust that runs it, expanded from [`crate::shared`].
+//! The PostgreSQL backend, with sqlx: the pool, the instances' leases, and one store type
+//! per domain trait ([`PgCatalogue`], [`PgOrderStore`], [`PgDeliveryStore`],
+//! [`PgPaymentGateway`], [`PgIdempotencyStore`]), each holding the pool.
+//!
+//! Transactions run at READ COMMITTED, and every check-and-change is a single conditional
+//! statement (`UPDATE ... WHERE stock >= n`, `INSERT ... ON CONFLICT`, `DELETE ...
+//! RETURNING`), so concurrent instances never oversell, cancel twice or schedule two
+//! deliveries. Timestamps are `TIMESTAMPTZ`, ids `UUID`, order lines `JSONB`.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection as _, PgConnection, PgPool, Postgres, Transaction};
 
-use crate::failure::{BoxError, unavailable};
+use crate::failure::unavailable;
 use crate::{ConnectOptions, StorageError};
 
-pub(crate) mod catalogue;
-pub(crate) mod deliveries;
-pub(crate) mod idempotency;
-pub(crate) mod orders;
-pub(crate) mod payments;
+mod catalogue;
+mod deliveries;
+mod idempotency;
+mod orders;
+mod payments;
 
-/// The sqlx database type of this backend.
-pub(crate) type Db = Postgres;
+pub(crate) use catalogue::PgCatalogue;
+pub(crate) use deliveries::PgDeliveryStore;
+pub(crate) use idempotency::PgIdempotencyStore;
+pub(crate) use orders::PgOrderStore;
+pub(crate) use payments::PgPaymentGateway;
 
 /// The pool of a PostgreSQL database.
 pub(crate) type Handle = PgPool;
-
-/// A connection taken from the pool; it goes back when dropped.
-pub(crate) type ConnectionGuard<'a> = PoolConnection<Postgres>;
-
-/// A connection for statements that write.
-async fn write_connection(pool: &Handle) -> Result<ConnectionGuard<'_>, sqlx::Error> {
-    pool.acquire().await
-}
-
-/// A connection for statements that only read.
-async fn read_connection(pool: &Handle) -> Result<ConnectionGuard<'_>, sqlx::Error> {
-    pool.acquire().await
-}
-
-/// Starts a transaction on `connection` (READ COMMITTED: rows are locked by the statements
-/// that change them).
-async fn begin_write(connection: &mut PgConnection) -> Result<Transaction<'_, Db>, sqlx::Error> {
-    connection.begin().await
-}
-
-/// How timestamps are stored: `TIMESTAMPTZ`.
-type DbTime = DateTime<Utc>;
-
-fn to_db_time(time: DateTime<Utc>) -> DbTime {
-    time
-}
-
-fn from_db_time(time: DbTime) -> Result<DateTime<Utc>, BoxError> {
-    Ok(time)
-}
 
 pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Handle, StorageError> {
     let connect_options = PgConnectOptions::from_str(url).map_err(StorageError::InvalidUrl)?;

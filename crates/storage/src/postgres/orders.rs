@@ -1,4 +1,18 @@
-//! The order store's SQL for PostgreSQL.
+//! [`PgOrderStore`]: orders in PostgreSQL.
+
+use async_trait::async_trait;
+use bookstore_sales::{
+    CustomerId, Order, OrderPage, OrderStore, Payment, SalesError, TransactionId,
+};
+use bookstore_types::{OrderId, PageLimit};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row as _};
+use uuid::Uuid;
+
+use crate::InstanceId;
+use crate::codec;
+use crate::failure::{BoxError, unavailable};
 
 /// Inserts nothing when the id is taken, or when instance $10 has no row. The instance's
 /// row is locked `FOR KEY SHARE` until the insert commits, so reaping that instance waits for it
@@ -41,4 +55,143 @@ const CANCEL_ORDER: &str = "
 
 const ORDER_STATUS: &str = "SELECT status FROM orders WHERE id = $1";
 
-crate::shared::order_queries!();
+/// An [`OrderStore`] in PostgreSQL.
+///
+/// An order is one row; its lines, an immutable record always read whole, are a JSON
+/// document in that row, so an order (or a page of them) is read with one query and no join.
+/// Listing is newest first by an insertion sequence number, so a cursor never repeats or
+/// skips an order. Cancelling is a conditional update (`WHERE status = 'confirmed'`): of
+/// concurrent cancels exactly one wins. An order is recorded only under this instance's
+/// live lease (see [`crate::instances`]).
+#[derive(Debug, Clone)]
+pub(crate) struct PgOrderStore {
+    pool: PgPool,
+    instance: InstanceId,
+}
+
+impl PgOrderStore {
+    pub(crate) fn new(pool: PgPool, instance: InstanceId) -> Self {
+        Self { pool, instance }
+    }
+}
+
+#[async_trait]
+impl OrderStore for PgOrderStore {
+    async fn insert(&self, order: Order) -> Result<(), SalesError> {
+        // One statement: the order and its lines are written together or not at all, and
+        // only while this instance holds its lease.
+        let inserted = sqlx::query(INSERT_ORDER)
+            .bind(order.id().as_uuid())
+            .bind(order.owner().as_str())
+            .bind(order.status().as_str())
+            .bind(codec::encode_order_lines(order.lines()))
+            .bind(order.total().cents())
+            .bind(order.total().currency().as_str())
+            .bind(order.payment().transaction_id.as_uuid())
+            .bind(order.payment().status.as_str())
+            .bind(order.created_at())
+            .bind(self.instance.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        if inserted.rows_affected() == 1 {
+            return Ok(());
+        }
+        match sqlx::query_scalar::<_, String>(ORDER_STATUS)
+            .bind(order.id().as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+        {
+            Some(_) => Err(SalesError::AlreadyExists {
+                order_id: order.id(),
+            }),
+            None => Err(unavailable(crate::instances::LeaseExpired {
+                instance: self.instance,
+            })),
+        }
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Order, SalesError> {
+        let row = sqlx::query(GET_ORDER)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .ok_or(SalesError::NotFound { order_id: id })?;
+        order_from_row(&row).map_err(unavailable)
+    }
+
+    async fn list_by_owner(
+        &self,
+        owner: &CustomerId,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<OrderPage, SalesError> {
+        // Clamped as the in-memory store does; one more than a page tells whether more
+        // orders remain.
+        let limit = PageLimit::clamped(u64::from(limit)).get() as usize;
+        let statement = match before {
+            None => sqlx::query(LIST_ORDERS)
+                .bind(owner.as_str())
+                .bind(limit as i64 + 1),
+            Some(cursor) => sqlx::query(LIST_ORDERS_BEFORE)
+                .bind(owner.as_str())
+                .bind(limit as i64 + 1)
+                .bind(cursor.as_uuid()),
+        };
+        let rows = statement.fetch_all(&self.pool).await.map_err(unavailable)?;
+        let orders = rows
+            .iter()
+            .map(order_from_row)
+            .collect::<Result<Vec<Order>, BoxError>>()
+            .map_err(unavailable)?;
+        Ok(codec::order_page(orders, limit))
+    }
+
+    async fn mark_cancelled(&self, id: OrderId) -> Result<Order, SalesError> {
+        let cancelled = sqlx::query(CANCEL_ORDER)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        if let Some(row) = cancelled {
+            return order_from_row(&row).map_err(unavailable);
+        }
+        let status: Option<String> = sqlx::query_scalar(ORDER_STATUS)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Err(match status {
+            None => SalesError::NotFound { order_id: id },
+            Some(_) => SalesError::AlreadyCancelled { order_id: id },
+        })
+    }
+
+    async fn check_ready(&self) -> Result<(), SalesError> {
+        super::check_ready(&self.pool).await.map_err(unavailable)
+    }
+}
+
+fn order_from_row(row: &PgRow) -> Result<Order, BoxError> {
+    let id: Uuid = row.try_get("id")?;
+    let owner: String = row.try_get("owner")?;
+    let status: String = row.try_get("status")?;
+    let lines: String = row.try_get("lines")?;
+    let currency: String = row.try_get("currency")?;
+    let payment_status: String = row.try_get("payment_status")?;
+    let created_at: DateTime<Utc> = row.try_get("created_at")?;
+    Ok(Order::restore(
+        OrderId::from_uuid(id),
+        CustomerId::new(owner),
+        codec::order_status(&status)?,
+        codec::decode_order_lines(&lines)?,
+        codec::money(row.try_get("total_cents")?, &currency)?,
+        Payment {
+            transaction_id: TransactionId::from_uuid(row.try_get("transaction_id")?),
+            status: codec::payment_status(&payment_status)?,
+        },
+        created_at,
+    ))
+}

@@ -1,4 +1,22 @@
-//! The catalogue's SQL for SQLite.
+//! [`SqliteCatalogue`]: the catalogue and its reservation journal in SQLite.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bookstore_inventory::{
+    Book, BookPage, BookPatch, BookQuery, CatalogueStore, InventoryError, Journal, ReservationId,
+    ReservedLine, StockLine, Title, author_filter_key, merge_lines, text_filter_key,
+};
+use bookstore_types::Isbn;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::book_cache::{BookCache, Touched};
+use super::{Handle, corrupt, to_db_time, uuid_at};
+use crate::InstanceId;
+use crate::codec::{self, BookColumns};
+use crate::failure::{CorruptRow, unavailable};
+use crate::instances::{STOPPED_RESERVATIONS, STOPPED_RETURNS};
 
 const INSERT_BOOK: &str = "
     INSERT INTO books
@@ -52,16 +70,11 @@ const LIST_BOOKS_BY_AUTHOR_AND_TEXT: &str = "
 const INSERT_RESERVATION: &str = "
     INSERT INTO reservations (id, lines, created_at, instance_id) VALUES (?1, ?2, ?3, ?4)";
 
-/// Takes the stock of every line at once: `(?5, ?6)`, `(?7, ?8)`, ... are the quantity and
-/// ISBN of each line (see [`journal_and_take_sql`]). A line whose book lacks the stock, or
-/// does not exist, is simply not updated, and returns no row.
-const TAKE_STOCK_PREFIX: &str = "
-    UPDATE books SET stock = stock - taken.quantity
-    FROM (SELECT column1 AS quantity, column2 AS isbn FROM (VALUES";
-
-const TAKE_STOCK_SUFFIX: &str = ")) AS taken
-    WHERE books.isbn = taken.isbn AND books.stock >= taken.quantity
-    RETURNING isbn, title, price_cents, currency";
+/// Takes ?1 copies of ?2 if that many are in stock; no row otherwise.
+const TAKE_STOCK: &str = "
+    UPDATE books SET stock = stock - ?1
+    WHERE isbn = ?2 AND stock >= ?1
+    RETURNING title, price_cents, currency";
 
 const STOCK_OF: &str = "SELECT stock FROM books WHERE isbn = ?1";
 
@@ -88,59 +101,440 @@ const DELETE_RETURN: &str = "DELETE FROM stock_returns WHERE id = ?1";
 const RETURNS_BEFORE: &str = "
     SELECT id FROM stock_returns WHERE created_at < ?1 ORDER BY created_at, id";
 
-/// [`INSERT_RESERVATION`] and the stock update for `lines` lines, as one batch.
-fn journal_and_take_sql(lines: usize) -> String {
-    let mut sql = String::from(INSERT_RESERVATION);
-    if lines == 0 {
-        return sql;
-    }
-    sql.push(';');
-    sql.push_str(TAKE_STOCK_PREFIX);
-    for line in 0..lines {
-        let quantity = 5 + 2 * line;
-        sql.push_str(&format!(
-            "{}(?{quantity}, ?{})",
-            if line == 0 { " " } else { ", " },
-            quantity + 1
-        ));
-    }
-    sql.push_str(TAKE_STOCK_SUFFIX);
-    sql
+/// A [`CatalogueStore`] in SQLite.
+///
+/// Listing filters compare keys written beside each book by Rust ([`author_filter_key`],
+/// [`text_filter_key`]), so they match exactly the books the in-memory store would, Unicode
+/// case folding included. A reservation is one write job: the journal row, then one
+/// conditional update per merged line; the first line that cannot be served rolls the job
+/// back. Books read by [`get`](CatalogueStore::get) are kept in the database's
+/// [`BookCache`], and every write through this store drops the books it may have changed.
+#[derive(Clone)]
+pub(crate) struct SqliteCatalogue {
+    handle: Handle,
+    instance: InstanceId,
+    cache: Arc<BookCache>,
 }
 
-/// Journals `reservation` and takes the stock of `lines` in one batch of two statements:
-/// one round trip to SQLite's connection thread, inside the caller's transaction. SQLite has
-/// one writer at a time, so the order in which rows are updated does not matter.
-async fn journal_and_take(
-    connection: &mut sqlx::SqliteConnection,
+impl std::fmt::Debug for SqliteCatalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteCatalogue").finish_non_exhaustive()
+    }
+}
+
+impl SqliteCatalogue {
+    pub(crate) fn new(handle: Handle, instance: InstanceId) -> Self {
+        let cache = handle.book_cache();
+        Self {
+            handle,
+            instance,
+            cache,
+        }
+    }
+
+    /// Adds every book of `books` whose ISBN is not taken yet, in one write job, and
+    /// returns how many it added.
+    pub(crate) async fn insert_missing(&self, books: &[Book]) -> Result<u64, InventoryError> {
+        let books = books.to_vec();
+        self.write(Touched::All, move |connection| {
+            let mut inserted = 0;
+            for book in &books {
+                inserted += u64::from(insert_book(connection, book).map_err(unavailable)?);
+            }
+            Ok(inserted)
+        })
+        .await
+    }
+
+    /// Runs `job` as one write job, then drops from the cache the books it may have
+    /// changed, whatever the outcome (a failed write may still have committed before its
+    /// error, e.g. a failed answer).
+    async fn write<T, F>(&self, touched: Touched<'_>, job: F) -> Result<T, InventoryError>
+    where
+        F: FnOnce(&Connection) -> Result<T, InventoryError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let result = self.handle.write(job).await;
+        self.cache.drop_touched(touched);
+        result
+    }
+
+    /// The ids one of the journal's `select`s lists, with `cutoff` bound if given.
+    fn ids_of(
+        &self,
+        select: &'static str,
+        cutoff: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        let cutoff = cutoff.map(to_db_time);
+        self.handle.read(|connection| {
+            let mut statement = connection.prepare_cached(select)?;
+            let id = |row: &Row<'_>| uuid_at(row, "id").map(ReservationId::from_uuid);
+            match cutoff {
+                Some(cutoff) => statement.query_map([cutoff], id)?.collect(),
+                None => statement.query_map([], id)?.collect(),
+            }
+        })
+    }
+
+    /// Deletes the journal record `take` names (so a concurrent call finds nothing) and
+    /// gives its stock back, in one write job; an id not in the journal gives nothing.
+    async fn give_back_journaled(
+        &self,
+        take: &'static str,
+        id: ReservationId,
+    ) -> Result<(), InventoryError> {
+        // The journal, not the caller, knows which books get their stock back.
+        self.write(Touched::All, move |connection| {
+            let lines: Option<String> = connection
+                .prepare_cached(take)
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([id.as_uuid().as_bytes()], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(unavailable)?;
+            let Some(lines) = lines else {
+                return Ok(());
+            };
+            let lines = codec::decode_lines(&lines).map_err(unavailable)?;
+            give_back(connection, &lines)
+        })
+        .await
+    }
+
+    /// Deletes the journal record `delete` names, giving nothing back; an id not in the
+    /// journal is `Ok`.
+    async fn forget_journaled(
+        &self,
+        delete: &'static str,
+        id: ReservationId,
+    ) -> Result<(), InventoryError> {
+        self.handle
+            .write(move |connection| {
+                connection
+                    .prepare_cached(delete)
+                    .and_then(|mut statement| statement.execute([id.as_uuid().as_bytes()]))
+                    .map(drop)
+                    .map_err(unavailable)
+            })
+            .await
+    }
+}
+
+fn book_columns(row: &Row<'_>) -> rusqlite::Result<BookColumns> {
+    Ok(BookColumns {
+        isbn: row.get("isbn")?,
+        title: row.get("title")?,
+        author: row.get("author")?,
+        price_cents: row.get("price_cents")?,
+        currency: row.get("currency")?,
+        stock: row.get("stock")?,
+    })
+}
+
+fn book_from_row(row: &Row<'_>) -> rusqlite::Result<Book> {
+    codec::book(book_columns(row)?).map_err(corrupt)
+}
+
+/// `INSERT_BOOK` with the columns of `book` bound; it inserts nothing when the ISBN is taken.
+fn insert_book(connection: &Connection, book: &Book) -> rusqlite::Result<bool> {
+    let inserted = connection.prepare_cached(INSERT_BOOK)?.execute(params![
+        book.isbn.as_str(),
+        book.title.as_str(),
+        book.author.as_str(),
+        author_filter_key(book.author.as_str()),
+        text_filter_key(book.title.as_str()),
+        text_filter_key(book.author.as_str()),
+        book.price.cents(),
+        book.price.currency().as_str(),
+        i64::from(book.stock),
+    ])?;
+    Ok(inserted == 1)
+}
+
+/// The stock of a book, or `None` if there is no such book.
+fn stock_of(connection: &Connection, isbn: &Isbn) -> Result<Option<u32>, InventoryError> {
+    let stock: Option<i64> = connection
+        .prepare_cached(STOCK_OF)
+        .and_then(|mut statement| {
+            statement
+                .query_row([isbn.as_str()], |row| row.get(0))
+                .optional()
+        })
+        .map_err(unavailable)?;
+    stock
+        .map(|stock| codec::stock(stock).map_err(unavailable))
+        .transpose()
+}
+
+/// Journals `reservation` and takes the stock of each (merged) line; the first line that
+/// cannot be taken is the error, and the job's changes are rolled back.
+fn reserve(
+    connection: &Connection,
     instance: InstanceId,
     reservation: ReservationId,
     lines: &[StockLine],
-    now: super::DbTime,
-) -> Result<Vec<Row>, sqlx::Error> {
-    let mut statement = sqlx::query(sqlx::AssertSqlSafe(journal_and_take_sql(lines.len())))
-        .bind(reservation.as_uuid())
-        .bind(codec::encode_lines(lines))
-        .bind(now)
-        .bind(instance.as_uuid());
-    for line in lines {
-        statement = statement
-            .bind(i64::from(line.quantity.get()))
-            .bind(line.isbn.as_str());
+) -> Result<Vec<ReservedLine>, InventoryError> {
+    let journaled = connection
+        .prepare_cached(INSERT_RESERVATION)
+        .and_then(|mut statement| {
+            statement.execute(params![
+                reservation.as_uuid().as_bytes(),
+                codec::encode_lines(lines),
+                to_db_time(Utc::now()),
+                instance.as_uuid().as_bytes(),
+            ])
+        });
+    match journaled {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(error, _))
+            if error.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(InventoryError::ReservationExists { reservation });
+        }
+        Err(error) => return Err(unavailable(error)),
     }
-    statement.fetch_all(connection).await
+    let mut take = connection.prepare_cached(TAKE_STOCK).map_err(unavailable)?;
+    let mut reserved = Vec::with_capacity(lines.len());
+    for line in lines {
+        let taken = take
+            .query_row(
+                params![i64::from(line.quantity.get()), line.isbn.as_str()],
+                |row| {
+                    Ok((
+                        row.get::<_, String>("title")?,
+                        row.get::<_, i64>("price_cents")?,
+                        row.get::<_, String>("currency")?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(unavailable)?;
+        let Some((title, price_cents, currency)) = taken else {
+            // The first line (in ISBN order) that could not be taken is the answer.
+            return Err(match stock_of(connection, &line.isbn)? {
+                None => InventoryError::UnknownBook { isbn: line.isbn },
+                Some(available) => InventoryError::OutOfStock {
+                    isbn: line.isbn,
+                    requested: line.quantity.get(),
+                    available,
+                },
+            });
+        };
+        reserved.push(ReservedLine {
+            isbn: line.isbn,
+            title: Title::parse(title).map_err(|_| unavailable(CorruptRow { what: "title" }))?,
+            unit_price: codec::money(price_cents, &currency).map_err(unavailable)?,
+            quantity: line.quantity,
+        });
+    }
+    Ok(reserved)
 }
 
-crate::shared::catalogue_queries!();
+/// Gives back the stock of each (merged) line; the job is rolled back on an error.
+fn give_back(connection: &Connection, lines: &[StockLine]) -> Result<(), InventoryError> {
+    let mut give = connection
+        .prepare_cached(GIVE_BACK_STOCK)
+        .map_err(unavailable)?;
+    for line in lines {
+        let given = give
+            .execute(params![i64::from(line.quantity.get()), line.isbn.as_str()])
+            .map_err(unavailable)?;
+        if given == 0 {
+            return Err(match stock_of(connection, &line.isbn)? {
+                None => InventoryError::UnknownBook { isbn: line.isbn },
+                Some(_) => InventoryError::StockOverflow { isbn: line.isbn },
+            });
+        }
+    }
+    Ok(())
+}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[async_trait]
+impl CatalogueStore for SqliteCatalogue {
+    async fn insert(&self, book: Book) -> Result<Book, InventoryError> {
+        let isbn = [book.isbn];
+        self.write(Touched::Books(&isbn), move |connection| {
+            if insert_book(connection, &book).map_err(unavailable)? {
+                Ok(book)
+            } else {
+                Err(InventoryError::AlreadyExists { isbn: book.isbn })
+            }
+        })
+        .await
+    }
 
-    #[test]
-    fn the_batch_numbers_the_parameters_of_each_line() {
-        assert!(journal_and_take_sql(0).ends_with("VALUES (?1, ?2, ?3, ?4)"));
-        let two = journal_and_take_sql(2);
-        assert!(two.contains("(VALUES (?5, ?6), (?7, ?8)))"), "{two}");
+    async fn get(&self, isbn: &Isbn) -> Result<Book, InventoryError> {
+        if let Some(book) = self.cache.get(isbn) {
+            return Ok(book);
+        }
+        let generation = self.cache.generation();
+        let book = self
+            .handle
+            .read(|connection| {
+                connection
+                    .prepare_cached(GET_BOOK)?
+                    .query_row([isbn.as_str()], book_from_row)
+                    .optional()
+            })?
+            .ok_or(InventoryError::NotFound { isbn: *isbn })?;
+        self.cache.fill(generation, &book);
+        Ok(book)
+    }
+
+    async fn update(&self, isbn: &Isbn, patch: BookPatch) -> Result<Book, InventoryError> {
+        let isbn = *isbn;
+        self.write(Touched::Books(&[isbn]), move |connection| {
+            let BookPatch {
+                title,
+                author,
+                price,
+                stock,
+            } = patch;
+            connection
+                .prepare_cached(UPDATE_BOOK)
+                .and_then(|mut statement| {
+                    statement
+                        .query_row(
+                            params![
+                                isbn.as_str(),
+                                title.as_ref().map(Title::as_str),
+                                title.as_ref().map(|title| text_filter_key(title.as_str())),
+                                author.as_ref().map(|author| author.as_str()),
+                                author
+                                    .as_ref()
+                                    .map(|author| author_filter_key(author.as_str())),
+                                author
+                                    .as_ref()
+                                    .map(|author| text_filter_key(author.as_str())),
+                                price.map(|price| price.cents()),
+                                price.map(|price| price.currency().as_str().to_owned()),
+                                stock.map(i64::from),
+                            ],
+                            book_from_row,
+                        )
+                        .optional()
+                })
+                .map_err(unavailable)?
+                .ok_or(InventoryError::NotFound { isbn })
+        })
+        .await
+    }
+
+    async fn list(&self, query: &BookQuery) -> Result<BookPage, InventoryError> {
+        let limit = query.limit.get() as usize;
+        let author_key = query.author.as_deref().map(author_filter_key);
+        let text_key = query.text.as_deref().map(text_filter_key);
+        // "" sorts before every ISBN. One more row than a page tells whether more follow.
+        let after = query
+            .after
+            .map(|isbn| isbn.as_str().to_owned())
+            .unwrap_or_default();
+        let rows = limit as i64 + 1;
+        let books = self.handle.read(|connection| {
+            let (sql, keys): (&str, Vec<&str>) = match (&author_key, &text_key) {
+                (None, None) => (LIST_BOOKS, vec![]),
+                (Some(author), None) => (LIST_BOOKS_BY_AUTHOR, vec![author]),
+                (None, Some(text)) => (LIST_BOOKS_BY_TEXT, vec![text]),
+                (Some(author), Some(text)) => (LIST_BOOKS_BY_AUTHOR_AND_TEXT, vec![author, text]),
+            };
+            let mut statement = connection.prepare_cached(sql)?;
+            let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&after, &rows];
+            parameters.extend(keys.iter().map(|key| key as &dyn rusqlite::ToSql));
+            statement
+                .query_map(parameters.as_slice(), book_from_row)?
+                .collect::<rusqlite::Result<Vec<Book>>>()
+        })?;
+        Ok(codec::book_page(books, limit))
+    }
+
+    async fn reserve_all(
+        &self,
+        reservation: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<Vec<ReservedLine>, InventoryError> {
+        let lines = merge_lines(lines)?;
+        let isbns: Vec<Isbn> = lines.iter().map(|line| line.isbn).collect();
+        let instance = self.instance;
+        self.write(Touched::Books(&isbns), move |connection| {
+            reserve(connection, instance, reservation, &lines)
+        })
+        .await
+    }
+
+    async fn confirm_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+        self.forget_journaled(DELETE_RESERVATION, reservation).await
+    }
+
+    async fn cancel_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {
+        self.give_back_journaled(TAKE_RESERVATION, reservation)
+            .await
+    }
+
+    async fn reservations_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        self.ids_of(RESERVATIONS_BEFORE, Some(cutoff))
+    }
+
+    async fn begin_return(
+        &self,
+        id: ReservationId,
+        lines: &[StockLine],
+    ) -> Result<(), InventoryError> {
+        let lines = codec::encode_lines(&merge_lines(lines)?);
+        let instance = self.instance;
+        self.handle
+            .write(move |connection| {
+                connection
+                    .prepare_cached(INSERT_RETURN)
+                    .and_then(|mut statement| {
+                        statement.execute(params![
+                            id.as_uuid().as_bytes(),
+                            lines,
+                            to_db_time(Utc::now()),
+                            instance.as_uuid().as_bytes(),
+                        ])
+                    })
+                    .map(drop)
+                    .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn complete_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        self.give_back_journaled(TAKE_RETURN, id).await
+    }
+
+    async fn abandon_return(&self, id: ReservationId) -> Result<(), InventoryError> {
+        self.forget_journaled(DELETE_RETURN, id).await
+    }
+
+    async fn returns_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<ReservationId>, InventoryError> {
+        self.ids_of(RETURNS_BEFORE, Some(cutoff))
+    }
+
+    async fn stopped_processes_journal(&self) -> Result<Journal, InventoryError> {
+        Ok(Journal {
+            reservations: self.ids_of(STOPPED_RESERVATIONS, None)?,
+            returns: self.ids_of(STOPPED_RETURNS, None)?,
+        })
+    }
+
+    async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
+        let lines = merge_lines(lines)?;
+        let isbns: Vec<Isbn> = lines.iter().map(|line| line.isbn).collect();
+        self.write(Touched::Books(&isbns), move |connection| {
+            give_back(connection, &lines)
+        })
+        .await
+    }
+
+    async fn check_ready(&self) -> Result<(), InventoryError> {
+        super::check_ready(&self.handle).await.map_err(unavailable)
     }
 }

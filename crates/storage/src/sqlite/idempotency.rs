@@ -1,44 +1,239 @@
-//! Idempotency records in SQLite.
+//! [`SqliteIdempotencyStore`]: idempotency records in SQLite.
 
-/// A key claimed before (by any instance) inserts nothing.
-/// ?5 the instance whose request holds the claim.
-const INSERT_CLAIM: &str = "
-    INSERT INTO idempotency_keys (owner, key, fingerprint, state, expires_at, instance_id)
-    VALUES (?1, ?2, ?3, 'in_flight', ?4, ?5)
-    ON CONFLICT (owner, key) DO NOTHING";
+use async_trait::async_trait;
+use bookstore_sales::CustomerId;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
 
-/// Resumes the in-flight claim of the same request (?3 the fingerprint) whose request died:
-/// its instance has stopped (it has no row), or the claim is older than the in-flight
-/// timeout (?5 now). ?6 the resuming instance.
-const RESUME_CLAIM: &str = "
-    UPDATE idempotency_keys
-    SET expires_at = ?4, instance_id = ?6
-    WHERE owner = ?1 AND key = ?2 AND fingerprint = ?3 AND state = 'in_flight'
-        AND (expires_at <= ?5
-            OR (instance_id IS NOT NULL
-                AND NOT EXISTS (
-                    SELECT 1 FROM instances WHERE instances.id = idempotency_keys.instance_id)))";
+use super::{Handle, to_db_time};
+use crate::InstanceId;
+use crate::codec;
+use crate::failure::{BoxError, CorruptRow};
+use crate::idempotency::{
+    Claim, Fingerprint, IDEMPOTENCY_IN_FLIGHT_TIMEOUT, IDEMPOTENCY_RETENTION, IdempotencyStore,
+    IdempotencyUnavailable, StoredResponse, expiry,
+};
+use crate::sql::idempotency::{
+    COMPLETE_CLAIM, INSERT_CLAIM, PURGE_EXPIRED, READ_CLAIM, RELEASE_CLAIM, RESUME_CLAIM,
+    TAKE_OVER_CLAIM,
+};
 
-/// Takes over an expired record (a finished one past its retention, or an abandoned claim);
-/// of concurrent takeovers, one updates the row.
-const TAKE_OVER_CLAIM: &str = "
-    UPDATE idempotency_keys
-    SET fingerprint = ?3, state = 'in_flight', expires_at = ?4, instance_id = ?6,
-        status = NULL, content_type = NULL, location = NULL, body = NULL
-    WHERE owner = ?1 AND key = ?2 AND expires_at <= ?5";
+/// An [`IdempotencyStore`] in SQLite: a claim is one write job (insert, resume, take over,
+/// or read the record), so it is atomic.
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteIdempotencyStore {
+    handle: Handle,
+    instance: InstanceId,
+}
 
-const READ_CLAIM: &str = "
-    SELECT fingerprint, state, status, content_type, location, body
-    FROM idempotency_keys WHERE owner = ?1 AND key = ?2";
+impl SqliteIdempotencyStore {
+    pub(crate) fn new(handle: Handle, instance: InstanceId) -> Self {
+        Self { handle, instance }
+    }
+}
 
-const COMPLETE_CLAIM: &str = "
-    UPDATE idempotency_keys
-    SET state = 'finished', expires_at = ?3,
-        status = ?4, content_type = ?5, location = ?6, body = ?7
-    WHERE owner = ?1 AND key = ?2";
+fn failed(error: impl Into<BoxError>) -> IdempotencyUnavailable {
+    IdempotencyUnavailable(error.into())
+}
 
-const RELEASE_CLAIM: &str = "DELETE FROM idempotency_keys WHERE owner = ?1 AND key = ?2";
+/// A live record of a key: its fingerprint, state and response columns.
+type ClaimRow = (
+    Vec<u8>,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
 
-const PURGE_EXPIRED: &str = "DELETE FROM idempotency_keys WHERE expires_at <= ?1";
+#[async_trait]
+impl IdempotencyStore for SqliteIdempotencyStore {
+    async fn claim(
+        &self,
+        owner: &CustomerId,
+        key: &str,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, IdempotencyUnavailable> {
+        let owner = owner.as_str().to_owned();
+        let key = key.to_owned();
+        let fingerprint = fingerprint.as_bytes();
+        let in_flight_until = to_db_time(expiry(now, IDEMPOTENCY_IN_FLIGHT_TIMEOUT));
+        let now = to_db_time(now);
+        let instance = *self.instance.as_uuid().as_bytes();
+        self.handle
+            .write(move |connection| {
+                claim_in(
+                    connection,
+                    ClaimParameters {
+                        owner,
+                        key,
+                        fingerprint,
+                        in_flight_until,
+                        now,
+                        instance,
+                    },
+                )
+                .map_err(failed)?
+                .map_err(failed)
+            })
+            .await
+    }
 
-crate::shared::idempotency_queries!();
+    async fn complete(
+        &self,
+        owner: &CustomerId,
+        key: &str,
+        response: StoredResponse,
+        now: DateTime<Utc>,
+    ) -> Result<(), IdempotencyUnavailable> {
+        let owner = owner.as_str().to_owned();
+        let key = key.to_owned();
+        let expires = to_db_time(expiry(now, IDEMPOTENCY_RETENTION));
+        self.handle
+            .write(move |connection| {
+                connection
+                    .prepare_cached(COMPLETE_CLAIM)
+                    .and_then(|mut statement| {
+                        statement.execute(params![
+                            expires,
+                            i64::from(response.status),
+                            response.content_type,
+                            response.location,
+                            response.body,
+                            owner,
+                            key
+                        ])
+                    })
+                    .map(drop)
+                    .map_err(failed)
+            })
+            .await
+    }
+
+    async fn release(&self, owner: &CustomerId, key: &str) -> Result<(), IdempotencyUnavailable> {
+        let owner = owner.as_str().to_owned();
+        let key = key.to_owned();
+        self.handle
+            .write(move |connection| {
+                connection
+                    .prepare_cached(RELEASE_CLAIM)
+                    .and_then(|mut statement| statement.execute(params![owner, key]))
+                    .map(drop)
+                    .map_err(failed)
+            })
+            .await
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize, IdempotencyUnavailable> {
+        let now = to_db_time(now);
+        self.handle
+            .write(move |connection| {
+                connection
+                    .prepare_cached(PURGE_EXPIRED)
+                    .and_then(|mut statement| statement.execute([now]))
+                    .map_err(failed)
+            })
+            .await
+    }
+}
+
+/// What a claim binds.
+struct ClaimParameters {
+    owner: String,
+    key: String,
+    fingerprint: [u8; 32],
+    in_flight_until: String,
+    now: String,
+    instance: [u8; 16],
+}
+
+/// Claims a key in one write job: insert the record, or resume the claim of a request that
+/// died, or take over an expired record, or else answer from the record there.
+fn claim_in(
+    connection: &rusqlite::Connection,
+    parameters: ClaimParameters,
+) -> rusqlite::Result<Result<Claim, CorruptRow>> {
+    let ClaimParameters {
+        owner,
+        key,
+        fingerprint,
+        in_flight_until,
+        now,
+        instance,
+    } = parameters;
+    let inserted = connection.prepare_cached(INSERT_CLAIM)?.execute(params![
+        owner,
+        key,
+        &fingerprint[..],
+        in_flight_until,
+        instance
+    ])?;
+    if inserted == 1 {
+        return Ok(Ok(Claim::Started));
+    }
+    let resumed = connection.prepare_cached(RESUME_CLAIM)?.execute(params![
+        in_flight_until,
+        instance,
+        owner,
+        key,
+        &fingerprint[..],
+        now
+    ])?;
+    if resumed == 1 {
+        return Ok(Ok(Claim::Resumed));
+    }
+    let taken_over = connection
+        .prepare_cached(TAKE_OVER_CLAIM)?
+        .execute(params![
+            &fingerprint[..],
+            in_flight_until,
+            instance,
+            owner,
+            key,
+            now
+        ])?;
+    if taken_over == 1 {
+        return Ok(Ok(Claim::Started));
+    }
+    // One writer: the record the insert collided with is still there.
+    let row: Option<ClaimRow> = connection
+        .prepare_cached(READ_CLAIM)?
+        .query_row(params![owner, key], |row| {
+            Ok((
+                row.get("fingerprint")?,
+                row.get("state")?,
+                row.get("status")?,
+                row.get("content_type")?,
+                row.get("location")?,
+                row.get("body")?,
+            ))
+        })
+        .optional()?;
+    Ok(match row {
+        Some(row) => claim_from_row(row, fingerprint),
+        None => Err(CorruptRow {
+            what: "idempotency record",
+        }),
+    })
+}
+
+/// The answer to a claim that found a live record of the key.
+fn claim_from_row(row: ClaimRow, fingerprint: [u8; 32]) -> Result<Claim, CorruptRow> {
+    let (stored_fingerprint, state, status, content_type, location, body) = row;
+    if stored_fingerprint != fingerprint {
+        return Ok(Claim::Mismatch);
+    }
+    match state.as_str() {
+        "in_flight" => Ok(Claim::InFlight),
+        "finished" => Ok(Claim::Replay(codec::stored_response(
+            status,
+            content_type,
+            location,
+            body,
+        )?)),
+        _ => Err(CorruptRow {
+            what: "idempotency state",
+        }),
+    }
+}

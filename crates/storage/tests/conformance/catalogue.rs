@@ -7,7 +7,6 @@ use bookstore_inventory::{
     BookPage, BookPatch, BookQuery, CatalogueStore, InMemoryCatalogue, InventoryError, PageLimit,
     ReservedLine, Title,
 };
-use bookstore_storage::SqlCatalogue;
 use bookstore_types::{Isbn, QuantityError};
 use chrono::{Duration, Utc};
 
@@ -65,19 +64,19 @@ async fn a_write_to_one_book_leaves_the_others_as_they_read(backend: Backend) {
     );
 }
 
-/// `SqlCatalogue::insert_missing`, which loads the demo and benchmark catalogues.
+/// `Database::insert_missing_books`, which loads the demo and benchmark catalogues.
 async fn loading_a_catalogue_adds_only_the_isbns_not_taken(backend: Backend) {
     let stores = backend.stores().await;
     let Some(database) = stores.database.clone() else {
         return; // The in-memory store is loaded with `InMemoryCatalogue::with_books`.
     };
-    let catalogue = SqlCatalogue::new(database);
+    let catalogue = database.stores().catalogue;
     let first = book(1, "Kept", "Author", 1000, 10);
     catalogue.insert(first.clone()).await.unwrap();
     let load: Vec<_> = (1..=300)
         .map(|n| book(n, &format!("Loaded {n}"), "Loader", 500, 3))
         .collect();
-    assert_eq!(catalogue.insert_missing(&load).await.unwrap(), 299);
+    assert_eq!(database.insert_missing_books(&load).await.unwrap(), 299);
     assert_eq!(
         catalogue.get(&isbn(1)).await.unwrap(),
         first,
@@ -94,7 +93,7 @@ async fn loading_a_catalogue_adds_only_the_isbns_not_taken(backend: Backend) {
     .await;
     assert_eq!(isbns(&all).len(), 300);
     assert_eq!(
-        catalogue.insert_missing(&load).await.unwrap(),
+        database.insert_missing_books(&load).await.unwrap(),
         0,
         "loading again adds nothing"
     );

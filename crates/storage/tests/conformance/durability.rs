@@ -1,16 +1,12 @@
 //! What only a database can do: keep everything across a restart, share it between
 //! instances, and fail cleanly when it is gone.
 
-use bookstore_delivery::DeliveryStore;
 use bookstore_delivery::{DeliveryError, DeliveryStatus};
-use bookstore_inventory::CatalogueStore;
 use bookstore_inventory::{BookQuery, InventoryError};
+use bookstore_sales::CustomerId as Owner;
 use bookstore_sales::{CustomerId, PaymentError, PaymentToken, SalesError};
-use bookstore_sales::{OrderStore, PaymentGateway};
-use bookstore_storage::{
-    ConnectOptions, SqlCatalogue, SqlDeliveryStore, SqlOrderStore, SqlPaymentGateway, StorageError,
-    connect, migrate,
-};
+use bookstore_storage::idempotency::{Fingerprint, IdempotencyUnavailable};
+use bookstore_storage::{ConnectOptions, StorageError, connect, migrate};
 use bookstore_types::OrderId;
 use chrono::{Duration, Utc};
 
@@ -58,10 +54,13 @@ async fn everything_survives_closing_and_reopening_the_database(backend: Backend
     stores.database.as_ref().unwrap().close().await;
 
     let database = stores.location.as_ref().unwrap().open().await;
-    let catalogue = SqlCatalogue::new(database.clone());
-    let orders = SqlOrderStore::new(database.clone());
-    let deliveries = SqlDeliveryStore::new(database.clone());
-    let payments = SqlPaymentGateway::new(database.clone());
+    let reopened = database.stores();
+    let (catalogue, orders, deliveries, payments) = (
+        reopened.catalogue,
+        reopened.orders,
+        reopened.deliveries,
+        reopened.payments,
+    );
 
     let reread = catalogue.get(&isbn(1)).await.unwrap();
     assert_eq!(reread.stock, 3);
@@ -110,7 +109,8 @@ async fn a_closed_database_makes_every_store_unavailable(backend: Backend) {
         Err(StorageError::Unavailable(_))
     ));
 
-    let catalogue = SqlCatalogue::new(database.clone());
+    let closed = database.stores();
+    let catalogue = closed.catalogue;
     assert!(matches!(
         catalogue.get(&isbn(1)).await,
         Err(InventoryError::Unavailable(_))
@@ -125,7 +125,7 @@ async fn a_closed_database_makes_every_store_unavailable(backend: Backend) {
         catalogue.check_ready().await,
         Err(InventoryError::Unavailable(_))
     ));
-    let orders = SqlOrderStore::new(database.clone());
+    let orders = closed.orders;
     assert!(matches!(
         orders.insert(order_for("alice")).await,
         Err(SalesError::Unavailable(_))
@@ -134,21 +134,40 @@ async fn a_closed_database_makes_every_store_unavailable(backend: Backend) {
         orders.check_ready().await,
         Err(SalesError::Unavailable(_))
     ));
-    let deliveries = SqlDeliveryStore::new(database.clone());
+    let deliveries = closed.deliveries;
     assert!(matches!(
         deliveries.get_by_order(OrderId::generate()).await,
         Err(DeliveryError::Unavailable(_))
     ));
-    let payments = SqlPaymentGateway::new(database.clone());
+    let payments = closed.payments;
     let token = PaymentToken::parse("tok_visa").unwrap();
     assert!(matches!(
         payments.capture(&token, usd(1), OrderId::generate()).await,
         Err(PaymentError::Unavailable(_))
     ));
-    let idempotency = stores.idempotency();
     assert!(matches!(
-        idempotency.claim("alice", "k", [0; 32], Utc::now()).await,
-        Err(StorageError::Unavailable(_))
+        closed
+            .idempotency
+            .claim(
+                &Owner::new("alice"),
+                "k",
+                Fingerprint::from_bytes([0; 32]),
+                Utc::now()
+            )
+            .await,
+        Err(IdempotencyUnavailable(_))
+    ));
+    assert!(matches!(
+        stores
+            .idempotency
+            .claim(
+                &Owner::new("alice"),
+                "k",
+                Fingerprint::from_bytes([0; 32]),
+                Utc::now()
+            )
+            .await,
+        Err(IdempotencyUnavailable(_))
     ));
 
     // A server that is not there fails to connect, within the timeout.

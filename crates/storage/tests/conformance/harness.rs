@@ -15,10 +15,8 @@ use bookstore_sales::{
     CapturedPayment, CustomerId, InMemoryOrderStore, Order, OrderLine, OrderStore, PaymentGateway,
     PaymentStatus, PricedLines, SimulatedPaymentGateway, TransactionId,
 };
-use bookstore_storage::{
-    ConnectOptions, Database, SqlCatalogue, SqlDeliveryStore, SqlIdempotencyStore, SqlOrderStore,
-    SqlPaymentGateway, connect, migrate,
-};
+use bookstore_storage::idempotency::{IdempotencyStore, InMemoryIdempotencyStore};
+use bookstore_storage::{ConnectOptions, Database, connect, migrate};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
 use chrono::{SubsecRound, Utc};
 use sqlx::{Connection, Executor, PgConnection};
@@ -130,7 +128,7 @@ impl Drop for Cleanup {
 #[derive(Clone)]
 pub(crate) enum Ledger {
     InMemory(Arc<SimulatedPaymentGateway>),
-    Sql(SqlPaymentGateway),
+    Sql(Database),
 }
 
 impl Ledger {
@@ -138,7 +136,10 @@ impl Ledger {
     pub(crate) async fn captured_count(&self) -> usize {
         match self {
             Ledger::InMemory(gateway) => gateway.captured_count(),
-            Ledger::Sql(gateway) => gateway.captured_count().await.unwrap(),
+            Ledger::Sql(database) => database
+                .payment_count(PaymentStatus::Captured)
+                .await
+                .unwrap(),
         }
     }
 
@@ -146,7 +147,10 @@ impl Ledger {
     pub(crate) async fn refunded_count(&self) -> usize {
         match self {
             Ledger::InMemory(gateway) => gateway.refunded_count(),
-            Ledger::Sql(gateway) => gateway.refunded_count().await.unwrap(),
+            Ledger::Sql(database) => database
+                .payment_count(PaymentStatus::Refunded)
+                .await
+                .unwrap(),
         }
     }
 
@@ -154,7 +158,7 @@ impl Ledger {
     pub(crate) async fn transaction(&self, id: TransactionId) -> Option<(Money, PaymentStatus)> {
         match self {
             Ledger::InMemory(gateway) => gateway.transaction(id),
-            Ledger::Sql(gateway) => gateway.transaction(id).await.unwrap(),
+            Ledger::Sql(database) => database.payment_transaction(id).await.unwrap(),
         }
     }
 }
@@ -165,19 +169,13 @@ pub(crate) struct Stores {
     pub(crate) orders: Arc<dyn OrderStore>,
     pub(crate) deliveries: Arc<dyn DeliveryStore>,
     pub(crate) payments: Arc<dyn PaymentGateway>,
+    pub(crate) idempotency: Arc<dyn IdempotencyStore>,
     pub(crate) ledger: Ledger,
     /// The database behind the SQL stores (`None` in memory).
     pub(crate) database: Option<Database>,
     /// Where the SQL database lives (`None` in memory).
     pub(crate) location: Option<Location>,
     _cleanup: Option<Cleanup>,
-}
-
-impl Stores {
-    /// The idempotency store on this database (SQL backends only).
-    pub(crate) fn idempotency(&self) -> SqlIdempotencyStore {
-        SqlIdempotencyStore::new(self.database.clone().expect("a SQL backend"))
-    }
 }
 
 /// Small pools: many tests run at once on two cores.
@@ -201,6 +199,7 @@ impl Backend {
                     orders: Arc::new(InMemoryOrderStore::new()),
                     deliveries: Arc::new(InMemoryDeliveryStore::new()),
                     payments: Arc::clone(&gateway) as Arc<dyn PaymentGateway>,
+                    idempotency: Arc::new(InMemoryIdempotencyStore::new()),
                     ledger: Ledger::InMemory(gateway),
                     database: None,
                     location: None,
@@ -246,13 +245,14 @@ async fn sql_stores(location: Location) -> Stores {
     // The cleanup guard exists before anything can fail.
     let cleanup = Cleanup(location.clone());
     let database = location.open().await;
-    let gateway = SqlPaymentGateway::new(database.clone());
+    let stores = database.stores();
     Stores {
-        catalogue: Arc::new(SqlCatalogue::new(database.clone())),
-        orders: Arc::new(SqlOrderStore::new(database.clone())),
-        deliveries: Arc::new(SqlDeliveryStore::new(database.clone())),
-        payments: Arc::new(gateway.clone()),
-        ledger: Ledger::Sql(gateway),
+        catalogue: stores.catalogue,
+        orders: stores.orders,
+        deliveries: stores.deliveries,
+        payments: stores.payments,
+        idempotency: stores.idempotency,
+        ledger: Ledger::Sql(database.clone()),
         database: Some(database),
         location: Some(location),
         _cleanup: Some(cleanup),

@@ -3,10 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use bookstore_sales::SalesError;
-use bookstore_storage::{
-    IdempotencyClaim, LeaseRenewal, SqlIdempotencyStore, StorageError, connect,
-};
+use bookstore_sales::{CustomerId, SalesError};
+use bookstore_storage::idempotency::{Claim, Fingerprint};
+use bookstore_storage::{LeaseRenewal, StorageError, connect};
 use chrono::Utc;
 
 use crate::conformance;
@@ -235,27 +234,32 @@ async fn the_in_flight_claim_of_a_stopped_instance_is_resumed_by_the_same_reques
     backend: Backend,
 ) {
     let stores = backend.stores().await;
-    let first = stores.idempotency();
+    let first = stores.idempotency.clone();
     let now = Utc::now();
-    assert_eq!(
-        first.claim("alice", "k", [1; 32], now).await.unwrap(),
-        IdempotencyClaim::Started
+    let alice = CustomerId::new("alice");
+    let (one, two) = (
+        Fingerprint::from_bytes([1; 32]),
+        Fingerprint::from_bytes([2; 32]),
     );
     assert_eq!(
-        first.claim("alice", "k", [1; 32], now).await.unwrap(),
-        IdempotencyClaim::InFlight,
+        first.claim(&alice, "k", one, now).await.unwrap(),
+        Claim::Started
+    );
+    assert_eq!(
+        first.claim(&alice, "k", one, now).await.unwrap(),
+        Claim::InFlight,
         "the claim of a live instance is in flight"
     );
     database(&stores).deregister_instance().await.unwrap();
     assert_eq!(
-        first.claim("alice", "k", [2; 32], now).await.unwrap(),
-        IdempotencyClaim::Mismatch,
+        first.claim(&alice, "k", two, now).await.unwrap(),
+        Claim::Mismatch,
         "another request never resumes it"
     );
-    let second = SqlIdempotencyStore::new(database(&stores).clone());
+    let second = database(&stores).stores().idempotency;
     assert_eq!(
-        second.claim("alice", "k", [1; 32], now).await.unwrap(),
-        IdempotencyClaim::Resumed
+        second.claim(&alice, "k", one, now).await.unwrap(),
+        Claim::Resumed
     );
 }
 

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use bookstore_sales::{
     Capture, PaymentError, PaymentGateway, PaymentStatus, PaymentToken, TransactionId,
 };
-use bookstore_storage::SqlPaymentGateway;
 use bookstore_types::OrderId;
 
 use crate::harness::{Backend, join_all, usd};
@@ -169,7 +168,8 @@ async fn captures_survive_reconnecting(backend: Backend) {
         .unwrap();
     stores.database.as_ref().unwrap().close().await;
 
-    let reopened = SqlPaymentGateway::new(stores.location.as_ref().unwrap().open().await);
+    let reopened_database = stores.location.as_ref().unwrap().open().await;
+    let reopened = reopened_database.stores().payments;
     assert_eq!(
         reopened
             .capture_for(reference)
@@ -186,5 +186,11 @@ async fn captures_survive_reconnecting(backend: Backend) {
         Ok(transaction_id)
     );
     reopened.refund(transaction_id).await.unwrap();
-    assert_eq!(reopened.captured_count().await.unwrap(), 0);
+    assert_eq!(
+        reopened_database
+            .payment_count(bookstore_sales::PaymentStatus::Captured)
+            .await
+            .unwrap(),
+        0
+    );
 }
