@@ -53,6 +53,7 @@ const WEB_STACK: &[Name] = &[
 /// team importing a domain crate never builds a database driver.
 const SQL_DRIVERS: &[Name] = &[
     Prefix("sqlx"),
+    Exact("rusqlite"),
     Exact("libsqlite3-sys"),
     Exact("bookstore-storage"),
 ];

@@ -276,9 +276,9 @@ impl Application {
         // ready. Keep renewing the lease, and keep settling the work of instances whose lease
         // expires, every fifth of the lease.
         let lease = Duration::from_secs(cli.instance_lease_seconds);
-        if let Some(database) = &database {
-            actix_web::rt::spawn(renew_lease_forever(database.clone(), lease));
-        }
+        let lease_renewal = database
+            .as_ref()
+            .map(|database| actix_web::rt::spawn(renew_lease_forever(database.clone(), lease)));
         let recovery_state = state.clone();
         let recovery_database = database.clone();
         let grace = chrono::Duration::seconds(
@@ -373,6 +373,11 @@ impl Application {
         // After SIGTERM/SIGINT and the drain, actix-web stops accepting and lets in-flight
         // requests finish within the shutdown timeout before `run` returns.
         server.run().await.map_err(StartError::Serve)?;
+        // Stop renewing before giving the lease up: a renewal that found the row gone would
+        // take this clean stop for a lost lease and exit with an error.
+        if let Some(renewal) = lease_renewal {
+            renewal.abort();
+        }
         if let Some(database) = database {
             // Every request has finished: nothing of this instance is left to settle, and
             // another instance need not wait for the lease to run out.
