@@ -5,6 +5,7 @@
 //! - [`routes`] holds the thin handlers, [`workflow`] the steps that span domains;
 //! - [`wire`] the JSON bodies, [`http`] errors, auth, extraction and middleware;
 //! - [`idempotency`] makes POSTs safe to retry;
+//! - [`role`] says what an API key may do;
 //! - [`config`] and [`server`] run the `bookstore` binary; [`probe`] is its health check.
 
 pub mod app;
@@ -15,6 +16,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod probe;
+pub mod role;
 pub mod routes;
 pub mod server;
 pub mod stores;

@@ -53,8 +53,8 @@ use bookstore_types::OrderId;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::app::AppState;
-use crate::http::auth::Role;
 use crate::idempotency::{Attempt, Fingerprint, digest_of_parts};
+use crate::role::Role;
 
 /// Why a workflow failed. The domain errors pass through as they are; the variants of its
 /// own are the rules that span domains. `http/domain_errors.rs` maps each to a problem.

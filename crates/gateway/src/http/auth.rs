@@ -23,33 +23,10 @@ use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
 use crate::http::problem::{ApiError, ProblemKind};
+pub use crate::role::Role;
 
 /// The header that carries the API key.
 pub const API_KEY_HEADER: &str = "X-API-Key";
-
-/// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Browse, order, and manage its own orders and deliveries.
-    Customer,
-    /// Everything a customer can, plus catalogue writes and reading any order.
-    Admin,
-    /// A warehouse system or a carrier integration: reads any delivery, lists the
-    /// deliveries of a day and posts carrier updates (as admin can); otherwise it is a
-    /// customer of its own.
-    Fulfilment,
-}
-
-impl Role {
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "customer" => Some(Self::Customer),
-            "admin" => Some(Self::Admin),
-            "fulfilment" => Some(Self::Fulfilment),
-            _ => None,
-        }
-    }
-}
 
 /// The name of an account, as written in `KEY:ROLE:ACCOUNT`: 1 to 64 lowercase ASCII letters,
 /// digits, `.`, `_` and `-`, starting with a letter or a digit. Not a role name (an entry
