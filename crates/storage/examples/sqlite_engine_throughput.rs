@@ -40,6 +40,10 @@ mod engine;
 #[path = "../src/sqlite/migrate.rs"]
 #[rustfmt::skip]
 mod migrate;
+#[allow(dead_code)]
+#[path = "../src/migrations.rs"]
+#[rustfmt::skip]
+mod migrations;
 
 use engine::{Engine, EngineOptions, EnginePath};
 

@@ -1,7 +1,7 @@
-//! The PostgreSQL schema migrations, compiled in (`migrations/postgres`), applied by sqlx's
-//! migrator. SQLite's (`migrations/sqlite`) are applied by the engine's runner
+//! The schema migrations of both backends, compiled in. PostgreSQL's (`migrations/postgres`)
+//! are applied by sqlx's migrator; SQLite's (`migrations/sqlite`) by the engine's runner
 //! ([`crate::sqlite::migrate`]), which keeps sqlx's bookkeeping; its tests check it against
-//! sqlx's migrator with the list here.
+//! sqlx's migrator built from the same list.
 //!
 //! They are listed here with `include_str!` rather than found by `sqlx::migrate!`, because
 //! that macro needs sqlx's `macros` feature, which compiles both database drivers (and
@@ -10,20 +10,26 @@
 
 use std::borrow::Cow;
 
+use sha2::{Digest, Sha384};
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// One migration file: its version, description and SQL.
-struct MigrationFile {
-    version: i64,
-    description: &'static str,
-    sql: &'static str,
+pub(crate) struct MigrationFile {
+    pub(crate) version: i64,
+    pub(crate) description: &'static str,
+    pub(crate) sql: &'static str,
 }
 
-/// The SQLite migrations, oldest first (`migrations/sqlite/<version>_<description>.sql`), as
-/// sqlx's migrator would apply them.
-#[cfg(test)]
-const SQLITE: &[MigrationFile] = &[
+impl MigrationFile {
+    /// What sqlx stores in `checksum`: the SHA-384 of the SQL text.
+    pub(crate) fn checksum(&self) -> Vec<u8> {
+        Sha384::digest(self.sql.as_bytes()).to_vec()
+    }
+}
+
+/// The SQLite migrations, oldest first (`migrations/sqlite/<version>_<description>.sql`).
+pub(crate) const SQLITE: &[MigrationFile] = &[
     MigrationFile {
         version: 1,
         description: "initial",

@@ -15,44 +15,11 @@
 use std::time::Instant;
 
 use rusqlite::Connection;
-use sha2::{Digest, Sha384};
 use sqlx::migrate::MigrateError;
 
 use super::engine::{Engine, WriteError};
 use crate::StorageError;
-
-/// One migration file: its version, description and SQL.
-pub(crate) struct Migration {
-    pub(crate) version: i64,
-    pub(crate) description: &'static str,
-    pub(crate) sql: &'static str,
-}
-
-impl Migration {
-    /// What sqlx stores in `checksum`: the SHA-384 of the SQL text.
-    pub(crate) fn checksum(&self) -> Vec<u8> {
-        Sha384::digest(self.sql.as_bytes()).to_vec()
-    }
-}
-
-/// The SQLite migrations, oldest first (`migrations/sqlite/<version>_<description>.sql`).
-pub(crate) const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        description: "initial",
-        sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
-    },
-    Migration {
-        version: 2,
-        description: "instances",
-        sql: include_str!("../../migrations/sqlite/0002_instances.sql"),
-    },
-    Migration {
-        version: 3,
-        description: "fulfilment",
-        sql: include_str!("../../migrations/sqlite/0003_fulfilment.sql"),
-    },
-];
+use crate::migrations::{MigrationFile, SQLITE as MIGRATIONS};
 
 /// sqlx's bookkeeping table, created as sqlx creates it (to the whitespace, which SQLite
 /// keeps in the schema).
@@ -97,7 +64,7 @@ pub(crate) async fn migrate(engine: &Engine) -> Result<(), StorageError> {
 /// transaction; see the module documentation for what is refused.
 pub(crate) fn apply_migrations(
     connection: &Connection,
-    migrations: &[Migration],
+    migrations: &[MigrationFile],
 ) -> Result<(), MigrateError> {
     connection
         .execute_batch(CREATE_MIGRATIONS_TABLE)
@@ -141,7 +108,7 @@ pub(crate) fn apply_migrations(
 }
 
 /// Runs one migration and records it, in one transaction.
-fn apply(connection: &Connection, migration: &Migration) -> Result<(), MigrateError> {
+fn apply(connection: &Connection, migration: &MigrationFile) -> Result<(), MigrateError> {
     let started = Instant::now();
     connection
         .execute_batch("BEGIN IMMEDIATE")

@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn every_shared_statement_gives_each_dollar_parameter_its_own_number_on_sqlite() {
         let connection = Connection::open_in_memory().unwrap();
-        migrate::apply_migrations(&connection, migrate::MIGRATIONS).unwrap();
+        migrate::apply_migrations(&connection, crate::migrations::SQLITE).unwrap();
         for sql in crate::sql::ALL {
             let statement = connection.prepare(sql).unwrap_or_else(|error| {
                 panic!("SQLite prepares {sql}: {error}");

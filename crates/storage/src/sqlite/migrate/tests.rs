@@ -222,12 +222,12 @@ async fn a_database_with_a_failed_migration_is_refused() {
 async fn a_failing_migration_leaves_nothing_of_itself_behind() {
     let engine = Engine::open(&EnginePath::Memory, &EngineOptions::default()).unwrap();
     let broken = [
-        Migration {
+        MigrationFile {
             version: 1,
             description: "good",
             sql: "CREATE TABLE kept (id INTEGER)",
         },
-        Migration {
+        MigrationFile {
             version: 2,
             description: "broken",
             sql: "CREATE TABLE dropped (id INTEGER); SELECT * FROM no_such_table;",
