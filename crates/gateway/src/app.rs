@@ -28,6 +28,7 @@ use crate::idempotency::{IdempotencyStore, InMemoryIdempotencyStore};
 use crate::routes::{books, deliveries, health, orders};
 use crate::{metrics, openapi};
 use bookstore_storage::Stores;
+use bookstore_storage::events::{EventLog, InMemoryEventLog};
 
 /// The path of the generated OpenAPI document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -47,6 +48,8 @@ pub struct AppState {
     pub payments: Arc<dyn PaymentGateway>,
     /// Idempotency records.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The events the stores record with their changes.
+    pub events: Arc<dyn EventLog>,
     /// The API keys and their roles.
     pub api_keys: ApiKeys,
     /// Size limits on requests.
@@ -103,6 +106,7 @@ impl AppState {
                 deliveries: Arc::new(InMemoryDeliveryStore::new()),
                 payments: Arc::new(SimulatedPaymentGateway::new()),
                 idempotency: Arc::new(InMemoryIdempotencyStore::new()),
+                events: Arc::new(InMemoryEventLog::new()),
             },
             api_keys,
         )
@@ -116,6 +120,7 @@ impl AppState {
             deliveries,
             payments,
             idempotency,
+            events,
         } = stores;
         Self {
             catalogue,
@@ -123,6 +128,7 @@ impl AppState {
             deliveries,
             payments,
             idempotency,
+            events,
             api_keys,
             request_limits: RequestLimits::default(),
             rate_limits: None,

@@ -14,11 +14,13 @@ use bookstore_inventory::{
     generated_catalogue,
 };
 use bookstore_sales::{InMemoryOrderStore, SimulatedPaymentGateway};
+use bookstore_storage::events::{InMemoryEventLog, Outbox};
 use bookstore_storage::idempotency::InMemoryIdempotencyStore;
 use bookstore_storage::{ConnectOptions, Database, StorageError, Stores};
 
 use crate::app::AppState;
 use crate::http::auth::ApiKeys;
+use crate::wire::event_data::WireRenderer;
 
 /// The URL that keeps everything in process memory.
 pub const MEMORY_URL: &str = "memory";
@@ -89,6 +91,7 @@ pub async fn open(
             deliveries: Arc::new(InMemoryDeliveryStore::new()),
             payments: Arc::new(SimulatedPaymentGateway::new()),
             idempotency: Arc::new(InMemoryIdempotencyStore::new()),
+            events: Arc::new(InMemoryEventLog::new()),
         };
         return Ok(OpenedStores {
             state: AppState::with_stores(stores, api_keys),
@@ -98,7 +101,7 @@ pub async fn open(
     let database = connect_and_migrate(url, options).await?;
     // On SQLite this also marks every earlier process as stopped, for recovery to settle.
     database.register_instance(options.instance_lease).await?;
-    let stores = database.stores();
+    let stores = database.stores(&Outbox::new(Arc::new(WireRenderer)));
     seed_if_empty(&database, stores.catalogue.as_ref(), seed).await?;
     Ok(OpenedStores {
         state: AppState::with_stores(stores, api_keys),

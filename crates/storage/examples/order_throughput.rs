@@ -47,7 +47,7 @@ async fn main() {
         .register_instance(Duration::from_secs(600))
         .await
         .unwrap();
-    let stores = database.stores();
+    let stores = database.stores(&bookstore_storage::events::Outbox::id_only());
     let (catalogue, orders, payments, idempotency) = (
         stores.catalogue,
         stores.orders,

@@ -127,7 +127,7 @@ async fn stores_on(file: &TemporaryFile) -> Stores {
         .register_instance(Duration::from_secs(3600))
         .await
         .unwrap();
-    let stores = database.stores();
+    let stores = database.stores(&bookstore_storage::events::Outbox::id_only());
     for number in 0..BOOKS {
         let _ = stores.catalogue.insert(book(number)).await;
     }

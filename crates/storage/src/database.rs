@@ -11,6 +11,7 @@ use bookstore_sales::{OrderStore, PaymentError, PaymentGateway, PaymentStatus, T
 use bookstore_types::Money;
 use sqlx::PgPool;
 
+use crate::events::{EventLog, Outbox};
 use crate::idempotency::IdempotencyStore;
 use crate::{InstanceId, StorageError, postgres, sqlite};
 
@@ -110,7 +111,11 @@ impl Database {
     /// The stores on this database (call [`migrate`] first), as the domains' trait objects.
     /// They share this database's connections; on SQLite, every catalogue store of one
     /// `Database` also shares its book cache, so calling this again is cheap and safe.
-    pub fn stores(&self) -> Stores {
+    ///
+    /// `outbox` renders the data of the events the stores record with their changes.
+    pub fn stores(&self, outbox: &Outbox) -> Stores {
+        // Threaded into the stores as they start recording events.
+        let _ = outbox;
         let instance = self.instance;
         match &self.backend {
             Backend::Sqlite(handle) => Stores {
@@ -122,6 +127,7 @@ impl Database {
                     handle.clone(),
                     instance,
                 )),
+                events: Arc::new(sqlite::SqliteEventLog::new(handle.clone())),
             },
             Backend::Postgres(pool) => Stores {
                 catalogue: Arc::new(postgres::PgCatalogue::new(pool.clone(), instance)),
@@ -129,6 +135,7 @@ impl Database {
                 deliveries: Arc::new(postgres::PgDeliveryStore::new(pool.clone())),
                 payments: Arc::new(postgres::PgPaymentGateway::new(pool.clone())),
                 idempotency: Arc::new(postgres::PgIdempotencyStore::new(pool.clone(), instance)),
+                events: Arc::new(postgres::PgEventLog::new(pool.clone())),
             },
         }
     }
@@ -204,6 +211,8 @@ pub struct Stores {
     pub payments: Arc<dyn PaymentGateway>,
     /// Idempotency keys, shared by every instance on the database.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The events the other stores record with their changes (`crate::events`).
+    pub events: Arc<dyn EventLog>,
 }
 
 impl fmt::Debug for Stores {

@@ -46,6 +46,12 @@ impl StoreFailure for crate::idempotency::IdempotencyUnavailable {
     }
 }
 
+impl StoreFailure for crate::events::EventsUnavailable {
+    fn unavailable(cause: BoxError) -> Self {
+        crate::events::EventsUnavailable(cause)
+    }
+}
+
 impl StoreFailure for StorageError {
     fn unavailable(cause: BoxError) -> Self {
         StorageError::Unavailable(cause)

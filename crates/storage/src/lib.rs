@@ -63,6 +63,7 @@
 mod codec;
 mod database;
 mod error;
+pub mod events;
 mod failure;
 pub mod idempotency;
 mod instances;

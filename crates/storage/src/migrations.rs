@@ -45,6 +45,11 @@ pub(crate) const SQLITE: &[MigrationFile] = &[
         description: "fulfilment",
         sql: include_str!("../migrations/sqlite/0003_fulfilment.sql"),
     },
+    MigrationFile {
+        version: 4,
+        description: "events",
+        sql: include_str!("../migrations/sqlite/0004_events.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first (`migrations/postgres/<version>_<description>.sql`).
@@ -63,6 +68,11 @@ const POSTGRES: &[MigrationFile] = &[
         version: 3,
         description: "fulfilment",
         sql: include_str!("../migrations/postgres/0003_fulfilment.sql"),
+    },
+    MigrationFile {
+        version: 4,
+        description: "events",
+        sql: include_str!("../migrations/postgres/0004_events.sql"),
     },
 ];
 

@@ -10,6 +10,7 @@
 pub mod books;
 pub mod cursor;
 pub mod deliveries;
+pub mod event_data;
 pub mod orders;
 pub mod tracking;
 

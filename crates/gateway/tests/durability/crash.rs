@@ -193,7 +193,9 @@ async fn restart_and_wait_until_ready(database: &TestDatabase) -> (Server, Api) 
 /// journaled, and every capture belongs to one of `orders`, each paid its total.
 async fn assert_nothing_half_done_remains(database: &TestDatabase, orders: &[Value]) {
     let inspection = database.inspect().await;
-    let catalogue = inspection.stores().catalogue;
+    let catalogue = inspection
+        .stores(&bookstore_storage::events::Outbox::id_only())
+        .catalogue;
     let everything = chrono::Utc::now() + chrono::Duration::seconds(1);
     assert_eq!(
         catalogue.reservations_older_than(everything).await.unwrap(),
@@ -205,7 +207,9 @@ async fn assert_nothing_half_done_remains(database: &TestDatabase, orders: &[Val
         vec![],
         "recovery left no return behind"
     );
-    let payments = inspection.stores().payments;
+    let payments = inspection
+        .stores(&bookstore_storage::events::Outbox::id_only())
+        .payments;
     for order in orders {
         let id = order["id"].as_str().expect("an id");
         let order_id: OrderId = id.parse().expect("a valid order id");

@@ -123,7 +123,9 @@ async fn when_one_of_two_postgres_instances_is_killed_the_survivor_settles_its_o
     // The survivor settles every reservation made before the kill (the doomed instance's
     // half-done orders; its own finish in milliseconds) while its buyers keep buying.
     let inspection = database.inspect().await;
-    let catalogue = inspection.stores().catalogue;
+    let catalogue = inspection
+        .stores(&bookstore_storage::events::Outbox::id_only())
+        .catalogue;
     poll_until(
         "the survivor settles the killed instance's reservations",
         PROCESS_LIMIT,

@@ -81,7 +81,9 @@ async fn two_instances_on_one_postgres_database_sell_each_copy_once_and_share_id
     assert_eq!(b.stock_of(SCARCE_BOOK).await, 0);
 
     let inspection = database.inspect().await;
-    let payments = inspection.stores().payments;
+    let payments = inspection
+        .stores(&bookstore_storage::events::Outbox::id_only())
+        .payments;
     for id in &sold {
         let order_id: OrderId = id.parse().expect("a valid order id");
         let capture = payments

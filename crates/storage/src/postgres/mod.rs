@@ -18,12 +18,14 @@ use crate::{ConnectOptions, StorageError};
 
 mod catalogue;
 mod deliveries;
+pub(crate) mod events;
 mod idempotency;
 mod orders;
 mod payments;
 
 pub(crate) use catalogue::PgCatalogue;
 pub(crate) use deliveries::PgDeliveryStore;
+pub(crate) use events::PgEventLog;
 pub(crate) use idempotency::PgIdempotencyStore;
 pub(crate) use orders::PgOrderStore;
 pub(crate) use payments::PgPaymentGateway;

@@ -34,6 +34,7 @@ mod deliveries;
 // `Engine::statistics` serves the engine example and tests only.
 #[allow(dead_code)]
 pub(crate) mod engine;
+mod events;
 mod idempotency;
 pub(crate) mod migrate;
 mod orders;
@@ -41,6 +42,7 @@ mod payments;
 
 pub(crate) use catalogue::SqliteCatalogue;
 pub(crate) use deliveries::SqliteDeliveryStore;
+pub(crate) use events::SqliteEventLog;
 pub(crate) use idempotency::SqliteIdempotencyStore;
 pub(crate) use orders::SqliteOrderStore;
 pub(crate) use payments::SqlitePaymentGateway;

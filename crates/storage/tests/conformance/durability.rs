@@ -54,7 +54,7 @@ async fn everything_survives_closing_and_reopening_the_database(backend: Backend
     stores.database.as_ref().unwrap().close().await;
 
     let database = stores.location.as_ref().unwrap().open().await;
-    let reopened = database.stores();
+    let reopened = database.stores(&bookstore_storage::events::Outbox::id_only());
     let (catalogue, orders, deliveries, payments) = (
         reopened.catalogue,
         reopened.orders,
@@ -109,7 +109,7 @@ async fn a_closed_database_makes_every_store_unavailable(backend: Backend) {
         Err(StorageError::Unavailable(_))
     ));
 
-    let closed = database.stores();
+    let closed = database.stores(&bookstore_storage::events::Outbox::id_only());
     let catalogue = closed.catalogue;
     assert!(matches!(
         catalogue.get(&isbn(1)).await,

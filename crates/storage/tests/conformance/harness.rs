@@ -170,6 +170,9 @@ pub(crate) struct Stores {
     pub(crate) deliveries: Arc<dyn DeliveryStore>,
     pub(crate) payments: Arc<dyn PaymentGateway>,
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
+    /// The events the other stores record.
+    #[allow(dead_code)] // Read by the event tests as they are written.
+    pub(crate) events: Arc<dyn bookstore_storage::events::EventLog>,
     pub(crate) ledger: Ledger,
     /// The database behind the SQL stores (`None` in memory).
     pub(crate) database: Option<Database>,
@@ -200,6 +203,7 @@ impl Backend {
                     deliveries: Arc::new(InMemoryDeliveryStore::new()),
                     payments: Arc::clone(&gateway) as Arc<dyn PaymentGateway>,
                     idempotency: Arc::new(InMemoryIdempotencyStore::new()),
+                    events: Arc::new(bookstore_storage::events::InMemoryEventLog::new()),
                     ledger: Ledger::InMemory(gateway),
                     database: None,
                     location: None,
@@ -245,13 +249,14 @@ async fn sql_stores(location: Location) -> Stores {
     // The cleanup guard exists before anything can fail.
     let cleanup = Cleanup(location.clone());
     let database = location.open().await;
-    let stores = database.stores();
+    let stores = database.stores(&bookstore_storage::events::Outbox::id_only());
     Stores {
         catalogue: stores.catalogue,
         orders: stores.orders,
         deliveries: stores.deliveries,
         payments: stores.payments,
         idempotency: stores.idempotency,
+        events: stores.events,
         ledger: Ledger::Sql(database.clone()),
         database: Some(database),
         location: Some(location),

@@ -68,7 +68,7 @@ async fn two_instances(
                 .unwrap()
                 .open()
                 .await
-                .stores()
+                .stores(&bookstore_storage::events::Outbox::id_only())
                 .idempotency
         }
         Backend::InMemory | Backend::Sqlite => Arc::clone(&stores.idempotency),

@@ -169,7 +169,9 @@ async fn captures_survive_reconnecting(backend: Backend) {
     stores.database.as_ref().unwrap().close().await;
 
     let reopened_database = stores.location.as_ref().unwrap().open().await;
-    let reopened = reopened_database.stores().payments;
+    let reopened = reopened_database
+        .stores(&bookstore_storage::events::Outbox::id_only())
+        .payments;
     assert_eq!(
         reopened
             .capture_for(reference)
