@@ -29,7 +29,9 @@ pub use country::CountryCode;
 pub use delivery::{Delivery, DeliveryId, DeliveryStatus, MAX_HISTORY, Tracking};
 pub use error::{AddressError, DeliveryError, UpdateFieldError};
 pub use schedule::{DeliveryCalendar, schedule_date};
-pub use store::{DeliveryPage, DeliveryQuery, DeliveryStore, InMemoryDeliveryStore};
+pub use store::{
+    DeliveryObserver, DeliveryPage, DeliveryQuery, DeliveryStore, InMemoryDeliveryStore,
+};
 pub use tracking::TrackingNumber;
 pub use update::{
     Carrier, CarrierTrackingNumber, CarrierUpdate, Location, Note, Recorded, TrackingEntry,

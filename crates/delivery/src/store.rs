@@ -1,7 +1,7 @@
 //! Where deliveries are kept: the [`DeliveryStore`] trait and an in-memory implementation.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bookstore_types::OrderId;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -98,7 +98,7 @@ pub trait DeliveryStore: Send + Sync + 'static {
 ///
 /// Lock order: a guard on `delivery_ids_by_order` may be held while taking one on
 /// `deliveries`, never the other way round, so two operations cannot deadlock.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct InMemoryDeliveryStore {
     deliveries: DashMap<DeliveryId, Delivery>,
     delivery_ids_by_order: DashMap<OrderId, DeliveryId>,
@@ -106,12 +106,42 @@ pub struct InMemoryDeliveryStore {
     /// the whole of an insert or a cancellation, so the counts and the deliveries change
     /// together.
     booked: Mutex<HashMap<NaiveDate, u32>>,
+    observer: Option<DeliveryObserver>,
+}
+
+/// Told of every new delivery and every change of a delivery's status, with the delivery
+/// as the change left it, while its entry is still locked: no reader sees a change before
+/// its observer was told. An update that only adds to the tracking history is not told. It
+/// must not call back into the store.
+pub type DeliveryObserver = Arc<dyn Fn(&Delivery) + Send + Sync>;
+
+impl std::fmt::Debug for InMemoryDeliveryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryDeliveryStore")
+            .field("deliveries", &self.deliveries.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl InMemoryDeliveryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This store, telling `observer` of every later change of status.
+    pub fn observed_by(mut self, observer: DeliveryObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Tells the observer of `changed` if its status differs from `before`'s.
+    fn tell_if_moved(&self, before: DeliveryStatus, changed: &Delivery) {
+        if before != changed.status()
+            && let Some(observer) = &self.observer
+        {
+            observer(changed);
+        }
     }
 }
 
@@ -140,6 +170,7 @@ impl DeliveryStore for InMemoryDeliveryStore {
             .get_mut(&id)
             .ok_or(DeliveryError::NotFound { delivery_id: id })?;
         let (changed, recorded) = stored.clone().record(update, recorded_at)?;
+        self.tell_if_moved(stored.status(), &changed);
         *stored = changed.clone();
         Ok((changed, recorded))
     }
@@ -215,6 +246,7 @@ impl DeliveryStore for InMemoryDeliveryStore {
             .get_mut(&id)
             .ok_or(DeliveryError::NotFound { delivery_id: id })?;
         let changed = change(stored.clone())?;
+        self.tell_if_moved(stored.status(), &changed);
         *stored = changed.clone();
         Ok(changed)
     }
@@ -232,6 +264,7 @@ impl DeliveryStore for InMemoryDeliveryStore {
         }
         let cancelled = stored.clone().cancelled()?;
         let mut booked = self.lock_booked();
+        self.tell_if_moved(stored.status(), &cancelled);
         *stored = cancelled.clone();
         if let Some(count) = booked.get_mut(&cancelled.scheduled_date()) {
             *count = count.saturating_sub(1);
@@ -293,6 +326,9 @@ impl InMemoryDeliveryStore {
                 delivery_id,
             }),
             Entry::Vacant(vacant) => {
+                if let Some(observer) = &self.observer {
+                    observer(&delivery);
+                }
                 vacant.insert(delivery);
                 order_entry.insert(delivery_id);
                 Ok(())

@@ -14,9 +14,9 @@ use apistos::server::Server;
 use apistos::spec::Spec;
 use apistos::tag::Tag;
 use apistos::web::{get, patch, post, resource, scope};
-use bookstore_delivery::{DeliveryCalendar, DeliveryStore, InMemoryDeliveryStore};
+use bookstore_delivery::{DeliveryCalendar, DeliveryStore};
 use bookstore_inventory::{CatalogueStore, InMemoryCatalogue};
-use bookstore_sales::{InMemoryOrderStore, OrderStore, PaymentGateway, SimulatedPaymentGateway};
+use bookstore_sales::{OrderStore, PaymentGateway};
 
 use crate::docs_ui;
 use crate::http::auth::ApiKeys;
@@ -24,11 +24,13 @@ use crate::http::extract::{DEFAULT_BODY_LIMIT_BYTES, json_config, path_config, q
 use crate::http::middleware::request_context;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimits;
-use crate::idempotency::{IdempotencyStore, InMemoryIdempotencyStore};
+use crate::idempotency::IdempotencyStore;
 use crate::routes::{books, deliveries, health, orders};
 use crate::{metrics, openapi};
 use bookstore_storage::Stores;
-use bookstore_storage::events::{EventLog, InMemoryEventLog};
+use bookstore_storage::events::{EventLog, Outbox};
+
+use crate::wire::event_data::WireRenderer;
 
 /// The path of the generated OpenAPI document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -100,14 +102,10 @@ impl AppState {
     /// State with empty in-memory stores, the simulated card processor and `api_keys`.
     pub fn in_memory(api_keys: ApiKeys) -> Self {
         Self::with_stores(
-            Stores {
-                catalogue: Arc::new(InMemoryCatalogue::new()),
-                orders: Arc::new(InMemoryOrderStore::new()),
-                deliveries: Arc::new(InMemoryDeliveryStore::new()),
-                payments: Arc::new(SimulatedPaymentGateway::new()),
-                idempotency: Arc::new(InMemoryIdempotencyStore::new()),
-                events: Arc::new(InMemoryEventLog::new()),
-            },
+            bookstore_storage::memory::stores(
+                Outbox::new(Arc::new(WireRenderer)),
+                InMemoryCatalogue::new(),
+            ),
             api_keys,
         )
     }

@@ -8,15 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bookstore_delivery::InMemoryDeliveryStore;
 use bookstore_inventory::{
     Book, BookQuery, CatalogueStore, InMemoryCatalogue, InventoryError, PageLimit, demo_catalogue,
     generated_catalogue,
 };
-use bookstore_sales::{InMemoryOrderStore, SimulatedPaymentGateway};
-use bookstore_storage::events::{InMemoryEventLog, Outbox};
-use bookstore_storage::idempotency::InMemoryIdempotencyStore;
-use bookstore_storage::{ConnectOptions, Database, StorageError, Stores};
+use bookstore_storage::events::Outbox;
+use bookstore_storage::{ConnectOptions, Database, StorageError};
 
 use crate::app::AppState;
 use crate::http::auth::ApiKeys;
@@ -85,14 +82,10 @@ pub async fn open(
     seed: Seed,
 ) -> Result<OpenedStores, OpenError> {
     if url == MEMORY_URL {
-        let stores = Stores {
-            catalogue: Arc::new(InMemoryCatalogue::with_books(seed.books())?),
-            orders: Arc::new(InMemoryOrderStore::new()),
-            deliveries: Arc::new(InMemoryDeliveryStore::new()),
-            payments: Arc::new(SimulatedPaymentGateway::new()),
-            idempotency: Arc::new(InMemoryIdempotencyStore::new()),
-            events: Arc::new(InMemoryEventLog::new()),
-        };
+        let stores = bookstore_storage::memory::stores(
+            Outbox::new(Arc::new(WireRenderer)),
+            InMemoryCatalogue::with_books(seed.books())?,
+        );
         return Ok(OpenedStores {
             state: AppState::with_stores(stores, api_keys),
             database: None,

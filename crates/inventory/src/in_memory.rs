@@ -56,12 +56,31 @@ struct JournalRecord {
     created_at: DateTime<Utc>,
 }
 
+/// What a change did to a book, as told to a catalogue's [`CatalogueObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookChange {
+    /// The book was added ([`CatalogueStore::insert`]).
+    Created,
+    /// The book was patched ([`CatalogueStore::update`]).
+    Updated,
+    /// The book's stock went down to 0.
+    OutOfStock,
+    /// The book's stock went up from 0.
+    BackInStock,
+}
+
+/// Told of every change to a book, with the book as the change left it, while the book is
+/// still locked: the calls for one book come in the order of its changes, and no reader sees
+/// a change before its observer was told. It must not call back into the catalogue.
+pub type CatalogueObserver = Arc<dyn Fn(BookChange, &Book) + Send + Sync>;
+
 /// A catalogue held in memory; lost when the process ends.
 pub struct InMemoryCatalogue {
     books: DashMap<Isbn, BookRecord>,
     isbn_index: RwLock<BTreeMap<Isbn, BookRecord>>,
     journal: Mutex<HashMap<ReservationId, JournalRecord>>,
     returns: Mutex<HashMap<ReservationId, JournalRecord>>,
+    observer: Option<CatalogueObserver>,
 }
 
 impl InMemoryCatalogue {
@@ -72,6 +91,29 @@ impl InMemoryCatalogue {
             isbn_index: RwLock::new(BTreeMap::new()),
             journal: Mutex::new(HashMap::new()),
             returns: Mutex::new(HashMap::new()),
+            observer: None,
+        }
+    }
+
+    /// This catalogue, telling `observer` of every later change (the books it already holds
+    /// are not announced).
+    pub fn observed_by(mut self, observer: CatalogueObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn tell(&self, change: BookChange, book: &Book) {
+        if let Some(observer) = &self.observer {
+            observer(change, book);
+        }
+    }
+
+    /// Tells of the stock of `book` moving from `before` to its current count.
+    fn tell_stock_move(&self, before: u32, book: &Book) {
+        if before > 0 && book.stock == 0 {
+            self.tell(BookChange::OutOfStock, book);
+        } else if before == 0 && book.stock > 0 {
+            self.tell(BookChange::BackInStock, book);
         }
     }
 
@@ -89,11 +131,17 @@ impl InMemoryCatalogue {
     fn insert_book(&self, book: Book) -> Result<Book, InventoryError> {
         let isbn = book.isbn;
         let record = Arc::new(Mutex::new(book.clone()));
-        match self.books.entry(isbn) {
-            Entry::Occupied(_) => return Err(InventoryError::AlreadyExists { isbn }),
-            Entry::Vacant(vacant) => {
-                vacant.insert(Arc::clone(&record));
+        {
+            // Locked (uncontended: nobody else has it yet) until the observer was told, so
+            // that a change made as soon as it is in the map is told after its creation.
+            let locked = lock_book(&record);
+            match self.books.entry(isbn) {
+                Entry::Occupied(_) => return Err(InventoryError::AlreadyExists { isbn }),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(Arc::clone(&record));
+                }
             }
+            self.tell(BookChange::Created, &locked);
         }
         // The shard guard is gone: a map guard is never held while taking another lock.
         self.isbn_index
@@ -121,7 +169,10 @@ impl InMemoryCatalogue {
             .record(isbn)
             .ok_or(InventoryError::NotFound { isbn: *isbn })?;
         let mut book = lock_book(&record);
+        let before = book.stock;
         patch.apply_to(&mut book);
+        self.tell(BookChange::Updated, &book);
+        self.tell_stock_move(before, &book);
         Ok(book.clone())
     }
 
@@ -262,6 +313,9 @@ impl InMemoryCatalogue {
         // Nothing below can fail or panic: every line was checked above.
         for (line, book) in lines.iter().zip(&mut books) {
             book.stock -= line.quantity.get();
+            if book.stock == 0 {
+                self.tell(BookChange::OutOfStock, book);
+            }
         }
         Ok(reserved)
     }
@@ -297,7 +351,9 @@ impl InMemoryCatalogue {
         let lines = merge_lines(lines)?;
         let records = self.records_for(&lines);
         for (mut book, stock) in self.lock_for_release(&lines, &records)? {
+            let before = book.stock;
             book.stock = stock;
+            self.tell_stock_move(before, &book);
         }
         Ok(())
     }
@@ -325,7 +381,9 @@ impl InMemoryCatalogue {
                 Some(_) => {
                     journal.remove(&reservation);
                     for (mut book, stock) in books {
+                        let before = book.stock;
                         book.stock = stock;
+                        self.tell_stock_move(before, &book);
                     }
                     return Ok(());
                 }

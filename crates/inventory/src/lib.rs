@@ -45,7 +45,7 @@ pub use bookstore_types::PageLimit;
 pub use demo::demo_catalogue;
 pub use error::InventoryError;
 pub use generated::{GENERATED_STOCK, generated_catalogue, generated_isbn};
-pub use in_memory::InMemoryCatalogue;
+pub use in_memory::{BookChange, CatalogueObserver, InMemoryCatalogue};
 pub use query::{BookPage, BookQuery, author_filter_key, text_filter_key};
 pub use reservation::ReservationId;
 pub use stock::{ReservedLine, StockLine, merge_lines, sum_quantities_per_isbn};

@@ -26,9 +26,9 @@ mod simulated_payment_gateway;
 pub use customer::CustomerId;
 pub use error::SalesError;
 pub use order::{Order, OrderLine, OrderStatus, PricedLines, order_total};
-pub use order_store::{InMemoryOrderStore, OrderPage, OrderStore};
+pub use order_store::{InMemoryOrderStore, OrderChange, OrderObserver, OrderPage, OrderStore};
 pub use payment::{
     Capture, CapturedPayment, Payment, PaymentError, PaymentGateway, PaymentStatus, PaymentToken,
     TransactionId,
 };
-pub use simulated_payment_gateway::{SimulatedPaymentGateway, simulated_decision};
+pub use simulated_payment_gateway::{PaymentObserver, SimulatedPaymentGateway, simulated_decision};

@@ -1,5 +1,7 @@
 //! Where orders are kept: the [`OrderStore`] contract and an in-memory implementation.
 
+use std::sync::Arc;
+
 use bookstore_types::{OrderId, PageLimit};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -58,16 +60,51 @@ pub trait OrderStore: Send + Sync + 'static {
 /// Orders are kept by id; each owner's order ids are kept in insertion order, so listing is
 /// newest first and a cursor is a position in that list. No method holds two map guards at
 /// once.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct InMemoryOrderStore {
     orders: DashMap<OrderId, Order>,
     order_ids_by_owner: DashMap<CustomerId, Vec<OrderId>>,
+    observer: Option<OrderObserver>,
+}
+
+/// What a change did to an order, as told to an [`OrderObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderChange {
+    /// The order was recorded ([`OrderStore::insert`]).
+    Placed,
+    /// The order was cancelled ([`OrderStore::mark_cancelled`]).
+    Cancelled,
+}
+
+/// Told of every change to an order, with the order as the change left it, while the
+/// order's entry is still locked: no reader sees a change before its observer was told.
+/// It must not call back into the store.
+pub type OrderObserver = Arc<dyn Fn(OrderChange, &Order) + Send + Sync>;
+
+impl std::fmt::Debug for InMemoryOrderStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryOrderStore")
+            .field("orders", &self.orders.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl InMemoryOrderStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This store, telling `observer` of every later change.
+    pub fn observed_by(mut self, observer: OrderObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn tell(&self, change: OrderChange, order: &Order) {
+        if let Some(observer) = &self.observer {
+            observer(change, order);
+        }
     }
 
     /// Up to `limit` of the owner's order ids older than `before` (all if `None`), newest
@@ -101,6 +138,7 @@ impl OrderStore for InMemoryOrderStore {
         match self.orders.entry(order_id) {
             Entry::Occupied(_) => return Err(SalesError::AlreadyExists { order_id }),
             Entry::Vacant(vacant) => {
+                self.tell(OrderChange::Placed, &order);
                 vacant.insert(order);
             }
         }
@@ -149,6 +187,7 @@ impl OrderStore for InMemoryOrderStore {
             .get_mut(&id)
             .ok_or(SalesError::NotFound { order_id: id })?;
         let cancelled = stored.clone().cancelled()?;
+        self.tell(OrderChange::Cancelled, &cancelled);
         *stored = cancelled.clone();
         Ok(cancelled)
     }

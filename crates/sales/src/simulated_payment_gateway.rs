@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bookstore_types::{Money, OrderId};
@@ -42,23 +43,58 @@ pub fn simulated_decision(token: &PaymentToken) -> Result<(), PaymentError> {
 ///
 /// Lock order: a guard on `transaction_ids_by_reference` may be held while taking one on
 /// `transactions`, never the other way round.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SimulatedPaymentGateway {
     transactions: DashMap<TransactionId, SimulatedTransaction>,
     transaction_ids_by_reference: DashMap<OrderId, TransactionId>,
+    observer: Option<PaymentObserver>,
 }
+
+/// Told of every new capture and every refund: the reference (the order paid for) and the
+/// transaction as the change left it, while the transaction's entry is still locked, so no
+/// reader sees a change before its observer was told. It must not call back into the
+/// processor.
+pub type PaymentObserver = Arc<dyn Fn(OrderId, &Capture) + Send + Sync>;
 
 /// One transaction as the simulated processor remembers it.
 #[derive(Debug, Clone, Copy)]
 struct SimulatedTransaction {
+    reference: OrderId,
     amount: Money,
     status: PaymentStatus,
+}
+
+impl std::fmt::Debug for SimulatedPaymentGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedPaymentGateway")
+            .field("transactions", &self.transactions.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimulatedPaymentGateway {
     /// A processor with no transactions yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This processor, telling `observer` of every later capture and refund.
+    pub fn observed_by(mut self, observer: PaymentObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn tell(&self, transaction_id: TransactionId, transaction: &SimulatedTransaction) {
+        if let Some(observer) = &self.observer {
+            observer(
+                transaction.reference,
+                &Capture {
+                    transaction_id,
+                    amount: transaction.amount,
+                    status: transaction.status,
+                },
+            );
+        }
     }
 
     /// How many transactions are currently captured (taken and not refunded).
@@ -104,13 +140,14 @@ impl PaymentGateway for SimulatedPaymentGateway {
         };
         simulated_decision(token)?;
         let transaction_id = TransactionId::generate();
-        self.transactions.insert(
-            transaction_id,
-            SimulatedTransaction {
-                amount,
-                status: PaymentStatus::Captured,
-            },
-        );
+        let transaction = SimulatedTransaction {
+            reference,
+            amount,
+            status: PaymentStatus::Captured,
+        };
+        // Told while the reference's entry is locked: `capture_for` waits for it.
+        self.tell(transaction_id, &transaction);
+        self.transactions.insert(transaction_id, transaction);
         reference_entry.insert(transaction_id);
         Ok(transaction_id)
     }
@@ -144,6 +181,7 @@ impl PaymentGateway for SimulatedPaymentGateway {
             PaymentStatus::Refunded => Err(PaymentError::AlreadyRefunded { transaction_id }),
             PaymentStatus::Captured => {
                 transaction.status = PaymentStatus::Refunded;
+                self.tell(transaction_id, &transaction);
                 Ok(())
             }
         }

@@ -67,6 +67,7 @@ pub mod events;
 mod failure;
 pub mod idempotency;
 mod instances;
+pub mod memory;
 mod migrations;
 mod postgres;
 mod sql;

@@ -565,3 +565,69 @@ async fn books_inserted_during_paging_cause_no_repeats_and_no_skips() {
         "a book inserted after the cursor was not listed"
     );
 }
+
+/// A catalogue of `books` whose observer's calls are collected, in order.
+fn observed_catalogue(
+    books: impl IntoIterator<Item = Book>,
+) -> (InMemoryCatalogue, Arc<Mutex<Vec<(BookChange, u32, u32)>>>) {
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let observer: CatalogueObserver = {
+        let told = Arc::clone(&told);
+        Arc::new(move |change, book: &Book| {
+            let number = (book.isbn.as_str()[3..12]).parse::<u32>().unwrap();
+            told.lock().unwrap().push((change, number, book.stock));
+        })
+    };
+    (catalogue_of(books).observed_by(observer), told)
+}
+
+#[tokio::test]
+async fn the_observer_is_told_of_creations_and_updates_but_not_of_the_books_it_started_with() {
+    let (catalogue, told) = observed_catalogue([book(1, "A", "B", 100, 3)]);
+    catalogue.insert(book(2, "C", "D", 200, 0)).await.unwrap();
+    let patch = BookPatch {
+        stock: Some(5),
+        ..BookPatch::default()
+    };
+    catalogue.update(&isbn(2), patch).await.unwrap();
+    let patch = BookPatch {
+        price: Some(usd(150)),
+        ..BookPatch::default()
+    };
+    catalogue.update(&isbn(1), patch).await.unwrap();
+    assert_eq!(
+        *told.lock().unwrap(),
+        vec![
+            (BookChange::Created, 2, 0),
+            (BookChange::Updated, 2, 5),
+            (BookChange::BackInStock, 2, 5),
+            (BookChange::Updated, 1, 3),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn taking_the_last_copies_is_told_once_and_giving_them_back_once() {
+    let (catalogue, told) =
+        observed_catalogue([book(1, "A", "B", 100, 2), book(2, "C", "D", 100, 5)]);
+    let reservation = fresh_reservation();
+    catalogue
+        .reserve_all(reservation, &[line(1, 2), line(2, 1)])
+        .await
+        .unwrap();
+    assert_eq!(*told.lock().unwrap(), vec![(BookChange::OutOfStock, 1, 0)]);
+    catalogue.cancel_reservation(reservation).await.unwrap();
+    assert_eq!(
+        *told.lock().unwrap(),
+        vec![
+            (BookChange::OutOfStock, 1, 0),
+            (BookChange::BackInStock, 1, 2)
+        ]
+    );
+    // A refused reservation changes nothing and tells nothing.
+    let refused = catalogue
+        .reserve_all(fresh_reservation(), &[line(1, 3)])
+        .await;
+    assert!(matches!(refused, Err(InventoryError::OutOfStock { .. })));
+    assert_eq!(told.lock().unwrap().len(), 2);
+}

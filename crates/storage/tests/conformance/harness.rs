@@ -5,17 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bookstore_delivery::{
-    Address, AddressInput, Delivery, DeliveryId, DeliveryStatus, DeliveryStore,
-    InMemoryDeliveryStore, TrackingNumber,
+    Address, AddressInput, Delivery, DeliveryId, DeliveryStatus, DeliveryStore, TrackingNumber,
 };
 use bookstore_inventory::{
     Author, Book, CatalogueStore, InMemoryCatalogue, ReservationId, StockLine, Title,
 };
 use bookstore_sales::{
-    CapturedPayment, CustomerId, InMemoryOrderStore, Order, OrderLine, OrderStore, PaymentGateway,
-    PaymentStatus, PricedLines, SimulatedPaymentGateway, TransactionId,
+    CapturedPayment, CustomerId, Order, OrderLine, OrderStore, PaymentGateway, PaymentStatus,
+    PricedLines, SimulatedPaymentGateway, TransactionId,
 };
-use bookstore_storage::idempotency::{IdempotencyStore, InMemoryIdempotencyStore};
+use bookstore_storage::idempotency::IdempotencyStore;
 use bookstore_storage::{ConnectOptions, Database, connect, migrate};
 use bookstore_types::{Currency, Isbn, Money, OrderId, Quantity};
 use chrono::{SubsecRound, Utc};
@@ -196,14 +195,17 @@ impl Backend {
     pub(crate) async fn stores(self) -> Stores {
         match self {
             Backend::InMemory => {
-                let gateway = Arc::new(SimulatedPaymentGateway::new());
+                let (stores, gateway) = bookstore_storage::memory::stores_and_processor(
+                    bookstore_storage::events::Outbox::id_only(),
+                    InMemoryCatalogue::new(),
+                );
                 Stores {
-                    catalogue: Arc::new(InMemoryCatalogue::new()),
-                    orders: Arc::new(InMemoryOrderStore::new()),
-                    deliveries: Arc::new(InMemoryDeliveryStore::new()),
-                    payments: Arc::clone(&gateway) as Arc<dyn PaymentGateway>,
-                    idempotency: Arc::new(InMemoryIdempotencyStore::new()),
-                    events: Arc::new(bookstore_storage::events::InMemoryEventLog::new()),
+                    catalogue: stores.catalogue,
+                    orders: stores.orders,
+                    deliveries: stores.deliveries,
+                    payments: stores.payments,
+                    idempotency: stores.idempotency,
+                    events: stores.events,
                     ledger: Ledger::InMemory(gateway),
                     database: None,
                     location: None,
