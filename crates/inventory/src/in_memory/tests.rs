@@ -566,10 +566,11 @@ async fn books_inserted_during_paging_cause_no_repeats_and_no_skips() {
     );
 }
 
+/// What an observer was told, in order: the change, the book's number and its stock.
+type Told = Arc<Mutex<Vec<(BookChange, u32, u32)>>>;
+
 /// A catalogue of `books` whose observer's calls are collected, in order.
-fn observed_catalogue(
-    books: impl IntoIterator<Item = Book>,
-) -> (InMemoryCatalogue, Arc<Mutex<Vec<(BookChange, u32, u32)>>>) {
+fn observed_catalogue(books: impl IntoIterator<Item = Book>) -> (InMemoryCatalogue, Told) {
     let told = Arc::new(Mutex::new(Vec::new()));
     let observer: CatalogueObserver = {
         let told = Arc::clone(&told);
