@@ -238,7 +238,84 @@ async fn assert_nothing_half_done_remains(database: &TestDatabase, orders: &[Val
         "every capture without an order was refunded (refunded: {:?})",
         inspection.payment_count(PaymentStatus::Refunded).await
     );
+    assert_every_change_has_its_event_and_no_other(&inspection, orders).await;
     inspection.close().await;
+}
+
+/// The outbox guarantee across the kill: every order in the database has exactly one
+/// `order.placed` and no event names an order that is not there; every capture has one
+/// `payment.captured`, every refund (recovery's, of captures whose order was never recorded)
+/// one `payment.refunded`; each resource's events are numbered 1, 2, … without a gap.
+async fn assert_every_change_has_its_event_and_no_other(
+    inspection: &bookstore_storage::Database,
+    orders: &[Value],
+) {
+    let events = inspection
+        .stores(&bookstore_storage::events::Outbox::id_only())
+        .events;
+    // On PostgreSQL the killed process's last events may not be numbered yet.
+    while events.sequence().await.expect("the log answers") > 0 {}
+    let mut all = Vec::new();
+    loop {
+        let after = all
+            .last()
+            .and_then(|event: &bookstore_storage::events::Event| event.position)
+            .unwrap_or(0);
+        let page = events.after(after, 1_000).await.expect("the log answers");
+        if page.is_empty() {
+            break;
+        }
+        all.extend(page);
+    }
+    let of_type = |kind: bookstore_storage::events::EventType| -> Vec<String> {
+        all.iter()
+            .filter(|event| event.event_type == kind)
+            .map(|event| event.resource_id.clone())
+            .collect()
+    };
+    let mut placed = of_type(bookstore_storage::events::EventType::OrderPlaced);
+    placed.sort();
+    let mut recorded: Vec<String> = orders
+        .iter()
+        .map(|order| order["id"].as_str().expect("an id").to_owned())
+        .collect();
+    recorded.sort();
+    assert_eq!(
+        placed, recorded,
+        "one order.placed per recorded order, and none for an order that is not there"
+    );
+    let count = |status| async move {
+        inspection
+            .payment_count(status)
+            .await
+            .expect("the ledger answers")
+    };
+    let captured = count(PaymentStatus::Captured).await;
+    let refunded = count(PaymentStatus::Refunded).await;
+    let captured_events = of_type(bookstore_storage::events::EventType::PaymentCaptured);
+    let refunded_events = of_type(bookstore_storage::events::EventType::PaymentRefunded);
+    assert_eq!(
+        captured_events.iter().collect::<BTreeSet<_>>().len(),
+        captured + refunded,
+        "one payment.captured per capture ever made"
+    );
+    assert_eq!(captured_events.len(), captured + refunded);
+    assert_eq!(
+        refunded_events.len(),
+        refunded,
+        "one payment.refunded per refund"
+    );
+    let mut sequences: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for event in &all {
+        sequences
+            .entry(event.resource_id.as_str())
+            .or_default()
+            .push(event.sequence);
+    }
+    for (resource, numbers) in sequences {
+        let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
+        assert_eq!(numbers, expected, "the events of {resource}");
+    }
 }
 
 /// Copies per ISBN in `orders`.
