@@ -32,6 +32,7 @@ use bookstore_sales::{
     Capture, CustomerId, Order, OrderPage, OrderStore, PaymentError, PaymentGateway, PaymentToken,
     SalesError, TransactionId,
 };
+use bookstore_storage::events::Event;
 use bookstore_types::{Currency, Isbn, Money, OrderId};
 use clap::Parser;
 use futures_util::future::{LocalBoxFuture, try_join_all};
@@ -251,6 +252,7 @@ impl Stores {
         state.deliveries = Arc::clone(&self.state.deliveries);
         state.payments = Arc::clone(&self.state.payments);
         state.idempotency = Arc::clone(&self.state.idempotency);
+        state.events = Arc::clone(&self.state.events);
         state.request_limits = self.state.request_limits;
         Self {
             state: web::Data::new(state),
@@ -274,6 +276,21 @@ impl Stores {
     pub(crate) async fn has_book(&self, isbn: &str) -> bool {
         let isbn = Isbn::parse(isbn).expect("a valid ISBN");
         self.state.catalogue.get(&isbn).await.is_ok()
+    }
+
+    /// Every event recorded so far, oldest first (on PostgreSQL, numbered first).
+    pub(crate) async fn recorded_events(&self) -> Vec<Event> {
+        let log = &self.state.events;
+        while log.sequence().await.expect("the event log answers") > 0 {}
+        let mut events: Vec<Event> = Vec::new();
+        loop {
+            let after = events.last().and_then(|event| event.position).unwrap_or(0);
+            let page = log.after(after, 500).await.expect("the event log answers");
+            if page.is_empty() {
+                return events;
+            }
+            events.extend(page);
+        }
     }
 
     /// Transactions captured and not refunded.

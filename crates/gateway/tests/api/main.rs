@@ -14,6 +14,7 @@ mod client;
 mod concurrency;
 mod deliveries;
 mod errors;
+mod event_types;
 mod fulfilment;
 mod headers;
 mod health;
