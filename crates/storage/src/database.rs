@@ -112,17 +112,30 @@ impl Database {
     /// They share this database's connections; on SQLite, every catalogue store of one
     /// `Database` also shares its book cache, so calling this again is cheap and safe.
     ///
-    /// `outbox` renders the data of the events the stores record with their changes.
+    /// `outbox` renders the data of the events the stores record with their changes, each in
+    /// the transaction (SQLite: the write job) of its change (see [`crate::events`]).
     pub fn stores(&self, outbox: &Outbox) -> Stores {
-        // Threaded into the stores as they start recording events.
-        let _ = outbox;
         let instance = self.instance;
         match &self.backend {
             Backend::Sqlite(handle) => Stores {
-                catalogue: Arc::new(sqlite::SqliteCatalogue::new(handle.clone(), instance)),
-                orders: Arc::new(sqlite::SqliteOrderStore::new(handle.clone(), instance)),
-                deliveries: Arc::new(sqlite::SqliteDeliveryStore::new(handle.clone())),
-                payments: Arc::new(sqlite::SqlitePaymentGateway::new(handle.clone())),
+                catalogue: Arc::new(sqlite::SqliteCatalogue::new(
+                    handle.clone(),
+                    instance,
+                    outbox.clone(),
+                )),
+                orders: Arc::new(sqlite::SqliteOrderStore::new(
+                    handle.clone(),
+                    instance,
+                    outbox.clone(),
+                )),
+                deliveries: Arc::new(sqlite::SqliteDeliveryStore::new(
+                    handle.clone(),
+                    outbox.clone(),
+                )),
+                payments: Arc::new(sqlite::SqlitePaymentGateway::new(
+                    handle.clone(),
+                    outbox.clone(),
+                )),
                 idempotency: Arc::new(sqlite::SqliteIdempotencyStore::new(
                     handle.clone(),
                     instance,
@@ -130,10 +143,21 @@ impl Database {
                 events: Arc::new(sqlite::SqliteEventLog::new(handle.clone())),
             },
             Backend::Postgres(pool) => Stores {
-                catalogue: Arc::new(postgres::PgCatalogue::new(pool.clone(), instance)),
-                orders: Arc::new(postgres::PgOrderStore::new(pool.clone(), instance)),
-                deliveries: Arc::new(postgres::PgDeliveryStore::new(pool.clone())),
-                payments: Arc::new(postgres::PgPaymentGateway::new(pool.clone())),
+                catalogue: Arc::new(postgres::PgCatalogue::new(
+                    pool.clone(),
+                    instance,
+                    outbox.clone(),
+                )),
+                orders: Arc::new(postgres::PgOrderStore::new(
+                    pool.clone(),
+                    instance,
+                    outbox.clone(),
+                )),
+                deliveries: Arc::new(postgres::PgDeliveryStore::new(pool.clone(), outbox.clone())),
+                payments: Arc::new(postgres::PgPaymentGateway::new(
+                    pool.clone(),
+                    outbox.clone(),
+                )),
                 idempotency: Arc::new(postgres::PgIdempotencyStore::new(pool.clone(), instance)),
                 events: Arc::new(postgres::PgEventLog::new(pool.clone())),
             },
@@ -146,15 +170,19 @@ impl Database {
     /// This loads a whole catalogue (the demo books, or a generated one for a benchmark)
     /// much faster than one [`CatalogueStore::insert`] per book, and is safe when another
     /// process loads the same books at the same moment. On an error nothing is added.
+    ///
+    /// It records **no events**: it seeds the catalogue at start-up (before any consumer
+    /// could care) and is not a change a shop makes; a `book.created` per seeded book would
+    /// flood the feed and every webhook with the demo or benchmark catalogue.
     pub async fn insert_missing_books(&self, books: &[Book]) -> Result<u64, InventoryError> {
         match &self.backend {
             Backend::Sqlite(handle) => {
-                sqlite::SqliteCatalogue::new(handle.clone(), self.instance)
+                sqlite::SqliteCatalogue::new(handle.clone(), self.instance, Outbox::id_only())
                     .insert_missing(books)
                     .await
             }
             Backend::Postgres(pool) => {
-                postgres::PgCatalogue::new(pool.clone(), self.instance)
+                postgres::PgCatalogue::new(pool.clone(), self.instance, Outbox::id_only())
                     .insert_missing(books)
                     .await
             }
@@ -168,12 +196,12 @@ impl Database {
     ) -> Result<Option<(Money, PaymentStatus)>, PaymentError> {
         match &self.backend {
             Backend::Sqlite(handle) => {
-                sqlite::SqlitePaymentGateway::new(handle.clone())
+                sqlite::SqlitePaymentGateway::new(handle.clone(), Outbox::id_only())
                     .transaction(transaction_id)
                     .await
             }
             Backend::Postgres(pool) => {
-                postgres::PgPaymentGateway::new(pool.clone())
+                postgres::PgPaymentGateway::new(pool.clone(), Outbox::id_only())
                     .transaction(transaction_id)
                     .await
             }
@@ -185,12 +213,12 @@ impl Database {
     pub async fn payment_count(&self, status: PaymentStatus) -> Result<usize, PaymentError> {
         match &self.backend {
             Backend::Sqlite(handle) => {
-                sqlite::SqlitePaymentGateway::new(handle.clone())
+                sqlite::SqlitePaymentGateway::new(handle.clone(), Outbox::id_only())
                     .count_with_status(status)
                     .await
             }
             Backend::Postgres(pool) => {
-                postgres::PgPaymentGateway::new(pool.clone())
+                postgres::PgPaymentGateway::new(pool.clone(), Outbox::id_only())
                     .count_with_status(status)
                     .await
             }

@@ -39,8 +39,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 mod memory;
+mod stock;
 
 pub use memory::InMemoryEventLog;
+pub(crate) use stock::update_events;
 
 /// The kinds of event, each named `resource.change` on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -11,8 +11,10 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row as _};
 use uuid::Uuid;
 
+use super::events::{bind_event, record};
 use crate::InstanceId;
 use crate::codec::{self, BookColumns};
+use crate::events::{Fact, NewEvent, Outbox, update_events};
 use crate::failure::{BoxError, CorruptRow, finish, unavailable};
 use crate::instances::{STOPPED_RESERVATIONS, STOPPED_RETURNS};
 
@@ -22,10 +24,30 @@ const INSERT_BOOK: &str = "
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
     ON CONFLICT (isbn) DO NOTHING";
 
+/// `INSERT_BOOK` and, if it inserted the book, its `book.created` event ($10..$14, see
+/// [`bind_event`]), in one statement: the event's row count says whether the book was added.
+const INSERT_BOOK_RECORDING_EVENT: &str = "
+    WITH created AS (
+        INSERT INTO books
+            (isbn, title, author, author_key, title_text_key, author_text_key, price_cents,
+             currency, stock)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (isbn) DO NOTHING
+        RETURNING isbn
+    ), sequence AS (
+        INSERT INTO event_sequences (resource_id, last) SELECT $12, 1 FROM created
+        ON CONFLICT (resource_id) DO UPDATE SET last = event_sequences.last + 1
+        RETURNING last
+    )
+    INSERT INTO events (id, type, resource_id, sequence, created_at, data)
+    SELECT $10, $11, $12, sequence.last, $13, $14::json FROM sequence";
+
 const GET_BOOK: &str = "
     SELECT isbn, title, author, price_cents, currency, stock FROM books WHERE isbn = $1";
 
-/// A NULL parameter leaves its column as it is.
+/// A NULL parameter leaves its column as it is. `stock_before` is the stock the update
+/// replaced: the row is locked by the subquery, so it is the latest committed stock, the
+/// one the update changes (whether the stock crossed 0 decides the events).
 const UPDATE_BOOK: &str = "
     UPDATE books SET
         title = coalesce($2, title),
@@ -36,8 +58,9 @@ const UPDATE_BOOK: &str = "
         price_cents = coalesce($7, price_cents),
         currency = coalesce($8, currency),
         stock = coalesce($9, stock)
+    FROM (SELECT stock AS stock_before FROM books WHERE isbn = $1 FOR UPDATE) AS locked
     WHERE isbn = $1
-    RETURNING isbn, title, author, price_cents, currency, stock";
+    RETURNING isbn, title, author, price_cents, currency, stock, stock_before";
 
 /// $1 the ISBN after which to start, $2 the number of rows.
 const LIST_BOOKS: &str = "
@@ -68,18 +91,21 @@ const LIST_BOOKS_BY_AUTHOR_AND_TEXT: &str = "
 const INSERT_RESERVATION: &str = "
     INSERT INTO reservations (id, lines, created_at, instance_id) VALUES ($1, $2, $3, $4)";
 
-/// Takes $1 copies of $2 if that many are in stock; no row otherwise.
+/// Takes $1 copies of $2 if that many are in stock; no row otherwise. The stock left tells
+/// whether the book just ran out.
 const TAKE_STOCK: &str = "
     UPDATE books SET stock = stock - $1
     WHERE isbn = $2 AND stock >= $1
-    RETURNING isbn, title, price_cents, currency";
+    RETURNING isbn, title, author, price_cents, currency, stock";
 
 const STOCK_OF: &str = "SELECT stock FROM books WHERE isbn = $1";
 
-/// Gives back $1 copies of $2 unless the count would exceed what a u32 holds.
+/// Gives back $1 copies of $2 unless the count would exceed what a u32 holds; no row
+/// otherwise. The new stock tells whether the book was out of stock (new stock = $1).
 const GIVE_BACK_STOCK: &str = "
     UPDATE books SET stock = stock + $1
-    WHERE isbn = $2 AND stock <= 4294967295 - $1";
+    WHERE isbn = $2 AND stock <= 4294967295 - $1
+    RETURNING isbn, title, author, price_cents, currency, stock";
 
 const DELETE_RESERVATION: &str = "DELETE FROM reservations WHERE id = $1";
 
@@ -107,19 +133,31 @@ const RETURNS_BEFORE: &str = "
 /// conditional update per merged line in ISBN order (so two reservations lock rows in the
 /// same order and cannot deadlock); the first line that cannot be served rolls it all back.
 /// The database is shared by several instances, so nothing is cached.
+///
+/// Events are recorded in the change's statement (`book.created`, with the insert) or
+/// transaction: `book.updated`, and `book.out_of_stock` / `book.back_in_stock` whenever a
+/// change takes a book's stock to 0 or gives some back to a book that had none (the
+/// statements' `RETURNING` says the new stock; an event costs a statement only when one is
+/// due).
 #[derive(Debug, Clone)]
 pub(crate) struct PgCatalogue {
     pool: PgPool,
     instance: InstanceId,
+    outbox: Outbox,
 }
 
 impl PgCatalogue {
-    pub(crate) fn new(pool: PgPool, instance: InstanceId) -> Self {
-        Self { pool, instance }
+    pub(crate) fn new(pool: PgPool, instance: InstanceId, outbox: Outbox) -> Self {
+        Self {
+            pool,
+            instance,
+            outbox,
+        }
     }
 
     /// Adds every book of `books` whose ISBN is not taken yet, in one transaction, and
-    /// returns how many it added.
+    /// returns how many it added. Seeding records no events (see
+    /// [`crate::Database::insert_missing_books`]).
     pub(crate) async fn insert_missing(&self, books: &[Book]) -> Result<u64, InventoryError> {
         let mut transaction = self.pool.begin().await.map_err(unavailable)?;
         let result = async {
@@ -142,7 +180,7 @@ impl PgCatalogue {
         id: ReservationId,
     ) -> Result<(), InventoryError> {
         let mut transaction = self.pool.begin().await.map_err(unavailable)?;
-        let result = give_back_in_journal(&mut transaction, take, id).await;
+        let result = give_back_in_journal(&mut transaction, &self.outbox, take, id).await;
         finish(transaction, result).await
     }
 
@@ -207,9 +245,11 @@ async fn insert_book(connection: &mut PgConnection, book: &Book) -> Result<bool,
 /// update, in ISBN order (the order `lines` is merged in), so that two reservations lock
 /// their rows in the same order and never deadlock; stops at the first line it cannot take.
 /// Answers the reserved lines, or the error of the first line that could not be taken (the
-/// caller then rolls back).
+/// caller then rolls back). Records `book.out_of_stock` for each book it took the last
+/// copies of.
 async fn reserve_in(
     connection: &mut PgConnection,
+    outbox: &Outbox,
     instance: InstanceId,
     reservation: ReservationId,
     lines: &[StockLine],
@@ -229,6 +269,7 @@ async fn reserve_in(
         Err(error) => return Err(unavailable(error)),
     }
     let mut reserved = Vec::with_capacity(lines.len());
+    let mut events = Vec::new();
     for line in lines {
         let row = sqlx::query(TAKE_STOCK)
             .bind(i64::from(line.quantity.get()))
@@ -248,8 +289,22 @@ async fn reserve_in(
             });
         };
         reserved.push(reserved_line(line, &row).map_err(unavailable)?);
+        let stock: i64 = row.try_get("stock").map_err(unavailable)?;
+        if stock == 0 {
+            let book = book_from_row(&row).map_err(unavailable)?;
+            events.push(outbox.event(Fact::BookOutOfStock(&book), Utc::now()));
+        }
     }
+    record_in(connection, &events).await?;
     Ok(reserved)
+}
+
+/// Records `events` in the transaction of `connection`.
+async fn record_in(
+    connection: &mut PgConnection,
+    events: &[NewEvent],
+) -> Result<(), InventoryError> {
+    record(connection, events).await.map_err(unavailable)
 }
 
 fn reserved_line(line: &StockLine, row: &PgRow) -> Result<ReservedLine, BoxError> {
@@ -277,31 +332,41 @@ async fn stock_of(
         .transpose()
 }
 
-/// Gives back the stock of each (merged, ISBN-ordered) line; the caller rolls everything
-/// back on an error.
+/// Gives back the stock of each (merged, ISBN-ordered) line, recording `book.back_in_stock`
+/// for each book that had none; the caller rolls everything back on an error.
 async fn give_back_in(
     connection: &mut PgConnection,
+    outbox: &Outbox,
     lines: &[StockLine],
 ) -> Result<(), InventoryError> {
+    let mut events = Vec::new();
     for line in lines {
+        let quantity = i64::from(line.quantity.get());
         let given = sqlx::query(GIVE_BACK_STOCK)
-            .bind(i64::from(line.quantity.get()))
+            .bind(quantity)
             .bind(line.isbn.as_str())
-            .execute(&mut *connection)
+            .fetch_optional(&mut *connection)
             .await
             .map_err(unavailable)?;
-        if given.rows_affected() == 0 {
+        let Some(given) = given else {
             return Err(match stock_of(connection, &line.isbn).await? {
                 None => InventoryError::UnknownBook { isbn: line.isbn },
                 Some(_) => InventoryError::StockOverflow { isbn: line.isbn },
             });
+        };
+        // Back from 0 when the new stock is exactly what was given.
+        let stock: i64 = given.try_get("stock").map_err(unavailable)?;
+        if stock == quantity {
+            let book = book_from_row(&given).map_err(unavailable)?;
+            events.push(outbox.event(Fact::BookBackInStock(&book), Utc::now()));
         }
     }
-    Ok(())
+    record_in(connection, &events).await
 }
 
 async fn give_back_in_journal(
     connection: &mut PgConnection,
+    outbox: &Outbox,
     take: &'static str,
     id: ReservationId,
 ) -> Result<(), InventoryError> {
@@ -314,17 +379,28 @@ async fn give_back_in_journal(
         return Ok(());
     };
     let lines = codec::decode_lines(&lines).map_err(unavailable)?;
-    give_back_in(connection, &lines).await
+    give_back_in(connection, outbox, &lines).await
 }
 
 #[async_trait]
 impl CatalogueStore for PgCatalogue {
     async fn insert(&self, book: Book) -> Result<Book, InventoryError> {
-        let mut connection = self.pool.acquire().await.map_err(unavailable)?;
-        if !insert_book(&mut connection, &book)
+        let event = self.outbox.event(Fact::BookCreated(&book), Utc::now());
+        let query = sqlx::query(INSERT_BOOK_RECORDING_EVENT)
+            .bind(book.isbn.as_str())
+            .bind(book.title.as_str())
+            .bind(book.author.as_str())
+            .bind(author_filter_key(book.author.as_str()))
+            .bind(text_filter_key(book.title.as_str()))
+            .bind(text_filter_key(book.author.as_str()))
+            .bind(book.price.cents())
+            .bind(book.price.currency().as_str())
+            .bind(i64::from(book.stock));
+        let recorded = bind_event(query, &event)
+            .execute(&self.pool)
             .await
-            .map_err(unavailable)?
-        {
+            .map_err(unavailable)?;
+        if recorded.rows_affected() == 0 {
             return Err(InventoryError::AlreadyExists { isbn: book.isbn });
         }
         Ok(book)
@@ -347,6 +423,7 @@ impl CatalogueStore for PgCatalogue {
             price,
             stock,
         } = patch;
+        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
         let row = sqlx::query(UPDATE_BOOK)
             .bind(isbn.as_str())
             .bind(title.as_ref().map(Title::as_str))
@@ -365,11 +442,21 @@ impl CatalogueStore for PgCatalogue {
             .bind(price.map(|price| price.cents()))
             .bind(price.map(|price| price.currency().as_str().to_owned()))
             .bind(stock.map(i64::from))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .ok_or(InventoryError::NotFound { isbn: *isbn })?;
-        book_from_row(&row).map_err(unavailable)
+            .fetch_optional(&mut *transaction)
+            .await;
+        let result = async {
+            let row = row
+                .map_err(unavailable)?
+                .ok_or(InventoryError::NotFound { isbn: *isbn })?;
+            let updated = book_from_row(&row).map_err(unavailable)?;
+            let stock_before: i64 = row.try_get("stock_before").map_err(unavailable)?;
+            let stock_before = codec::stock(stock_before).map_err(unavailable)?;
+            let events = update_events(&self.outbox, stock.map(|_| stock_before), &updated);
+            record_in(&mut transaction, &events).await?;
+            Ok(updated)
+        }
+        .await;
+        finish(transaction, result).await
     }
 
     async fn list(&self, query: &BookQuery) -> Result<BookPage, InventoryError> {
@@ -413,7 +500,14 @@ impl CatalogueStore for PgCatalogue {
     ) -> Result<Vec<ReservedLine>, InventoryError> {
         let lines = merge_lines(lines)?;
         let mut transaction = self.pool.begin().await.map_err(unavailable)?;
-        let result = reserve_in(&mut transaction, self.instance, reservation, &lines).await;
+        let result = reserve_in(
+            &mut transaction,
+            &self.outbox,
+            self.instance,
+            reservation,
+            &lines,
+        )
+        .await;
         finish(transaction, result).await
     }
 
@@ -475,7 +569,7 @@ impl CatalogueStore for PgCatalogue {
     async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
         let lines = merge_lines(lines)?;
         let mut transaction = self.pool.begin().await.map_err(unavailable)?;
-        let result = give_back_in(&mut transaction, &lines).await;
+        let result = give_back_in(&mut transaction, &self.outbox, &lines).await;
         finish(transaction, result).await
     }
 

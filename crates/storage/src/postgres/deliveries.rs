@@ -11,7 +11,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row as _};
 use uuid::Uuid;
 
+use super::events::record;
 use crate::codec::{self, DeliveryColumns, NotInserted, TrackingColumns};
+use crate::events::{Fact, NewEvent, Outbox};
 use crate::failure::{BoxError, finish, unavailable};
 use crate::sql::deliveries::{
     BOOK_DAY, COUNT_OVERDUE, DELIVERY_ID_FOR_ORDER, FREE_DAY, GET_DELIVERY, GET_DELIVERY_BY_ORDER,
@@ -26,14 +28,27 @@ use crate::sql::deliveries::{
 /// a day never holds more deliveries than its capacity. Changes (a carrier's update, a
 /// cancellation) are optimistic: the row is written only if it is still at the version the
 /// change was computed from, and the change is retried on the newer delivery otherwise.
+///
+/// The transaction of a change records the event of the delivery's status: on insert
+/// (`delivery.scheduled`), and on a change only when the status changed (a carrier update
+/// that only adds to the history records nothing, nor does cancelling a cancelled delivery).
 #[derive(Debug, Clone)]
 pub(crate) struct PgDeliveryStore {
     pool: PgPool,
+    outbox: Outbox,
 }
 
 impl PgDeliveryStore {
-    pub(crate) fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: PgPool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
+    }
+
+    /// The event of `changed`'s status if it differs from `status_before`.
+    fn status_event(&self, status_before: DeliveryStatus, changed: &Delivery) -> Option<NewEvent> {
+        (changed.status() != status_before).then(|| {
+            self.outbox
+                .event(Fact::DeliveryChanged(changed), Utc::now())
+        })
     }
 
     async fn insert_with_capacity(
@@ -41,9 +56,12 @@ impl PgDeliveryStore {
         delivery: Delivery,
         capacity: Option<u32>,
     ) -> Result<(), DeliveryError> {
+        let event = self
+            .outbox
+            .event(Fact::DeliveryChanged(&delivery), Utc::now());
         let outcome = {
             let mut transaction = self.pool.begin().await.map_err(unavailable)?;
-            let result = insert_in(&mut transaction, &delivery, capacity).await;
+            let result = insert_in(&mut transaction, &delivery, capacity, &event).await;
             finish(transaction, result).await
         };
         match outcome {
@@ -93,21 +111,27 @@ impl PgDeliveryStore {
     }
 
     /// Stores what `changed` changed (status and tracking) if the row is still at
-    /// `version`, and frees its day's place if it became cancelled; false if someone
-    /// changed the row first.
-    async fn store_changes(&self, changed: &Delivery, version: i64) -> Result<bool, DeliveryError> {
+    /// `version`, frees its day's place if it became cancelled and records `event` if
+    /// given; false (and nothing recorded) if someone changed the row first.
+    async fn store_changes(
+        &self,
+        changed: &Delivery,
+        version: i64,
+        event: Option<&NewEvent>,
+    ) -> Result<bool, DeliveryError> {
         let mut transaction = self.pool.begin().await.map_err(unavailable)?;
-        let result = store_changes_in(&mut transaction, changed, version).await;
+        let result = store_changes_in(&mut transaction, changed, version, event).await;
         finish(transaction, result).await
     }
 }
 
-/// Books the day (if the delivery takes a place) and inserts the delivery; a clash is the
-/// error [`NotInserted`], so that the caller rolls the booking back.
+/// Books the day (if the delivery takes a place), inserts the delivery and records `event`;
+/// a clash is the error [`NotInserted`], so that the caller rolls the booking back.
 async fn insert_in(
     connection: &mut PgConnection,
     delivery: &Delivery,
     capacity: Option<u32>,
+    event: &NewEvent,
 ) -> Result<(), DeliveryError> {
     let date = delivery.scheduled_date();
     if codec::takes_a_place(delivery.status()) {
@@ -144,7 +168,9 @@ async fn insert_in(
         .await
         .map_err(unavailable)?;
     if inserted.rows_affected() == 1 {
-        Ok(())
+        record(connection, std::slice::from_ref(event))
+            .await
+            .map_err(unavailable)
     } else {
         Err(DeliveryError::Unavailable(Box::new(NotInserted)))
     }
@@ -154,6 +180,7 @@ async fn store_changes_in(
     connection: &mut PgConnection,
     changed: &Delivery,
     version: i64,
+    event: Option<&NewEvent>,
 ) -> Result<bool, DeliveryError> {
     let tracking = TrackingColumns::of(changed);
     let updated = sqlx::query(UPDATE_DELIVERY)
@@ -174,6 +201,11 @@ async fn store_changes_in(
         sqlx::query(FREE_DAY)
             .bind(changed.scheduled_date())
             .execute(&mut *connection)
+            .await
+            .map_err(unavailable)?;
+    }
+    if let Some(event) = event {
+        record(connection, std::slice::from_ref(event))
             .await
             .map_err(unavailable)?;
     }
@@ -225,8 +257,16 @@ impl DeliveryStore for PgDeliveryStore {
     ) -> Result<(Delivery, Recorded), DeliveryError> {
         loop {
             let (current, version) = self.get_versioned(id).await?;
+            let status_before = current.status();
             let (changed, recorded) = current.record(update.clone(), recorded_at)?;
-            if recorded == Recorded::Duplicate || self.store_changes(&changed, version).await? {
+            if recorded == Recorded::Duplicate {
+                return Ok((changed, recorded));
+            }
+            let event = self.status_event(status_before, &changed);
+            if self
+                .store_changes(&changed, version, event.as_ref())
+                .await?
+            {
                 return Ok((changed, recorded));
             }
         }
@@ -278,8 +318,13 @@ impl DeliveryStore for PgDeliveryStore {
         // read; otherwise another writer won, and the change is tried on its result.
         loop {
             let (current, version) = self.get_versioned(id).await?;
+            let status_before = current.status();
             let changed = change(current)?;
-            if self.store_changes(&changed, version).await? {
+            let event = self.status_event(status_before, &changed);
+            if self
+                .store_changes(&changed, version, event.as_ref())
+                .await?
+            {
                 return Ok(changed);
             }
         }
@@ -293,8 +338,13 @@ impl DeliveryStore for PgDeliveryStore {
             if current.status() == DeliveryStatus::Cancelled {
                 return Ok(Some(current));
             }
+            let status_before = current.status();
             let cancelled = current.cancelled()?;
-            if self.store_changes(&cancelled, version).await? {
+            let event = self.status_event(status_before, &cancelled);
+            if self
+                .store_changes(&cancelled, version, event.as_ref())
+                .await?
+            {
                 return Ok(Some(cancelled));
             }
         }

@@ -3,8 +3,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row as _};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgConnection, PgPool, Postgres, Row as _};
 use uuid::Uuid;
 
 use crate::events::{
@@ -17,7 +18,6 @@ use crate::failure::{CorruptRow, unavailable};
 ///
 /// Other statements can record an event in the same statement as their change with the
 /// same two steps as CTEs (see the order store).
-#[allow(dead_code)] // The stores call it as they start recording events.
 pub(crate) const INSERT_EVENT: &str = "
     WITH sequence AS (
         INSERT INTO event_sequences (resource_id, last) VALUES ($3, 1)
@@ -44,20 +44,30 @@ const SEQUENCE: &str = "
     UPDATE events SET position = base.last + pending.n
     FROM base, pending WHERE events.id = pending.id";
 
+/// Binds the five parameters of `event` that [`INSERT_EVENT`] and the statements recording
+/// an event in CTEs take last, in this order: id, type, resource, time, data.
+pub(crate) fn bind_event<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    event: &'q NewEvent,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(event.id)
+        .bind(event.event_type.as_str())
+        .bind(&event.resource_id)
+        .bind(event.created_at)
+        .bind(&event.data)
+}
+
 /// Records `events`, in order, on `connection`: call it inside the transaction that makes
-/// the change they describe, so both commit or neither does.
-#[allow(dead_code)] // The stores call it as they start recording events.
+/// the change they describe, so both commit or neither does. One statement per event: two
+/// events of one resource cannot share a statement (its `event_sequences` row would be
+/// upserted twice).
 pub(crate) async fn record(
     connection: &mut PgConnection,
     events: &[NewEvent],
 ) -> Result<(), sqlx::Error> {
     for event in events {
-        sqlx::query(INSERT_EVENT)
-            .bind(event.id)
-            .bind(event.event_type.as_str())
-            .bind(&event.resource_id)
-            .bind(event.created_at)
-            .bind(&event.data)
+        bind_event(sqlx::query(INSERT_EVENT), event)
             .execute(&mut *connection)
             .await?;
     }

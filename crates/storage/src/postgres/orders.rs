@@ -10,20 +10,33 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
 use uuid::Uuid;
 
+use super::events::{bind_event, record};
 use crate::InstanceId;
 use crate::codec;
-use crate::failure::{BoxError, unavailable};
+use crate::events::{Fact, Outbox};
+use crate::failure::{BoxError, finish, unavailable};
 
 /// Inserts nothing when the id is taken, or when instance $10 has no row. The instance's
 /// row is locked `FOR KEY SHARE` until the insert commits, so reaping that instance waits for it
-/// (see `crate::instances`).
+/// (see `crate::instances`). The same statement records the order's `order.placed` event
+/// ($11..$15, see [`bind_event`]) if it inserted the order, so its row count (of events)
+/// says whether the order was inserted.
 const INSERT_ORDER: &str = "
-    INSERT INTO orders
-        (id, owner, status, lines, total_cents, currency, transaction_id, payment_status,
-         created_at)
-    SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9
-    FROM (SELECT id FROM instances WHERE id = $10 FOR KEY SHARE) AS lease
-    ON CONFLICT (id) DO NOTHING";
+    WITH placed AS (
+        INSERT INTO orders
+            (id, owner, status, lines, total_cents, currency, transaction_id, payment_status,
+             created_at)
+        SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9
+        FROM (SELECT id FROM instances WHERE id = $10 FOR KEY SHARE) AS lease
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    ), sequence AS (
+        INSERT INTO event_sequences (resource_id, last) SELECT $13, 1 FROM placed
+        ON CONFLICT (resource_id) DO UPDATE SET last = event_sequences.last + 1
+        RETURNING last
+    )
+    INSERT INTO events (id, type, resource_id, sequence, created_at, data)
+    SELECT $11, $12, $13, sequence.last, $14, $15::json FROM sequence";
 
 const GET_ORDER: &str = "
     SELECT id, owner, status, lines::text AS lines, total_cents, currency, transaction_id,
@@ -62,25 +75,32 @@ const ORDER_STATUS: &str = "SELECT status FROM orders WHERE id = $1";
 /// Listing is newest first by an insertion sequence number, so a cursor never repeats or
 /// skips an order. Cancelling is a conditional update (`WHERE status = 'confirmed'`): of
 /// concurrent cancels exactly one wins. An order is recorded only under this instance's
-/// live lease (see [`crate::instances`]).
+/// live lease (see [`crate::instances`]). `order.placed` is recorded in the insert's
+/// statement, `order.cancelled` in the winning cancel's transaction.
 #[derive(Debug, Clone)]
 pub(crate) struct PgOrderStore {
     pool: PgPool,
     instance: InstanceId,
+    outbox: Outbox,
 }
 
 impl PgOrderStore {
-    pub(crate) fn new(pool: PgPool, instance: InstanceId) -> Self {
-        Self { pool, instance }
+    pub(crate) fn new(pool: PgPool, instance: InstanceId, outbox: Outbox) -> Self {
+        Self {
+            pool,
+            instance,
+            outbox,
+        }
     }
 }
 
 #[async_trait]
 impl OrderStore for PgOrderStore {
     async fn insert(&self, order: Order) -> Result<(), SalesError> {
-        // One statement: the order and its lines are written together or not at all, and
-        // only while this instance holds its lease.
-        let inserted = sqlx::query(INSERT_ORDER)
+        // One statement: the order, its lines and its event are written together or not
+        // at all, and only while this instance holds its lease.
+        let event = self.outbox.event(Fact::OrderPlaced(&order), Utc::now());
+        let query = sqlx::query(INSERT_ORDER)
             .bind(order.id().as_uuid())
             .bind(order.owner().as_str())
             .bind(order.status().as_str())
@@ -90,7 +110,8 @@ impl OrderStore for PgOrderStore {
             .bind(order.payment().transaction_id.as_uuid())
             .bind(order.payment().status.as_str())
             .bind(order.created_at())
-            .bind(self.instance.as_uuid())
+            .bind(self.instance.as_uuid());
+        let inserted = bind_event(query, &event)
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
@@ -150,13 +171,25 @@ impl OrderStore for PgOrderStore {
     }
 
     async fn mark_cancelled(&self, id: OrderId) -> Result<Order, SalesError> {
+        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
         let cancelled = sqlx::query(CANCEL_ORDER)
             .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        if let Some(row) = cancelled {
-            return order_from_row(&row).map_err(unavailable);
+            .fetch_optional(&mut *transaction)
+            .await;
+        let result = async {
+            let Some(row) = cancelled.map_err(unavailable)? else {
+                return Ok(None);
+            };
+            let order = order_from_row(&row).map_err(unavailable)?;
+            let event = self.outbox.event(Fact::OrderCancelled(&order), Utc::now());
+            record(&mut transaction, &[event])
+                .await
+                .map_err(unavailable::<SalesError>)?;
+            Ok(Some(order))
+        }
+        .await;
+        if let Some(order) = finish(transaction, result).await? {
+            return Ok(order);
         }
         let status: Option<String> = sqlx::query_scalar(ORDER_STATUS)
             .bind(id.as_uuid())

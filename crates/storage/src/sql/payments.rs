@@ -10,9 +10,11 @@ pub(crate) const INSERT_CAPTURE: &str = "
     VALUES ($1, $2, $3, $4, 'captured', $5)
     ON CONFLICT (reference) DO NOTHING";
 
-/// Only a captured transaction: of concurrent refunds, one updates a row.
+/// Only a captured transaction: of concurrent refunds, one updates a row, and answers what
+/// its event says.
 pub(crate) const REFUND: &str = "
-    UPDATE payments SET status = 'refunded' WHERE transaction_id = $1 AND status = 'captured'";
+    UPDATE payments SET status = 'refunded' WHERE transaction_id = $1 AND status = 'captured'
+    RETURNING reference, amount_cents, currency";
 
 /// $1 the transaction.
 pub(crate) const TRANSACTION: &str = "

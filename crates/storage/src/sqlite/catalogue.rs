@@ -12,9 +12,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::book_cache::{BookCache, Touched};
+use super::events::record;
 use super::{Handle, corrupt, to_db_time, uuid_at};
 use crate::InstanceId;
 use crate::codec::{self, BookColumns};
+use crate::events::{Fact, NewEvent, Outbox, update_events};
 use crate::failure::{CorruptRow, unavailable};
 use crate::instances::{STOPPED_RESERVATIONS, STOPPED_RETURNS};
 
@@ -70,18 +72,21 @@ const LIST_BOOKS_BY_AUTHOR_AND_TEXT: &str = "
 const INSERT_RESERVATION: &str = "
     INSERT INTO reservations (id, lines, created_at, instance_id) VALUES (?1, ?2, ?3, ?4)";
 
-/// Takes ?1 copies of ?2 if that many are in stock; no row otherwise.
+/// Takes ?1 copies of ?2 if that many are in stock; no row otherwise. The stock left tells
+/// whether the book just ran out.
 const TAKE_STOCK: &str = "
     UPDATE books SET stock = stock - ?1
     WHERE isbn = ?2 AND stock >= ?1
-    RETURNING title, price_cents, currency";
+    RETURNING isbn, title, author, price_cents, currency, stock";
 
 const STOCK_OF: &str = "SELECT stock FROM books WHERE isbn = ?1";
 
-/// Gives back ?1 copies of ?2 unless the count would exceed what a u32 holds.
+/// Gives back ?1 copies of ?2 unless the count would exceed what a u32 holds; no row
+/// otherwise. The new stock tells whether the book was out of stock (new stock = ?1).
 const GIVE_BACK_STOCK: &str = "
     UPDATE books SET stock = stock + ?1
-    WHERE isbn = ?2 AND stock <= 4294967295 - ?1";
+    WHERE isbn = ?2 AND stock <= 4294967295 - ?1
+    RETURNING isbn, title, author, price_cents, currency, stock";
 
 const DELETE_RESERVATION: &str = "DELETE FROM reservations WHERE id = ?1";
 
@@ -109,11 +114,17 @@ const RETURNS_BEFORE: &str = "
 /// conditional update per merged line; the first line that cannot be served rolls the job
 /// back. Books read by [`get`](CatalogueStore::get) are kept in the database's
 /// [`BookCache`], and every write through this store drops the books it may have changed.
+///
+/// Events are recorded in the write job of their change: `book.created`, `book.updated`,
+/// and `book.out_of_stock` / `book.back_in_stock` whenever a write takes a book's stock to
+/// 0 or gives some back to a book that had none (the statements' `RETURNING` says the new
+/// stock, so this costs no extra query).
 #[derive(Clone)]
 pub(crate) struct SqliteCatalogue {
     handle: Handle,
     instance: InstanceId,
     cache: Arc<BookCache>,
+    outbox: Outbox,
 }
 
 impl std::fmt::Debug for SqliteCatalogue {
@@ -123,17 +134,19 @@ impl std::fmt::Debug for SqliteCatalogue {
 }
 
 impl SqliteCatalogue {
-    pub(crate) fn new(handle: Handle, instance: InstanceId) -> Self {
+    pub(crate) fn new(handle: Handle, instance: InstanceId, outbox: Outbox) -> Self {
         let cache = handle.book_cache();
         Self {
             handle,
             instance,
             cache,
+            outbox,
         }
     }
 
     /// Adds every book of `books` whose ISBN is not taken yet, in one write job, and
-    /// returns how many it added.
+    /// returns how many it added. Seeding records no events (see
+    /// [`crate::Database::insert_missing_books`]).
     pub(crate) async fn insert_missing(&self, books: &[Book]) -> Result<u64, InventoryError> {
         let books = books.to_vec();
         self.write(Touched::All, move |connection| {
@@ -184,6 +197,7 @@ impl SqliteCatalogue {
         id: ReservationId,
     ) -> Result<(), InventoryError> {
         // The journal, not the caller, knows which books get their stock back.
+        let outbox = self.outbox.clone();
         self.write(Touched::All, move |connection| {
             let lines: Option<String> = connection
                 .prepare_cached(take)
@@ -197,7 +211,7 @@ impl SqliteCatalogue {
                 return Ok(());
             };
             let lines = codec::decode_lines(&lines).map_err(unavailable)?;
-            give_back(connection, &lines)
+            give_back(connection, &outbox, &lines)
         })
         .await
     }
@@ -267,10 +281,17 @@ fn stock_of(connection: &Connection, isbn: &Isbn) -> Result<Option<u32>, Invento
         .transpose()
 }
 
+/// Records `events` in the write job; a failure is the job's `Unavailable` error.
+fn record_in(connection: &Connection, events: &[NewEvent]) -> Result<(), InventoryError> {
+    record(connection, events).map_err(unavailable)
+}
+
 /// Journals `reservation` and takes the stock of each (merged) line; the first line that
-/// cannot be taken is the error, and the job's changes are rolled back.
+/// cannot be taken is the error, and the job's changes are rolled back. Records
+/// `book.out_of_stock` for each book it took the last copies of.
 fn reserve(
     connection: &Connection,
+    outbox: &Outbox,
     instance: InstanceId,
     reservation: ReservationId,
     lines: &[StockLine],
@@ -296,21 +317,30 @@ fn reserve(
     }
     let mut take = connection.prepare_cached(TAKE_STOCK).map_err(unavailable)?;
     let mut reserved = Vec::with_capacity(lines.len());
+    let mut events = Vec::new();
     for line in lines {
         let taken = take
             .query_row(
                 params![i64::from(line.quantity.get()), line.isbn.as_str()],
                 |row| {
+                    let stock: i64 = row.get("stock")?;
+                    // The whole book only when its event needs it.
+                    let sold_out = if stock == 0 {
+                        Some(book_from_row(row)?)
+                    } else {
+                        None
+                    };
                     Ok((
                         row.get::<_, String>("title")?,
                         row.get::<_, i64>("price_cents")?,
                         row.get::<_, String>("currency")?,
+                        sold_out,
                     ))
                 },
             )
             .optional()
             .map_err(unavailable)?;
-        let Some((title, price_cents, currency)) = taken else {
+        let Some((title, price_cents, currency, sold_out)) = taken else {
             // The first line (in ISBN order) that could not be taken is the answer.
             return Err(match stock_of(connection, &line.isbn)? {
                 None => InventoryError::UnknownBook { isbn: line.isbn },
@@ -327,35 +357,63 @@ fn reserve(
             unit_price: codec::money(price_cents, &currency).map_err(unavailable)?,
             quantity: line.quantity,
         });
+        if let Some(book) = sold_out {
+            events.push(outbox.event(Fact::BookOutOfStock(&book), Utc::now()));
+        }
     }
+    drop(take);
+    record_in(connection, &events)?;
     Ok(reserved)
 }
 
-/// Gives back the stock of each (merged) line; the job is rolled back on an error.
-fn give_back(connection: &Connection, lines: &[StockLine]) -> Result<(), InventoryError> {
+/// Gives back the stock of each (merged) line, recording `book.back_in_stock` for each book
+/// that had none; the job is rolled back on an error.
+fn give_back(
+    connection: &Connection,
+    outbox: &Outbox,
+    lines: &[StockLine],
+) -> Result<(), InventoryError> {
     let mut give = connection
         .prepare_cached(GIVE_BACK_STOCK)
         .map_err(unavailable)?;
+    let mut events = Vec::new();
     for line in lines {
+        let quantity = i64::from(line.quantity.get());
         let given = give
-            .execute(params![i64::from(line.quantity.get()), line.isbn.as_str()])
+            .query_row(params![quantity, line.isbn.as_str()], |row| {
+                let stock: i64 = row.get("stock")?;
+                // Back from 0 when the new stock is exactly what was given.
+                if stock == quantity {
+                    book_from_row(row).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .optional()
             .map_err(unavailable)?;
-        if given == 0 {
+        let Some(back_in_stock) = given else {
             return Err(match stock_of(connection, &line.isbn)? {
                 None => InventoryError::UnknownBook { isbn: line.isbn },
                 Some(_) => InventoryError::StockOverflow { isbn: line.isbn },
             });
+        };
+        if let Some(book) = back_in_stock {
+            events.push(outbox.event(Fact::BookBackInStock(&book), Utc::now()));
         }
     }
-    Ok(())
+    drop(give);
+    record_in(connection, &events)
 }
 
 #[async_trait]
 impl CatalogueStore for SqliteCatalogue {
     async fn insert(&self, book: Book) -> Result<Book, InventoryError> {
         let isbn = [book.isbn];
+        // Rendered before the job, so that the writer thread only writes it.
+        let event = self.outbox.event(Fact::BookCreated(&book), Utc::now());
         self.write(Touched::Books(&isbn), move |connection| {
             if insert_book(connection, &book).map_err(unavailable)? {
+                record_in(connection, &[event])?;
                 Ok(book)
             } else {
                 Err(InventoryError::AlreadyExists { isbn: book.isbn })
@@ -384,6 +442,7 @@ impl CatalogueStore for SqliteCatalogue {
 
     async fn update(&self, isbn: &Isbn, patch: BookPatch) -> Result<Book, InventoryError> {
         let isbn = *isbn;
+        let outbox = self.outbox.clone();
         self.write(Touched::Books(&[isbn]), move |connection| {
             let BookPatch {
                 title,
@@ -391,7 +450,12 @@ impl CatalogueStore for SqliteCatalogue {
                 price,
                 stock,
             } = patch;
-            connection
+            // One writer: the stock read here is the stock the update replaces.
+            let stock_before = match stock {
+                Some(_) => stock_of(connection, &isbn)?,
+                None => None,
+            };
+            let updated = connection
                 .prepare_cached(UPDATE_BOOK)
                 .and_then(|mut statement| {
                     statement
@@ -416,7 +480,9 @@ impl CatalogueStore for SqliteCatalogue {
                         .optional()
                 })
                 .map_err(unavailable)?
-                .ok_or(InventoryError::NotFound { isbn })
+                .ok_or(InventoryError::NotFound { isbn })?;
+            record_in(connection, &update_events(&outbox, stock_before, &updated))?;
+            Ok(updated)
         })
         .await
     }
@@ -456,8 +522,9 @@ impl CatalogueStore for SqliteCatalogue {
         let lines = merge_lines(lines)?;
         let isbns: Vec<Isbn> = lines.iter().map(|line| line.isbn).collect();
         let instance = self.instance;
+        let outbox = self.outbox.clone();
         self.write(Touched::Books(&isbns), move |connection| {
-            reserve(connection, instance, reservation, &lines)
+            reserve(connection, &outbox, instance, reservation, &lines)
         })
         .await
     }
@@ -528,8 +595,9 @@ impl CatalogueStore for SqliteCatalogue {
     async fn release_all(&self, lines: &[StockLine]) -> Result<(), InventoryError> {
         let lines = merge_lines(lines)?;
         let isbns: Vec<Isbn> = lines.iter().map(|line| line.isbn).collect();
+        let outbox = self.outbox.clone();
         self.write(Touched::Books(&isbns), move |connection| {
-            give_back(connection, &lines)
+            give_back(connection, &outbox, &lines)
         })
         .await
     }

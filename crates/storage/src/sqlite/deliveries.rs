@@ -10,8 +10,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
+use super::events::record;
 use super::{Handle, corrupt, date_at, optional_time_at, time_at, to_db_date, to_db_time, uuid_at};
 use crate::codec::{self, DeliveryColumns, TrackingColumns};
+use crate::events::{Fact, NewEvent, Outbox};
 use crate::failure::unavailable;
 use crate::sql::deliveries::{
     BOOK_DAY, COUNT_OVERDUE, DELIVERY_ID_FOR_ORDER, FREE_DAY, GET_DELIVERY, GET_DELIVERY_BY_ORDER,
@@ -25,14 +27,19 @@ use crate::sql::deliveries::{
 /// day never holds more deliveries than its capacity. A change (a carrier's update, a
 /// cancellation) is read, computed and written in one write job, so nothing can come
 /// between.
+///
+/// The same write job records the event of the delivery's status: on insert
+/// (`delivery.scheduled`), and on a change only when the status changed (a carrier update
+/// that only adds to the history records nothing, nor does cancelling a cancelled delivery).
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteDeliveryStore {
     handle: Handle,
+    outbox: Outbox,
 }
 
 impl SqliteDeliveryStore {
-    pub(crate) fn new(handle: Handle) -> Self {
-        Self { handle }
+    pub(crate) fn new(handle: Handle, outbox: Outbox) -> Self {
+        Self { handle, outbox }
     }
 
     async fn insert_with_capacity(
@@ -40,13 +47,18 @@ impl SqliteDeliveryStore {
         delivery: Delivery,
         capacity: Option<u32>,
     ) -> Result<(), DeliveryError> {
+        // Rendered before the job, so that the writer thread only writes it.
+        let event = self
+            .outbox
+            .event(Fact::DeliveryChanged(&delivery), Utc::now());
         self.handle
-            .write(move |connection| insert_in(connection, &delivery, capacity))
+            .write(move |connection| insert_in(connection, &delivery, capacity, event))
             .await
     }
 
     /// Reads the delivery `select` finds by `id`, applies `change` and stores the result,
-    /// in one write job; `None` if there is no such delivery.
+    /// in one write job, with the event of its new status if the status changed; `None` if
+    /// there is no such delivery.
     async fn change<T, F>(
         &self,
         select: &'static str,
@@ -57,14 +69,20 @@ impl SqliteDeliveryStore {
         F: FnOnce(Delivery) -> Result<(Delivery, bool, T), DeliveryError> + Send + 'static,
         T: Send + 'static,
     {
+        let outbox = self.outbox.clone();
         self.handle
             .write(move |connection| {
                 let Some((current, version)) = delivery_in(connection, select, id)? else {
                     return Ok(None);
                 };
+                let status_before = current.status();
                 let (changed, store, answer) = change(current)?;
                 if store {
                     store_changes_in(connection, &changed, version)?;
+                    if changed.status() != status_before {
+                        let event = outbox.event(Fact::DeliveryChanged(&changed), Utc::now());
+                        record_in(connection, event)?;
+                    }
                 }
                 Ok(Some(answer))
             })
@@ -88,12 +106,19 @@ fn delivery_in(
         .map_err(unavailable)
 }
 
-/// Books the day (if the delivery takes a place) and inserts the delivery; on a clash, the
-/// job fails (and its booking is rolled back) with the delivery it clashed with.
+/// Records `event` in the write job; a failure is the job's `Unavailable` error.
+fn record_in(connection: &Connection, event: NewEvent) -> Result<(), DeliveryError> {
+    record(connection, &[event]).map_err(unavailable)
+}
+
+/// Books the day (if the delivery takes a place), inserts the delivery and records `event`
+/// (its status's); on a clash, the job fails (and its booking is rolled back) with the
+/// delivery it clashed with.
 fn insert_in(
     connection: &Connection,
     delivery: &Delivery,
     capacity: Option<u32>,
+    event: NewEvent,
 ) -> Result<(), DeliveryError> {
     let date = delivery.scheduled_date();
     if codec::takes_a_place(delivery.status()) {
@@ -136,7 +161,7 @@ fn insert_in(
         })
         .map_err(unavailable)?;
     if inserted == 1 {
-        return Ok(());
+        return record_in(connection, event);
     }
     // Either the order has a delivery, or (a delivery inserted twice) the id is taken.
     let id_of = |select: &str, id: Uuid| {

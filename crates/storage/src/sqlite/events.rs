@@ -12,13 +12,11 @@ use crate::events::{
 use crate::failure::{CorruptRow, unavailable};
 
 /// ?1 the resource: its next sequence number.
-#[allow(dead_code)] // The stores call it as they start recording events.
 const NEXT_SEQUENCE: &str = "
     INSERT INTO event_sequences (resource_id, last) VALUES (?1, 1)
     ON CONFLICT (resource_id) DO UPDATE SET last = last + 1
     RETURNING last";
 
-#[allow(dead_code)] // The stores call it as they start recording events.
 const INSERT_EVENT: &str = "
     INSERT INTO events (id, type, resource_id, sequence, created_at, data)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -27,7 +25,6 @@ const COLUMNS: &str = "position, id, type, resource_id, sequence, created_at, da
 
 /// Records `events`, in order, on `connection`: call it inside the write job that makes
 /// the change they describe, so both commit or neither does.
-#[allow(dead_code)] // The stores call it as they start recording events.
 pub(crate) fn record(connection: &Connection, events: &[NewEvent]) -> rusqlite::Result<()> {
     for event in events {
         let sequence: i64 = connection

@@ -5,11 +5,14 @@ use bookstore_sales::{
     CustomerId, Order, OrderPage, OrderStore, Payment, SalesError, TransactionId,
 };
 use bookstore_types::{OrderId, PageLimit};
+use chrono::Utc;
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::events::record;
 use super::{Handle, corrupt, time_at, to_db_time, uuid_at};
 use crate::InstanceId;
 use crate::codec;
+use crate::events::{Fact, Outbox};
 use crate::failure::unavailable;
 
 /// Inserts nothing when the id is taken, or when instance ?10 has no row (see
@@ -59,15 +62,23 @@ const ORDER_STATUS: &str = "SELECT status FROM orders WHERE id = ?1";
 /// Listing is newest first by an insertion sequence number, so a cursor never repeats or
 /// skips an order. Cancelling is a conditional update (`WHERE status = 'confirmed'`). An
 /// order is recorded only while this instance has its row (see [`crate::instances`]).
+///
+/// `order.placed` is recorded in the write job that inserts the order (not when the id was
+/// taken), `order.cancelled` in the one whose update cancelled it.
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteOrderStore {
     handle: Handle,
     instance: InstanceId,
+    outbox: Outbox,
 }
 
 impl SqliteOrderStore {
-    pub(crate) fn new(handle: Handle, instance: InstanceId) -> Self {
-        Self { handle, instance }
+    pub(crate) fn new(handle: Handle, instance: InstanceId, outbox: Outbox) -> Self {
+        Self {
+            handle,
+            instance,
+            outbox,
+        }
     }
 }
 
@@ -104,6 +115,8 @@ fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
 impl OrderStore for SqliteOrderStore {
     async fn insert(&self, order: Order) -> Result<(), SalesError> {
         let instance = self.instance;
+        // Rendered before the job, so that the writer thread only writes it.
+        let event = self.outbox.event(Fact::OrderPlaced(&order), Utc::now());
         self.handle
             .write(move |connection| {
                 // One statement: the order and its lines are written together or not at
@@ -126,7 +139,7 @@ impl OrderStore for SqliteOrderStore {
                     })
                     .map_err(unavailable)?;
                 if inserted == 1 {
-                    return Ok(());
+                    return record(connection, &[event]).map_err(unavailable);
                 }
                 let exists = connection
                     .prepare_cached(ORDER_STATUS)
@@ -184,6 +197,7 @@ impl OrderStore for SqliteOrderStore {
     }
 
     async fn mark_cancelled(&self, id: OrderId) -> Result<Order, SalesError> {
+        let outbox = self.outbox.clone();
         self.handle
             .write(move |connection| {
                 let cancelled = connection
@@ -195,6 +209,8 @@ impl OrderStore for SqliteOrderStore {
                     })
                     .map_err(unavailable)?;
                 if let Some(order) = cancelled {
+                    let event = outbox.event(Fact::OrderCancelled(&order), Utc::now());
+                    record(connection, &[event]).map_err(unavailable)?;
                     return Ok(order);
                 }
                 let exists = connection

@@ -9,8 +9,10 @@ use bookstore_types::{Money, OrderId};
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::events::record;
 use super::{Handle, corrupt, to_db_time, uuid_at};
 use crate::codec;
+use crate::events::{Fact, Outbox, PaymentRecord};
 use crate::failure::unavailable;
 use crate::sql::payments::{CAPTURE_FOR, COUNT_WITH_STATUS, INSERT_CAPTURE, REFUND, TRANSACTION};
 
@@ -21,14 +23,18 @@ use crate::sql::payments::{CAPTURE_FOR, COUNT_WITH_STATUS, INSERT_CAPTURE, REFUN
 /// One capture per reference is a `UNIQUE` constraint: a capture inserts with `ON CONFLICT
 /// DO NOTHING`, and one that inserted nothing answers with the capture already there. A
 /// refund is a conditional update (`WHERE status = 'captured'`).
+///
+/// A capture that inserted its row records `payment.captured`, a refund that updated one
+/// `payment.refunded`, in the same write job; a repeated capture records nothing.
 #[derive(Debug, Clone)]
 pub(crate) struct SqlitePaymentGateway {
     handle: Handle,
+    outbox: Outbox,
 }
 
 impl SqlitePaymentGateway {
-    pub(crate) fn new(handle: Handle) -> Self {
-        Self { handle }
+    pub(crate) fn new(handle: Handle, outbox: Outbox) -> Self {
+        Self { handle, outbox }
     }
 
     /// The amount and status of one transaction, if the ledger has it.
@@ -105,6 +111,16 @@ impl PaymentGateway for SqlitePaymentGateway {
             };
         }
         let transaction_id = TransactionId::generate();
+        // Rendered before the job, so that the writer thread only writes it.
+        let captured = PaymentRecord {
+            transaction_id,
+            order_id: reference,
+            amount,
+            status: PaymentStatus::Captured,
+        };
+        let event = self
+            .outbox
+            .event(Fact::PaymentCaptured(&captured), Utc::now());
         self.handle
             .write(move |connection| {
                 let inserted = connection
@@ -120,6 +136,7 @@ impl PaymentGateway for SqlitePaymentGateway {
                     })
                     .map_err(unavailable)?;
                 if inserted == 1 {
+                    record(connection, &[event]).map_err(unavailable)?;
                     return Ok(transaction_id);
                 }
                 // The reference was captured before: answer with that capture.
@@ -137,16 +154,29 @@ impl PaymentGateway for SqlitePaymentGateway {
     }
 
     async fn refund(&self, transaction_id: TransactionId) -> Result<(), PaymentError> {
+        let outbox = self.outbox.clone();
         self.handle
             .write(move |connection| {
                 let refunded = connection
                     .prepare_cached(REFUND)
                     .and_then(|mut statement| {
-                        statement.execute([transaction_id.as_uuid().as_bytes()])
+                        statement
+                            .query_row([transaction_id.as_uuid().as_bytes()], |row| {
+                                let cents: i64 = row.get("amount_cents")?;
+                                let currency: String = row.get("currency")?;
+                                Ok(PaymentRecord {
+                                    transaction_id,
+                                    order_id: OrderId::from_uuid(uuid_at(row, "reference")?),
+                                    amount: codec::money(cents, &currency).map_err(corrupt)?,
+                                    status: PaymentStatus::Refunded,
+                                })
+                            })
+                            .optional()
                     })
                     .map_err(unavailable)?;
-                if refunded == 1 {
-                    return Ok(());
+                if let Some(refunded) = refunded {
+                    let event = outbox.event(Fact::PaymentRefunded(&refunded), Utc::now());
+                    return record(connection, &[event]).map_err(unavailable);
                 }
                 match transaction_in(connection, transaction_id).map_err(unavailable)? {
                     None => Err(PaymentError::UnknownTransaction { transaction_id }),
