@@ -170,7 +170,6 @@ pub(crate) struct Stores {
     pub(crate) payments: Arc<dyn PaymentGateway>,
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
     /// The events the other stores record.
-    #[allow(dead_code)] // Read by the event tests as they are written.
     pub(crate) events: Arc<dyn bookstore_storage::events::EventLog>,
     pub(crate) ledger: Ledger,
     /// The database behind the SQL stores (`None` in memory).

@@ -14,6 +14,7 @@ mod harness;
 mod catalogue;
 mod deliveries;
 mod durability;
+mod events;
 mod idempotency;
 mod instances;
 mod orders;
