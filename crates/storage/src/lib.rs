@@ -50,6 +50,12 @@
 //!   stock updates), capturing, recording the order and confirming the reservation are one
 //!   statement each. Stock is taken with conditional updates (`stock >= n`), never
 //!   read-then-write, together with the reservation's journal row.
+//! - Every change records its events ([`events`]) in that same statement, transaction or
+//!   write job, never after it: on PostgreSQL placing an order, capturing and adding a book
+//!   stay one statement (the event in CTEs); changes whose event data is known only once
+//!   made record it with one more statement in their transaction. The stock updates'
+//!   `RETURNING` says whether a reservation or a give-back took a stock to or from 0, so no
+//!   extra read decides `book.out_of_stock` / `book.back_in_stock`.
 //! - An order's lines are an immutable record always read whole, so they are kept as JSON in
 //!   the order's row: one row per order, no join, no N+1.
 //! - Filters compare keys that Rust computes ([`bookstore_inventory::author_filter_key`],
