@@ -469,8 +469,9 @@ pub trait EventLog: Send + Sync + 'static {
     /// The highest position given so far (0 for an empty log).
     async fn last_position(&self) -> Result<u64, EventsUnavailable>;
 
-    /// Deletes the events recorded before `before`; answers how many. Their resources'
-    /// sequences are kept, so numbering goes on.
+    /// Deletes the events recorded before `before`, but never the newest event (so that
+    /// positions go on from it); answers how many. Their resources' sequences are kept, so
+    /// numbering goes on.
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, EventsUnavailable>;
 }
 

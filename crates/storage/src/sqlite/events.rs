@@ -144,20 +144,21 @@ impl EventLog for SqliteEventLog {
     }
 
     async fn last_position(&self) -> Result<u64, EventsUnavailable> {
+        // The newest event is never purged, so this is the highest position ever given.
         let last: Option<i64> = self.handle.read(|connection| {
-            // AUTOINCREMENT keeps the highest position ever given in `sqlite_sequence`,
-            // also after the newest events were purged.
             connection
-                .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'events'")?
+                .prepare_cached("SELECT max(position) FROM events")?
                 .query_row([], |row| row.get(0))
-                .optional()
         })?;
         Ok(last.map_or(0, |last| u64::try_from(last).unwrap_or_default()))
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, EventsUnavailable> {
-        // In batches, so that the writer is never held for long.
-        const BATCH: usize = 5_000;
+        // Oldest first, in batches, so that the writer is never held for long; a batch
+        // stops at the first event not older than `before` (positions follow recording
+        // time), and the newest event is always kept, so that positions (SQLite gives
+        // the highest one plus one) are never given twice.
+        const BATCH: i64 = 5_000;
         let before = to_db_time(before);
         let mut purged = 0;
         loop {
@@ -165,19 +166,38 @@ impl EventLog for SqliteEventLog {
             let deleted = self
                 .handle
                 .write(move |connection| {
-                    connection
-                        .prepare_cached(
-                            "DELETE FROM events WHERE position IN
-                                (SELECT position FROM events WHERE created_at < ?1 LIMIT ?2)",
-                        )
-                        .and_then(|mut statement| statement.execute(params![before, BATCH as i64]))
+                    purge_batch(connection, &before, BATCH)
                         .map_err(unavailable::<EventsUnavailable>)
                 })
                 .await?;
-            purged += deleted as u64;
-            if deleted < BATCH {
+            purged += deleted;
+            if deleted < BATCH as u64 {
                 return Ok(purged);
             }
         }
     }
+}
+
+/// Deletes up to `batch` of the oldest events recorded before `before`, never the newest
+/// event; answers how many.
+fn purge_batch(connection: &Connection, before: &str, batch: i64) -> rusqlite::Result<u64> {
+    let oldest: Vec<(i64, String)> = connection
+        .prepare_cached("SELECT position, created_at FROM events ORDER BY position LIMIT ?1")?
+        .query_map([batch], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let Some(last) = oldest
+        .iter()
+        .take_while(|(_, created_at)| created_at.as_str() < before)
+        .map(|(position, _)| *position)
+        .last()
+    else {
+        return Ok(0);
+    };
+    let deleted = connection
+        .prepare_cached(
+            "DELETE FROM events
+             WHERE position <= ?1 AND position < (SELECT max(position) FROM events)",
+        )?
+        .execute([last])?;
+    Ok(deleted as u64)
 }

@@ -29,7 +29,8 @@ crate::conformance!(
     a_delivery_records_its_scheduling_and_each_change_of_status_only,
     events_are_positioned_without_gaps_in_id_order_once_sequenced,
     the_feed_pages_both_ways_without_repeats_or_gaps_and_filters_by_type_and_resource,
-    the_feed_read_oldest_first_while_events_are_added_misses_and_repeats_nothing;
+    the_feed_read_oldest_first_while_events_are_added_misses_and_repeats_nothing,
+    purging_deletes_the_old_events_but_never_the_newest_and_positions_go_on;
     sql_only: an_order_refused_for_want_of_a_lease_records_nothing,
 );
 
@@ -743,4 +744,46 @@ async fn an_order_refused_for_want_of_a_lease_records_nothing(backend: Backend) 
             .collect::<Vec<_>>(),
         vec![(EventType::OrderPlaced, recorded.id().to_string())]
     );
+}
+
+async fn purging_deletes_the_old_events_but_never_the_newest_and_positions_go_on(backend: Backend) {
+    let stores = backend.stores().await;
+    let before_any = Utc::now() - chrono::Duration::seconds(1);
+    stock_catalogue(
+        &stores,
+        (1..=5).map(|number| book(number, "Dune", "Frank Herbert", 999, 2)),
+    )
+    .await;
+    sequence_all(&stores).await;
+    assert_eq!(stores.events.purge(before_any).await.unwrap(), 0);
+    assert_eq!(stores.events.last_position().await.unwrap(), 5);
+
+    let after_all = Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(stores.events.purge(after_all).await.unwrap(), 4);
+    let left = read_oldest_first(&stores, query(EventDirection::OldestAfter(0), 100), 100).await;
+    assert_eq!(
+        left.iter().map(|event| event.position).collect::<Vec<_>>(),
+        [Some(5)],
+        "the newest event is kept"
+    );
+    assert_eq!(stores.events.last_position().await.unwrap(), 5);
+
+    stock_catalogue(&stores, [book(6, "Dune", "Frank Herbert", 999, 2)]).await;
+    sequence_all(&stores).await;
+    let left = read_oldest_first(&stores, query(EventDirection::OldestAfter(0), 100), 100).await;
+    assert_eq!(
+        left.iter().map(|event| event.position).collect::<Vec<_>>(),
+        [Some(5), Some(6)],
+        "a position is never given twice"
+    );
+    // A resource's sequence goes on after its events were purged.
+    let patch = BookPatch {
+        stock: Some(3),
+        ..BookPatch::default()
+    };
+    stores.catalogue.update(&isbn(1), patch).await.unwrap();
+    let events = read_oldest_first(&stores, query(EventDirection::OldestAfter(0), 100), 100).await;
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2].resource_id, isbn(1).to_string());
+    assert_eq!(events[2].sequence, 2, "book 1's creation was its event 1");
 }
