@@ -514,3 +514,64 @@ pub(crate) fn book_page(mut books: Vec<Book>, limit: usize) -> bookstore_invento
     };
     bookstore_inventory::BookPage { books, next_after }
 }
+
+/// Event type patterns as stored: a JSON array of their texts.
+pub(crate) fn event_types_text(patterns: &[crate::events::EventTypePattern]) -> String {
+    let texts: Vec<String> = patterns.iter().map(|pattern| pattern.as_string()).collect();
+    serde_json::to_string(&texts).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The event type patterns stored by [`event_types_text`].
+pub(crate) fn event_types(text: &str) -> Result<Vec<crate::events::EventTypePattern>, CorruptRow> {
+    let corrupt = || CorruptRow {
+        what: "webhook event types",
+    };
+    let texts: Vec<String> = serde_json::from_str(text).map_err(|_| corrupt())?;
+    texts
+        .iter()
+        .map(|text| crate::events::EventTypePattern::parse(text).map_err(|_| corrupt()))
+        .collect()
+}
+
+/// A claimed delivery's row, before its endpoint is read.
+pub(crate) struct ClaimRow {
+    pub(crate) id: Uuid,
+    pub(crate) endpoint_id: Uuid,
+    pub(crate) event_id: Uuid,
+    pub(crate) event_type: String,
+    pub(crate) body: String,
+    pub(crate) attempts: i64,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+impl ClaimRow {
+    /// The claimed delivery, with its endpoint.
+    pub(crate) fn with_endpoint(
+        self,
+        endpoint: crate::events::WebhookEndpoint,
+    ) -> crate::events::ClaimedDelivery {
+        crate::events::ClaimedDelivery {
+            id: self.id,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            body: self.body,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            created_at: self.created_at,
+            endpoint,
+        }
+    }
+}
+
+/// The state and next attempt time an outcome writes (a finished delivery keeps the
+/// attempt's time).
+pub(crate) fn outcome_columns(
+    outcome: crate::events::AttemptOutcome,
+    attempted_at: DateTime<Utc>,
+) -> (crate::events::DeliveryState, DateTime<Utc>) {
+    use crate::events::{AttemptOutcome, DeliveryState};
+    match outcome {
+        AttemptOutcome::Succeeded => (DeliveryState::Succeeded, attempted_at),
+        AttemptOutcome::Failed => (DeliveryState::Failed, attempted_at),
+        AttemptOutcome::RetryAt(at) => (DeliveryState::Pending, at),
+    }
+}

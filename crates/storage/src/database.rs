@@ -11,7 +11,7 @@ use bookstore_sales::{OrderStore, PaymentError, PaymentGateway, PaymentStatus, T
 use bookstore_types::Money;
 use sqlx::PgPool;
 
-use crate::events::{EventLog, Outbox};
+use crate::events::{EventLog, EventsUnavailable, NewEvent, Outbox, WebhookStore};
 use crate::idempotency::IdempotencyStore;
 use crate::{InstanceId, StorageError, postgres, sqlite};
 
@@ -141,6 +141,7 @@ impl Database {
                     instance,
                 )),
                 events: Arc::new(sqlite::SqliteEventLog::new(handle.clone())),
+                webhooks: Arc::new(sqlite::SqliteWebhookStore::new(handle.clone())),
             },
             Backend::Postgres(pool) => Stores {
                 catalogue: Arc::new(postgres::PgCatalogue::new(
@@ -160,6 +161,7 @@ impl Database {
                 )),
                 idempotency: Arc::new(postgres::PgIdempotencyStore::new(pool.clone(), instance)),
                 events: Arc::new(postgres::PgEventLog::new(pool.clone())),
+                webhooks: Arc::new(postgres::PgWebhookStore::new(pool.clone())),
             },
         }
     }
@@ -185,6 +187,32 @@ impl Database {
                 postgres::PgCatalogue::new(pool.clone(), self.instance, Outbox::id_only())
                     .insert_missing(books)
                     .await
+            }
+        }
+    }
+
+    /// Records `events` in one transaction of their own, with no change beside them: for
+    /// tests and tools that need events in the log (the stores record theirs with their
+    /// changes).
+    pub async fn record_events(&self, events: Vec<NewEvent>) -> Result<(), EventsUnavailable> {
+        match &self.backend {
+            Backend::Sqlite(handle) => {
+                handle
+                    .write(move |connection| {
+                        sqlite::record_events(connection, &events)
+                            .map_err(crate::failure::unavailable::<EventsUnavailable>)
+                    })
+                    .await
+            }
+            Backend::Postgres(pool) => {
+                let mut transaction = pool
+                    .begin()
+                    .await
+                    .map_err(crate::failure::unavailable::<EventsUnavailable>)?;
+                let result = postgres::events::record(&mut transaction, &events)
+                    .await
+                    .map_err(crate::failure::unavailable::<EventsUnavailable>);
+                crate::failure::finish(transaction, result).await
             }
         }
     }
@@ -241,6 +269,8 @@ pub struct Stores {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// The events the other stores record with their changes (`crate::events`).
     pub events: Arc<dyn EventLog>,
+    /// Webhook endpoints, their deliveries and attempts (`crate::events::webhooks`).
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 impl fmt::Debug for Stores {

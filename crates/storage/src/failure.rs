@@ -52,6 +52,12 @@ impl StoreFailure for crate::events::EventsUnavailable {
     }
 }
 
+impl StoreFailure for crate::events::WebhooksUnavailable {
+    fn unavailable(cause: BoxError) -> Self {
+        crate::events::WebhooksUnavailable(cause)
+    }
+}
+
 impl StoreFailure for StorageError {
     fn unavailable(cause: BoxError) -> Self {
         StorageError::Unavailable(cause)

@@ -23,6 +23,8 @@
 //! | `deliveries` | [`bookstore_delivery::DeliveryStore`] | `SqliteDeliveryStore` | `PgDeliveryStore` |
 //! | `payments` | [`bookstore_sales::PaymentGateway`] (the simulated processor, its ledger in the database) | `SqlitePaymentGateway` | `PgPaymentGateway` |
 //! | `idempotency` | [`idempotency::IdempotencyStore`] | `SqliteIdempotencyStore` | `PgIdempotencyStore` |
+//! | `events` | [`events::EventLog`] | `SqliteEventLog` | `PgEventLog` |
+//! | `webhooks` | [`events::WebhookStore`] | `SqliteWebhookStore` | `PgWebhookStore` |
 //!
 //! [`idempotency`] also holds the idempotency records' types and the in-memory store
 //! ([`idempotency::InMemoryIdempotencyStore`]): idempotency has no domain crate, so this

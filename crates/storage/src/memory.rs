@@ -16,7 +16,7 @@ use bookstore_sales::{
 };
 
 use crate::Stores;
-use crate::events::{Fact, InMemoryEventLog, Outbox, PaymentRecord};
+use crate::events::{Fact, InMemoryEventLog, InMemoryWebhookStore, Outbox, PaymentRecord};
 use crate::idempotency::InMemoryIdempotencyStore;
 
 /// In-memory stores around `catalogue` (its books already there are not announced), each
@@ -80,6 +80,7 @@ pub fn stores_and_processor(
         payments: Arc::clone(&processor) as Arc<dyn PaymentGateway>,
         idempotency: Arc::new(InMemoryIdempotencyStore::new()),
         events: log,
+        webhooks: Arc::new(InMemoryWebhookStore::new()),
     };
     (stores, processor)
 }

@@ -50,6 +50,11 @@ pub(crate) const SQLITE: &[MigrationFile] = &[
         description: "events",
         sql: include_str!("../migrations/sqlite/0004_events.sql"),
     },
+    MigrationFile {
+        version: 5,
+        description: "webhooks",
+        sql: include_str!("../migrations/sqlite/0005_webhooks.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first (`migrations/postgres/<version>_<description>.sql`).
@@ -73,6 +78,11 @@ const POSTGRES: &[MigrationFile] = &[
         version: 4,
         description: "events",
         sql: include_str!("../migrations/postgres/0004_events.sql"),
+    },
+    MigrationFile {
+        version: 5,
+        description: "webhooks",
+        sql: include_str!("../migrations/postgres/0005_webhooks.sql"),
     },
 ];
 

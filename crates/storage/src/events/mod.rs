@@ -40,9 +40,15 @@ use uuid::Uuid;
 
 mod memory;
 mod stock;
+pub mod webhooks;
 
 pub use memory::InMemoryEventLog;
 pub(crate) use stock::update_events;
+pub use webhooks::{
+    AttemptOutcome, AttemptPage, ClaimedDelivery, DeliveryAttempt, DeliveryState, EndpointChanges,
+    InMemoryWebhookStore, NewDelivery, PendingAge, WebhookEndpoint, WebhookSecret, WebhookStore,
+    WebhooksUnavailable,
+};
 
 /// The kinds of event, each named `resource.change` on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -22,6 +22,7 @@ pub(crate) mod events;
 mod idempotency;
 mod orders;
 mod payments;
+mod webhooks;
 
 pub(crate) use catalogue::PgCatalogue;
 pub(crate) use deliveries::PgDeliveryStore;
@@ -29,6 +30,7 @@ pub(crate) use events::PgEventLog;
 pub(crate) use idempotency::PgIdempotencyStore;
 pub(crate) use orders::PgOrderStore;
 pub(crate) use payments::PgPaymentGateway;
+pub(crate) use webhooks::PgWebhookStore;
 
 /// The pool of a PostgreSQL database.
 pub(crate) type Handle = PgPool;

@@ -1,5 +1,5 @@
-//! The SQL that both backends run as the same text: the idempotency records, the deliveries
-//! and the payment ledger. What differs (the catalogue's reservation, the orders' lease
+//! The SQL that both backends run as the same text: the idempotency records, the deliveries,
+//! the payment ledger and the webhooks. What differs (the catalogue's reservation, the orders' lease
 //! check, the instances' clocks) stays in each backend's module.
 //!
 //! Parameters are written `$1`, `$2`, ... and each statement meets them in increasing order
@@ -11,6 +11,7 @@
 pub(crate) mod deliveries;
 pub(crate) mod idempotency;
 pub(crate) mod payments;
+pub(crate) mod webhooks;
 
 /// Every shared statement, for the test of its parameter numbering.
 #[cfg(test)]
@@ -37,6 +38,22 @@ pub(crate) const ALL: &[&str] = &[
     deliveries::FREE_DAY,
     deliveries::LIST_DELIVERIES,
     deliveries::COUNT_OVERDUE,
+    webhooks::INSERT_ENDPOINT,
+    webhooks::GET_ENDPOINT,
+    webhooks::LIST_ENDPOINTS,
+    webhooks::UPDATE_ENDPOINT,
+    webhooks::DELETE_ENDPOINT,
+    webhooks::ROTATE_SECRET,
+    webhooks::DISABLE_ENDPOINT,
+    webhooks::ENDPOINTS_BEHIND,
+    webhooks::ADVANCE_CURSOR,
+    webhooks::INSERT_DELIVERY,
+    webhooks::INSERT_ATTEMPT,
+    webhooks::FINISH_ATTEMPT,
+    webhooks::CLEAR_FAILING,
+    webhooks::START_FAILING,
+    webhooks::FAILING_SINCE,
+    webhooks::LIST_ATTEMPTS,
 ];
 
 #[cfg(test)]

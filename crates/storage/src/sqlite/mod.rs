@@ -39,13 +39,15 @@ mod idempotency;
 pub(crate) mod migrate;
 mod orders;
 mod payments;
+mod webhooks;
 
 pub(crate) use catalogue::SqliteCatalogue;
 pub(crate) use deliveries::SqliteDeliveryStore;
-pub(crate) use events::SqliteEventLog;
+pub(crate) use events::{SqliteEventLog, record as record_events};
 pub(crate) use idempotency::SqliteIdempotencyStore;
 pub(crate) use orders::SqliteOrderStore;
 pub(crate) use payments::SqlitePaymentGateway;
+pub(crate) use webhooks::SqliteWebhookStore;
 
 use engine::{Engine, EngineOptions, EnginePath, WriteError};
 

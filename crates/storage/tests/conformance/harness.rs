@@ -171,6 +171,8 @@ pub(crate) struct Stores {
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
     /// The events the other stores record.
     pub(crate) events: Arc<dyn bookstore_storage::events::EventLog>,
+    /// Webhook endpoints and deliveries.
+    pub(crate) webhooks: Arc<dyn bookstore_storage::events::WebhookStore>,
     pub(crate) ledger: Ledger,
     /// The database behind the SQL stores (`None` in memory).
     pub(crate) database: Option<Database>,
@@ -205,6 +207,7 @@ impl Backend {
                     payments: stores.payments,
                     idempotency: stores.idempotency,
                     events: stores.events,
+                    webhooks: stores.webhooks,
                     ledger: Ledger::InMemory(gateway),
                     database: None,
                     location: None,
@@ -258,6 +261,7 @@ async fn sql_stores(location: Location) -> Stores {
         payments: stores.payments,
         idempotency: stores.idempotency,
         events: stores.events,
+        webhooks: stores.webhooks,
         ledger: Ledger::Sql(database.clone()),
         database: Some(database),
         location: Some(location),
