@@ -13,7 +13,7 @@ use apistos::info::{Info, License};
 use apistos::server::Server;
 use apistos::spec::Spec;
 use apistos::tag::Tag;
-use apistos::web::{get, patch, post, resource, scope};
+use apistos::web::{delete, get, patch, post, resource, scope};
 use bookstore_delivery::{DeliveryCalendar, DeliveryStore};
 use bookstore_inventory::{CatalogueStore, InMemoryCatalogue};
 use bookstore_sales::{OrderStore, PaymentGateway};
@@ -25,11 +25,12 @@ use crate::http::middleware::request_context;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimits;
 use crate::idempotency::IdempotencyStore;
-use crate::routes::{books, deliveries, health, orders};
+use crate::routes::{books, deliveries, health, orders, webhooks};
 use crate::{metrics, openapi};
 use bookstore_storage::Stores;
-use bookstore_storage::events::{EventLog, Outbox};
+use bookstore_storage::events::{EventLog, Outbox, WebhookStore};
 
+use crate::webhooks::WebhookSettings;
 use crate::wire::event_data::WireRenderer;
 
 /// The path of the generated OpenAPI document.
@@ -52,6 +53,10 @@ pub struct AppState {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// The events the stores record with their changes.
     pub events: Arc<dyn EventLog>,
+    /// Webhook endpoints, their deliveries and attempts.
+    pub webhooks: Arc<dyn WebhookStore>,
+    /// How webhooks are delivered (the address rules the API checks too).
+    pub webhook_settings: WebhookSettings,
     /// The API keys and their roles.
     pub api_keys: ApiKeys,
     /// Size limits on requests.
@@ -119,6 +124,7 @@ impl AppState {
             payments,
             idempotency,
             events,
+            webhooks,
         } = stores;
         Self {
             catalogue,
@@ -127,6 +133,8 @@ impl AppState {
             payments,
             idempotency,
             events,
+            webhooks,
+            webhook_settings: WebhookSettings::default(),
             api_keys,
             request_limits: RequestLimits::default(),
             rate_limits: None,
@@ -165,6 +173,7 @@ fn spec() -> Spec {
             tag("books", "The catalogue"),
             tag("orders", "Orders and payment"),
             tag("deliveries", "Delivery scheduling"),
+            tag("webhooks", "Webhook endpoints and their deliveries (admin)"),
             tag("health", "Probes for load balancers (no API key)"),
             tag("metrics", "Prometheus metrics (no API key)"),
         ],
@@ -231,7 +240,33 @@ pub fn build_app(
                     resource("/delivery/{id}/events")
                         .route(post().to(deliveries::record_delivery_event)),
                 )
-                .service(resource("/deliveries").route(get().to(deliveries::list_deliveries))),
+                .service(resource("/deliveries").route(get().to(deliveries::list_deliveries)))
+                .service(
+                    resource("/webhook-endpoints")
+                        .route(get().to(webhooks::list_webhook_endpoints))
+                        .route(post().to(webhooks::create_webhook_endpoint)),
+                )
+                .service(
+                    resource("/webhook-endpoints/{id}")
+                        .route(get().to(webhooks::get_webhook_endpoint))
+                        .route(patch().to(webhooks::update_webhook_endpoint))
+                        .route(delete().to(webhooks::delete_webhook_endpoint)),
+                )
+                .service(
+                    resource("/webhook-endpoints/{id}/rotate-secret")
+                        .route(post().to(webhooks::rotate_webhook_secret)),
+                )
+                .service(
+                    resource("/webhook-endpoints/{id}/deliveries")
+                        .route(get().to(webhooks::list_webhook_deliveries)),
+                )
+                .service(
+                    resource("/webhook-endpoints/{id}/test")
+                        .route(post().to(webhooks::test_webhook_endpoint)),
+                )
+                .service(
+                    resource("/events/{id}/redeliver").route(post().to(webhooks::redeliver_event)),
+                ),
         )
         .service(
             scope("/health")

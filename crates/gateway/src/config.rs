@@ -297,6 +297,63 @@ pub struct Cli {
         value_parser = RangedU64ValueParser::<usize>::new().range(1..=512)
     )]
     pub workers: Option<usize>,
+
+    /// How long a webhook endpoint has to answer a delivery, in milliseconds (100 to 60000);
+    /// slower is a failed attempt.
+    #[arg(
+        long,
+        env = "BOOKSTORE_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 15_000,
+        global = true,
+        value_parser = RangedU64ValueParser::<u64>::new().range(100..=60_000)
+    )]
+    pub webhook_timeout_ms: u64,
+
+    /// How often the webhook dispatcher looks for events and due deliveries, in
+    /// milliseconds (10 to 60000).
+    #[arg(
+        long,
+        env = "BOOKSTORE_WEBHOOK_TICK_MS",
+        default_value_t = 200,
+        global = true,
+        value_parser = RangedU64ValueParser::<u64>::new().range(10..=60_000)
+    )]
+    pub webhook_tick_ms: u64,
+
+    /// The most webhook deliveries one instance sends at once (1 to 1024).
+    #[arg(
+        long,
+        env = "BOOKSTORE_WEBHOOK_CONCURRENCY",
+        default_value_t = 16,
+        global = true,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024)
+    )]
+    pub webhook_concurrency: usize,
+
+    /// Multiplies every wait of the webhook retry schedule and the 5 days after which a
+    /// failing endpoint is disabled: 1 in production, e.g. 0.001 in tests (above 0, at
+    /// most 1).
+    #[arg(
+        long,
+        env = "BOOKSTORE_WEBHOOK_RETRY_SCHEDULE_SCALE",
+        default_value_t = 1.0,
+        global = true,
+        value_parser = parse_schedule_scale
+    )]
+    pub webhook_retry_schedule_scale: f64,
+
+    /// Let webhook endpoints be `http://` and reach loopback, private and link-local
+    /// addresses: for local development and tests only.
+    #[arg(long, env = "BOOKSTORE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", global = true)]
+    pub webhook_allow_private_addresses: bool,
+}
+
+/// A retry schedule scale: a number above 0 and at most 1.
+fn parse_schedule_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(scale) if scale > 0.0 && scale <= 1.0 => Ok(scale),
+        _ => Err(format!("{text} is not a number above 0 and at most 1")),
+    }
 }
 
 /// One closed day: exactly `YYYY-MM-DD`.
@@ -393,6 +450,19 @@ impl Cli {
                 self.delivery_closed_days.iter().copied(),
             ),
             capacity_per_day: self.delivery_capacity_per_day,
+        }
+    }
+
+    /// How webhooks are delivered.
+    pub fn webhook_settings(&self) -> crate::webhooks::WebhookSettings {
+        crate::webhooks::WebhookSettings {
+            timeout: std::time::Duration::from_millis(self.webhook_timeout_ms),
+            tick: std::time::Duration::from_millis(self.webhook_tick_ms),
+            concurrency: self.webhook_concurrency,
+            retry: crate::webhooks::schedule::RetryPolicy {
+                scale: self.webhook_retry_schedule_scale,
+            },
+            allow_private_addresses: self.webhook_allow_private_addresses,
         }
     }
 
@@ -586,6 +656,9 @@ mod tests {
         ("--instance-lease-seconds", 2, 3_600),
         ("--delivery-capacity-per-day", 1, 1_000_000),
         ("--workers", 1, 512),
+        ("--webhook-timeout-ms", 100, 60_000),
+        ("--webhook-tick-ms", 10, 60_000),
+        ("--webhook-concurrency", 1, 1_024),
     ];
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`wire`] the JSON bodies, [`http`] errors, auth, extraction and middleware;
 //! - [`idempotency`] makes POSTs safe to retry;
 //! - [`role`] says what an API key may do;
+//! - [`webhooks`] delivers the events to the endpoints admins register;
 //! - [`config`] and [`server`] run the `bookstore` binary; [`probe`] is its health check.
 
 pub mod app;
@@ -20,5 +21,6 @@ pub mod role;
 pub mod routes;
 pub mod server;
 pub mod stores;
+pub mod webhooks;
 pub mod wire;
 pub mod workflow;

@@ -185,6 +185,15 @@ fn describe() {
     ] {
         counter!(name).increment(0);
     }
+    describe_counter!(
+        crate::webhooks::DELIVERIES_TOTAL,
+        "Webhook delivery attempts, by endpoint and outcome (succeeded, retrying, failed)"
+    );
+    describe_gauge!(
+        crate::webhooks::OLDEST_PENDING_SECONDS,
+        metrics::Unit::Seconds,
+        "Age of the oldest webhook delivery not yet delivered, by endpoint (0 when none)"
+    );
     for event in BusinessEvent::ALL {
         describe_counter!(event.metric_name(), event.description());
         // Present from the start, so that rates and alerts work before the first event.

@@ -45,6 +45,9 @@ pub enum StartError {
         /// The cause.
         source: io::Error,
     },
+    /// The webhook client could not be built (its TLS configuration).
+    #[error("cannot start webhook delivery: {0}")]
+    Webhooks(String),
     /// The server stopped with an error.
     #[error("the server failed: {0}")]
     Serve(#[source] io::Error),
@@ -219,6 +222,7 @@ impl Application {
             },
             rate_limits,
             delivery_policy: settings.delivery_policy(),
+            webhook_settings: settings.webhook_settings(),
             ..state
         };
         Ok(Self {
@@ -341,6 +345,14 @@ impl Application {
             }
         });
 
+        // Deliver the events to the webhook endpoints, until the server has stopped.
+        let webhooks = crate::webhooks::spawn(
+            Arc::clone(&state.events),
+            Arc::clone(&state.webhooks),
+            state.webhook_settings.clone(),
+        )
+        .map_err(|error| StartError::Webhooks(error.to_string()))?;
+
         let address = (cli.host, cli.port);
         let app_state = state.clone();
         let keep_alive = match cli.keep_alive_seconds {
@@ -373,6 +385,12 @@ impl Application {
         // After SIGTERM/SIGINT and the drain, actix-web stops accepting and lets in-flight
         // requests finish within the shutdown timeout before `run` returns.
         server.run().await.map_err(StartError::Serve)?;
+        // Let the deliveries being sent finish and be recorded before the stores close.
+        let (stop_webhooks, dispatcher) = webhooks;
+        let _ = stop_webhooks.send(true);
+        if let Err(error) = dispatcher.await {
+            tracing::warn!(error = %error, "the webhook dispatcher stopped abnormally");
+        }
         // Stop renewing before giving the lease up: a renewal that found the row gone would
         // take this clean stop for a lost lease and exit with an error.
         if let Some(renewal) = lease_renewal {

@@ -142,3 +142,15 @@ impl From<DeliveryError> for ApiError {
         }
     }
 }
+
+impl From<bookstore_storage::events::WebhooksUnavailable> for ApiError {
+    fn from(error: bookstore_storage::events::WebhooksUnavailable) -> Self {
+        ApiError::unavailable(error)
+    }
+}
+
+impl From<bookstore_storage::events::EventsUnavailable> for ApiError {
+    fn from(error: bookstore_storage::events::EventsUnavailable) -> Self {
+        ApiError::unavailable(error)
+    }
+}

@@ -176,3 +176,44 @@ impl<T: ApiComponent, const STATUS: u16> ApiComponent for Reply<T, STATUS> {
         })
     }
 }
+
+/// A 204 No Content response (a deletion).
+pub struct NoContent;
+
+impl Responder for NoContent {
+    type Body = BoxBody;
+
+    fn respond_to(self, _request: &HttpRequest) -> HttpResponse<Self::Body> {
+        HttpResponse::NoContent().finish()
+    }
+}
+
+impl ApiComponent for NoContent {
+    fn child_schemas(_: OpenApiVersion) -> Vec<(String, ReferenceOr<ApistosSchema>)> {
+        Vec::new()
+    }
+
+    fn raw_schema(_: OpenApiVersion) -> Option<ReferenceOr<ApistosSchema>> {
+        None
+    }
+
+    fn schema(_: OpenApiVersion) -> Option<(String, ReferenceOr<ApistosSchema>)> {
+        None
+    }
+
+    fn responses(
+        _: OpenApiVersion,
+        _content_type: Option<String>,
+        description: Option<String>,
+    ) -> Option<Responses> {
+        let response = Response {
+            description: description.unwrap_or_default(),
+            headers: BTreeMap::from([headers::request_id()]),
+            ..Default::default()
+        };
+        Some(Responses {
+            responses: BTreeMap::from([("204".to_owned(), ReferenceOr::Object(response))]),
+            ..Default::default()
+        })
+    }
+}

@@ -5,3 +5,4 @@ pub mod books;
 pub mod deliveries;
 pub mod health;
 pub mod orders;
+pub mod webhooks;

@@ -75,6 +75,35 @@ pub fn delivery_position(cursor: &str) -> Result<DeliveryId, ApiError> {
         .ok_or_else(|| ApiError::malformed("the cursor is not one this server issued"))
 }
 
+/// The cursor after webhook endpoint `id`.
+pub fn for_webhook_endpoint(id: &uuid::Uuid) -> String {
+    encode(b'w', &id.to_string())
+}
+
+/// The webhook endpoint position a cursor holds (400 if [`for_webhook_endpoint`] did not
+/// write it).
+pub fn webhook_endpoint_position(cursor: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid_position(b'w', cursor)
+}
+
+/// The cursor after delivery attempt `id` (the delivery log goes newest first).
+pub fn for_delivery_attempt(id: &uuid::Uuid) -> String {
+    encode(b'a', &id.to_string())
+}
+
+/// The attempt position a cursor holds (400 if [`for_delivery_attempt`] did not write it).
+pub fn delivery_attempt_position(cursor: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid_position(b'a', cursor)
+}
+
+fn uuid_position(tag: u8, cursor: &str) -> Result<uuid::Uuid, ApiError> {
+    let text = decode(tag, cursor)?;
+    text.parse::<uuid::Uuid>()
+        .ok()
+        .filter(|id| id.to_string() == text)
+        .ok_or_else(|| ApiError::malformed("the cursor is not one this server issued"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

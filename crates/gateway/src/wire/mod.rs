@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod event_data;
 pub mod orders;
 pub mod tracking;
+pub mod webhooks;
 
 use bookstore_types::PageLimit;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
