@@ -13,8 +13,8 @@
 //!   with no success since), the endpoint is disabled with that reason. Its pending
 //!   deliveries wait, and resume when an admin enables it again.
 //!
-//! `--webhook-retry-schedule-scale` multiplies every wait and the 5 days (0.001 makes 5 s
-//! into 5 ms): for tests.
+//! `--webhook-retry-schedule-scale` multiplies every wait, the `Retry-After` asked for and
+//! the 5 days (0.001 makes 5 s into 5 ms): for tests.
 
 use std::time::{Duration, SystemTime};
 
