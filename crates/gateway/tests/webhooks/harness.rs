@@ -78,7 +78,8 @@ pub(crate) use per_backend;
 /// Where the test writes events.
 #[derive(Clone)]
 enum Recorder {
-    Memory(Arc<InMemoryEventLog>),
+    /// The test's log, or none when the stores keep theirs.
+    Memory(Option<Arc<InMemoryEventLog>>),
     Sql(Database),
 }
 
@@ -137,19 +138,36 @@ pub(crate) const TEST_FLAGS: &[&str] = &[
 ];
 
 impl TestApp {
-    /// Serves a fresh app on `backend` with `flags` (see [`TEST_FLAGS`]).
+    /// Serves a fresh app on `backend` with `flags` (see [`TEST_FLAGS`]). On memory the
+    /// test's own log replaces the one the stores record into, so that
+    /// [`record_event`](Self::record_event) works there too.
     pub(crate) async fn start(backend: Backend, flags: &[&str]) -> TestApp {
+        Self::start_with(backend, flags, true).await
+    }
+
+    /// [`start`](Self::start), the in-memory stores keeping their own log: only the events
+    /// the API's calls record are in it ([`record_event`](Self::record_event) panics).
+    pub(crate) async fn start_with_the_stores_log(backend: Backend, flags: &[&str]) -> TestApp {
+        Self::start_with(backend, flags, false).await
+    }
+
+    async fn start_with(backend: Backend, flags: &[&str], own_memory_log: bool) -> TestApp {
         let mut arguments = vec!["bookstore", "--no-seed"];
         arguments.extend_from_slice(flags);
         let settings = Cli::try_parse_from(arguments).expect("the test flags are valid");
         let keys = ApiKeys::parse(&format!("{CUSTOMER}:customer,{ADMIN}:admin")).unwrap();
         let (state, recorder, cleanup) = match backend {
-            Backend::Memory => {
+            Backend::Memory if own_memory_log => {
                 let log = Arc::new(InMemoryEventLog::new());
                 let mut state = AppState::in_memory(keys);
                 state.events = log.clone();
-                (state, Recorder::Memory(log), Cleanup::None)
+                (state, Recorder::Memory(Some(log)), Cleanup::None)
             }
+            Backend::Memory => (
+                AppState::in_memory(keys),
+                Recorder::Memory(None),
+                Cleanup::None,
+            ),
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!(
                     "bookstore-webhooks-{}.sqlite",
@@ -157,7 +175,7 @@ impl TestApp {
                 ));
                 let cleanup = Cleanup::SqliteFile(path.clone());
                 let database = open(&format!("sqlite://{}", path.display())).await;
-                let stores = database.stores(&Outbox::id_only());
+                let stores = database.stores(&api_outbox());
                 (
                     AppState::with_stores(stores, keys),
                     Recorder::Sql(database),
@@ -175,7 +193,7 @@ impl TestApp {
                     name: name.clone(),
                 };
                 let database = open(&with_database(&server, &name)).await;
-                let stores: Stores = database.stores(&Outbox::id_only());
+                let stores: Stores = database.stores(&api_outbox());
                 (
                     AppState::with_stores(stores, keys),
                     Recorder::Sql(database),
@@ -246,9 +264,10 @@ impl TestApp {
         };
         let id = event.id;
         match &self.recorder {
-            Recorder::Memory(log) => {
+            Recorder::Memory(Some(log)) => {
                 log.record([event]);
             }
+            Recorder::Memory(None) => panic!("this app's in-memory stores keep their own log"),
             Recorder::Sql(database) => database.record_events(vec![event]).await.unwrap(),
         }
         id
@@ -355,6 +374,11 @@ impl Drop for TestApp {
             let _ = thread.join();
         }
     }
+}
+
+/// The outbox the server uses: events carry the resources as the API returns them.
+fn api_outbox() -> Outbox {
+    Outbox::new(Arc::new(bookstore_gateway::wire::event_data::WireRenderer))
 }
 
 async fn open(url: &str) -> Database {
