@@ -544,14 +544,14 @@ mod safe_by_default {
 }
 
 /// An event the stores record with their change reaches the endpoint with the resource as
-/// the API answered it. On memory only for now: the SQL stores record no events yet (their
-/// outbox is not threaded in), so the same test on SQLite and PostgreSQL waits for them.
+/// the API answered it.
 mod produced_by_the_api {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_book_added_through_the_api_is_delivered_as_the_api_answered_it() {
-        let app = TestApp::start_with_the_stores_log(Backend::Memory, TEST_FLAGS).await;
+    per_backend!(a_book_added_through_the_api_is_delivered_as_the_api_answered_it);
+
+    async fn a_book_added_through_the_api_is_delivered_as_the_api_answered_it(backend: Backend) {
+        let app = TestApp::start_with_the_stores_log(backend, TEST_FLAGS).await;
         let receiver = Receiver::start(vec![]);
         let (_, secret) = app.create_endpoint(&receiver.url, &["book.created"]).await;
         let (status, book) = app
