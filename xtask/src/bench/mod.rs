@@ -9,7 +9,9 @@
 //! 2. drives `GET /api/books/{isbn}` at `bookstore-bench-baseline`, the framework's ceiling;
 //! 3. for each store (memory, SQLite, and PostgreSQL when `BOOKSTORE_TEST_POSTGRES_URL` is
 //!    set) starts `bookstore` with the demo catalogue to read its idle RSS, then again with
-//!    `--seed-generated-books N` and runs every [`Workload`] and the 90/10 mix;
+//!    `--seed-generated-books N` and runs every [`Workload`] and the 90/10 mix; then
+//!    `POST /api/orders` again on a server with one webhook endpoint subscribed to every
+//!    event (a local receiver answering 204 at once, [`Sink`]), and the delivery lag;
 //! 4. compares a 1,000-book catalogue with a large one (`--scale-books`, default 1,000,000)
 //!    for the reads, on memory and SQLite, at the same fixed request rate;
 //! 5. runs the GET workload on the default-profile build (unless `--no-default-profile`);
@@ -21,6 +23,7 @@
 mod load;
 mod report;
 mod server;
+mod sink;
 
 use std::env;
 use std::fs;
@@ -31,7 +34,11 @@ use std::time::{Duration, Instant};
 
 use load::{Load, Workload, drive, drive_mix, mix_rate, oha_binary};
 use report::{BEFORE_SUFFIX, IdleRss, ProfileBuild, Report};
-use server::{Catalogue, FreshDatabase, Running, Store, free_port, start_bookstore};
+use server::{
+    Catalogue, FreshDatabase, Running, Store, free_port, start_bookstore, start_bookstore_with,
+    subscribe,
+};
+use sink::Sink;
 
 use crate::{cargo, workspace_root};
 
@@ -263,6 +270,15 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
             });
         }
         drop(server);
+        measure_with_subscriber(
+            &oha,
+            load,
+            &release,
+            store,
+            catalogue,
+            &urls_file,
+            &mut report,
+        )?;
 
         if let Some(before) = &before {
             let name = format!("{}{BEFORE_SUFFIX}", store.name());
@@ -440,6 +456,75 @@ fn compare_sizes(
             });
         }
     }
+    Ok(())
+}
+
+/// How long the receiver may take to get the last deliveries after the load stops.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+
+/// `POST /api/orders` on a fresh server of `store` with one webhook endpoint subscribed to
+/// every event type, against a receiver that answers at once; then waits for the deliveries
+/// to drain and notes the ratio to the same workload without one, and the delivery lag.
+fn measure_with_subscriber(
+    oha: &Path,
+    load: Load,
+    release: &Binaries,
+    store: &Store,
+    catalogue: Catalogue,
+    urls_file: &Path,
+    report: &mut Report,
+) -> Result<(), String> {
+    let sink = Sink::start()?;
+    let name = format!("{} + webhook", store.name());
+    let database = store.fresh("webhook")?;
+    let server = start_bookstore_with(
+        &release.bookstore(),
+        &name,
+        &database,
+        Some(catalogue),
+        &["--webhook-allow-private-addresses"],
+    )?;
+    catalogue.stock_order_book(&server)?;
+    subscribe(&server, &sink.url())?;
+    let row = measure(
+        oha,
+        load,
+        &server,
+        catalogue,
+        Workload::PlaceOrder,
+        urls_file,
+        None,
+    )?;
+    let at_end = sink.received();
+    let started = Instant::now();
+    let mut last = (at_end, Instant::now());
+    while started.elapsed() < DRAIN_LIMIT && last.1.elapsed() < Duration::from_secs(2) {
+        thread::sleep(Duration::from_millis(100));
+        let now = sink.received();
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+    }
+    let without = report
+        .rows
+        .iter()
+        .find(|other| other.store == store.name() && other.workload == row.workload)
+        .map(|other| other.requests_per_second);
+    let ratio = without.map_or_else(
+        || "?".to_owned(),
+        |without| format!("{:.2}", row.requests_per_second / without),
+    );
+    let lag = sink.lag_percentiles_ms().map_or_else(
+        || "no delivery arrived".to_owned(),
+        |(p50, p99)| format!("delivery lag p50 {p50} ms, p99 {p99} ms"),
+    );
+    report.notes.push(format!(
+        "{name}: POST /api/orders {:.0} requests/s with one endpoint subscribed to every event,          {ratio}× the {} without one; {} deliveries received ({at_end} when the load stopped),          {lag} (from the event's timestamp to its arrival, drain included).",
+        row.requests_per_second,
+        store.name(),
+        sink.received(),
+    ));
+    report.rows.push(Row { store: name, ..row });
     Ok(())
 }
 

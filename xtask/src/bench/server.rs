@@ -244,6 +244,37 @@ impl Catalogue {
     }
 }
 
+/// Subscribes a webhook endpoint at `url` to every event type (`POST
+/// /api/webhook-endpoints`, with curl).
+pub(super) fn subscribe(server: &Running, url: &str) -> Result<(), String> {
+    let created = Command::new("curl")
+        .args([
+            "--silent",
+            "--output",
+            "/dev/null",
+            "--write-out",
+            "%{http_code}",
+        ])
+        .args(["-X", "POST", "-H", &format!("X-API-Key: {ADMIN_KEY}")])
+        .args(["-H", "Content-Type: application/json"])
+        .args([
+            "--data",
+            &format!("{{\"url\":\"{url}\",\"event_types\":[\"*\"]}}"),
+        ])
+        .arg(format!("{}/api/webhook-endpoints", server.base_url()))
+        .output()
+        .map_err(|e| format!("running curl: {e}"))?;
+    if created.stdout == b"201" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: POST /api/webhook-endpoints answered {}",
+            server.name,
+            String::from_utf8_lossy(&created.stdout)
+        ))
+    }
+}
+
 /// Where a server keeps its data.
 #[derive(Debug, Clone)]
 pub(super) enum Store {
@@ -360,9 +391,21 @@ pub(super) fn start_bookstore(
     database: &FreshDatabase,
     seed: Option<Catalogue>,
 ) -> Result<Running, String> {
+    start_bookstore_with(binary, name, database, seed, &[])
+}
+
+/// [`start_bookstore`] with `extra` flags.
+pub(super) fn start_bookstore_with(
+    binary: &Path,
+    name: &str,
+    database: &FreshDatabase,
+    seed: Option<Catalogue>,
+    extra: &[&str],
+) -> Result<Running, String> {
     let port = free_port()?;
     let mut command = Command::new(binary);
     command
+        .args(extra)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--database-url", &database.url])
         .args(["--rate-limit-per-second", "0", "--log-format", "json"])
