@@ -20,10 +20,12 @@ use crate::harness::{
     per_backend, start_server, stop_gracefully,
 };
 use crate::helpers::Server;
+use crate::receiver::{Receiver, WEBHOOK_FLAGS};
 
 per_backend!(
     every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_remains,
     an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_placed_once,
+    every_order_answered_201_before_a_kill_9_reaches_a_subscribed_receiver_and_no_other_does,
 );
 
 /// Parallel buyers.
@@ -118,10 +120,23 @@ async fn buy_until_the_server_dies(
 
 /// Starts a server on `database` with lots of both books, sends the burst of
 /// [`CLIENTS`] buyers, and `kill -9`s the server once [`KILL_AFTER_PLACED`] orders are
-/// placed. Returns every attempt, once every buyer has stopped.
-async fn burst_cut_off_by_a_kill_9(database: &TestDatabase, keyed: bool) -> Vec<Attempt> {
-    let server = start_server(database.server_args(&[])).await;
+/// placed. Returns every attempt, once every buyer has stopped. With a `receiver`, the
+/// server delivers webhooks and the receiver is subscribed to `order.*` before the burst.
+async fn burst_cut_off_by_a_kill_9(
+    database: &TestDatabase,
+    keyed: bool,
+    receiver: Option<&Receiver>,
+) -> Vec<Attempt> {
+    let flags = if receiver.is_some() {
+        WEBHOOK_FLAGS
+    } else {
+        &[]
+    };
+    let server = start_server(database.server_args(flags)).await;
     let api = Api::new(&server.base_url);
+    if let Some(receiver) = receiver {
+        receiver.subscribe(&api, &["order.*"]).await;
+    }
     for isbn in [RUST_BOOK, EFFECTIVE_JAVA] {
         api.set_stock(isbn, STOCK_BEFORE).await;
     }
@@ -183,7 +198,15 @@ fn answered_201(attempts: &[Attempt]) -> BTreeSet<String> {
 /// period is five minutes, so only the lease of the killed process tells recovery that its
 /// work is abandoned) and waits until it reports ready.
 async fn restart_and_wait_until_ready(database: &TestDatabase) -> (Server, Api) {
-    let server = start_server(database.server_args(&[])).await;
+    restart_with_and_wait_until_ready(database, &[]).await
+}
+
+/// [`restart_and_wait_until_ready`] with `extra` flags.
+async fn restart_with_and_wait_until_ready(
+    database: &TestDatabase,
+    extra: &[&str],
+) -> (Server, Api) {
+    let server = start_server(database.server_args(extra)).await;
     let api = Api::new(&server.base_url);
     api.wait_until_ready().await;
     (server, api)
@@ -358,7 +381,7 @@ async fn every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_re
     backend: Backend,
 ) {
     let database = backend.fresh_database().await;
-    let attempts = burst_cut_off_by_a_kill_9(&database, false).await;
+    let attempts = burst_cut_off_by_a_kill_9(&database, false, None).await;
     let answered = answered_201(&attempts);
 
     let (server, api) = restart_and_wait_until_ready(&database).await;
@@ -397,7 +420,7 @@ async fn an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_pl
     backend: Backend,
 ) {
     let database = backend.fresh_database().await;
-    let attempts = burst_cut_off_by_a_kill_9(&database, true).await;
+    let attempts = burst_cut_off_by_a_kill_9(&database, true, None).await;
     let answered = answered_201(&attempts);
     let cut_off: Vec<&Attempt> = attempts
         .iter()
@@ -435,4 +458,62 @@ async fn an_order_cut_off_by_a_kill_9_and_retried_with_its_idempotency_key_is_pl
     );
     stop_gracefully(server).await;
     assert_nothing_half_done_remains(&database, &orders).await;
+}
+
+async fn every_order_answered_201_before_a_kill_9_reaches_a_subscribed_receiver_and_no_other_does(
+    backend: Backend,
+) {
+    let database = backend.fresh_database().await;
+    let receiver = Receiver::start();
+    let attempts = burst_cut_off_by_a_kill_9(&database, false, Some(&receiver)).await;
+    let answered = answered_201(&attempts);
+    let (server, api) = restart_with_and_wait_until_ready(&database, WEBHOOK_FLAGS).await;
+    let recorded: BTreeSet<String> = assert_the_books_balance(&api)
+        .await
+        .iter()
+        .map(|order| order["id"].as_str().expect("an id").to_owned())
+        .collect();
+    // The restarted server delivers what the killed one had not: every order recorded
+    // (answered 201 or cut off after recording) reaches the receiver at least once.
+    let delivered = crate::harness::poll_until(
+        "every recorded order's order.placed is delivered",
+        PROCESS_LIMIT,
+        || async {
+            let placed: BTreeSet<String> = receiver
+                .deliveries()
+                .iter()
+                .filter(|delivery| delivery.body["type"] == "order.placed")
+                .map(|delivery| {
+                    delivery.body["data"]["id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned()
+                })
+                .collect();
+            recorded.is_subset(&placed).then_some(placed)
+        },
+    )
+    .await;
+    assert!(
+        answered.is_subset(&recorded),
+        "every order answered 201 is recorded"
+    );
+    assert_eq!(
+        delivered, recorded,
+        "no order.placed was delivered for an order that is not recorded"
+    );
+    let deliveries = receiver.deliveries();
+    let repeats = deliveries.len()
+        - deliveries
+            .iter()
+            .map(|delivery| delivery.event_id.as_str())
+            .collect::<BTreeSet<_>>()
+            .len();
+    eprintln!(
+        "{} answered 201, {} recorded, {} deliveries ({repeats} repeated across the kill)",
+        answered.len(),
+        recorded.len(),
+        deliveries.len(),
+    );
+    stop_gracefully(server).await;
 }

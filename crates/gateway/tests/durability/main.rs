@@ -32,6 +32,7 @@ mod capacity;
 mod crash;
 mod database_failures;
 mod leases;
+mod receiver;
 mod restart;
 mod rolling_restart;
 mod two_instances;

@@ -1,5 +1,6 @@
 //! Two `bookstore` processes on one PostgreSQL database: they never sell a copy twice, and
-//! an idempotent retry that reaches the other instance is replayed, not placed again.
+//! an idempotent retry that reaches the other instance is replayed, not placed again; and
+//! both deliver webhooks to one receiver, every event once.
 
 use std::sync::Arc;
 
@@ -9,8 +10,10 @@ use bookstore_types::OrderId;
 use tokio::sync::Barrier;
 
 use crate::harness::{
-    Api, Backend, PROCESS_LIMIT, RUST_BOOK, order_request, start_server, stop_gracefully,
+    Api, Backend, PROCESS_LIMIT, RUST_BOOK, order_request, poll_until, start_server,
+    stop_gracefully,
 };
+use crate::receiver::{Receiver, WEBHOOK_FLAGS};
 
 /// Rust in Action: not in the demo catalogue.
 const SCARCE_BOOK: &str = "9781617294556";
@@ -134,6 +137,104 @@ async fn two_instances_on_one_postgres_database_sell_each_copy_once_and_share_id
     );
     inspection.close().await;
 
+    stop_gracefully(first).await;
+    stop_gracefully(second).await;
+}
+
+/// Orders placed through the two instances in the webhook test, half on each.
+const WEBHOOK_ORDERS: usize = 40;
+
+/// The webhook deliveries an instance's `/metrics` counts as succeeded.
+async fn succeeded_deliveries(api: &Api) -> u64 {
+    let metrics = api.get("/metrics").await.body;
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with(bookstore_gateway::webhooks::DELIVERIES_TOTAL)
+                && line.contains("outcome=\"succeeded\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[ignore = "needs PostgreSQL: set BOOKSTORE_TEST_POSTGRES_URL or run a server on 127.0.0.1:5432"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_deliver_every_event_to_one_receiver_and_never_one_event_twice() {
+    let database = Backend::Postgres.fresh_database().await;
+    let receiver = Receiver::start();
+    let (first, second) = tokio::join!(
+        start_server(database.server_args(WEBHOOK_FLAGS)),
+        start_server(database.server_args(WEBHOOK_FLAGS))
+    );
+    let (a, b) = (Api::new(&first.base_url), Api::new(&second.base_url));
+    a.wait_until_ready().await;
+    b.wait_until_ready().await;
+    // One endpoint in the shared database: both instances' dispatchers see it.
+    receiver.subscribe(&a, &["order.placed"]).await;
+
+    let buyers: Vec<_> = (0..WEBHOOK_ORDERS)
+        .map(|buyer| {
+            let api = if buyer % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let reply = api
+                    .place_order(&order_request(&[(RUST_BOOK, 1)]), None)
+                    .await
+                    .expect("every buyer is answered");
+                assert_eq!(reply.status, 201, "{}", reply.body);
+                reply.id()
+            })
+        })
+        .collect();
+    let placed: std::collections::BTreeSet<String> =
+        tokio::time::timeout(PROCESS_LIMIT, futures_util::future::join_all(buyers))
+            .await
+            .expect("every buyer is answered in time")
+            .into_iter()
+            .map(|joined| joined.expect("a buyer does not panic"))
+            .collect();
+
+    poll_until(
+        "every order's order.placed reaches the receiver",
+        PROCESS_LIMIT,
+        || async {
+            let delivered: std::collections::BTreeSet<String> = receiver
+                .deliveries()
+                .iter()
+                .map(|delivery| {
+                    delivery.body["data"]["id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned()
+                })
+                .collect();
+            (delivered == placed).then_some(())
+        },
+    )
+    .await;
+    // Both dispatchers keep claiming for a few ticks more: a second delivery of any event
+    // would show up here.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let deliveries = receiver.deliveries();
+    let mut by_event: std::collections::BTreeMap<&str, usize> = Default::default();
+    for delivery in &deliveries {
+        *by_event.entry(delivery.event_id.as_str()).or_default() += 1;
+    }
+    let twice: Vec<_> = by_event.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "an event was delivered more than once: {twice:?}"
+    );
+    assert_eq!(deliveries.len(), WEBHOOK_ORDERS);
+    let (by_a, by_b) = (
+        succeeded_deliveries(&a).await,
+        succeeded_deliveries(&b).await,
+    );
+    assert_eq!(
+        by_a + by_b,
+        WEBHOOK_ORDERS as u64,
+        "the instances' metrics count every delivery once"
+    );
+    eprintln!("instance A delivered {by_a}, instance B {by_b}");
     stop_gracefully(first).await;
     stop_gracefully(second).await;
 }
