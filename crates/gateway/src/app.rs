@@ -28,7 +28,7 @@ use crate::idempotency::IdempotencyStore;
 use crate::routes::{books, deliveries, health, orders, webhooks};
 use crate::{metrics, openapi};
 use bookstore_storage::Stores;
-use bookstore_storage::events::{EventLog, Outbox, WebhookStore};
+use bookstore_storage::events::{EventLog, Outbox, RelayCursors, WebhookStore};
 
 use crate::webhooks::WebhookSettings;
 use crate::wire::event_data::WireRenderer;
@@ -57,6 +57,8 @@ pub struct AppState {
     pub webhooks: Arc<dyn WebhookStore>,
     /// How webhooks are delivered (the address rules the API checks too).
     pub webhook_settings: WebhookSettings,
+    /// How far each relay of the event log (NATS, the events counter) has got.
+    pub relays: Arc<dyn RelayCursors>,
     /// The API keys and their roles.
     pub api_keys: ApiKeys,
     /// Size limits on requests.
@@ -125,6 +127,7 @@ impl AppState {
             idempotency,
             events,
             webhooks,
+            relays,
         } = stores;
         Self {
             catalogue,
@@ -135,6 +138,7 @@ impl AppState {
             events,
             webhooks,
             webhook_settings: WebhookSettings::default(),
+            relays,
             api_keys,
             request_limits: RequestLimits::default(),
             rate_limits: None,

@@ -11,7 +11,7 @@ use bookstore_sales::{OrderStore, PaymentError, PaymentGateway, PaymentStatus, T
 use bookstore_types::Money;
 use sqlx::PgPool;
 
-use crate::events::{EventLog, EventsUnavailable, NewEvent, Outbox, WebhookStore};
+use crate::events::{EventLog, EventsUnavailable, NewEvent, Outbox, RelayCursors, WebhookStore};
 use crate::idempotency::IdempotencyStore;
 use crate::{InstanceId, StorageError, postgres, sqlite};
 
@@ -142,6 +142,7 @@ impl Database {
                 )),
                 events: Arc::new(sqlite::SqliteEventLog::new(handle.clone())),
                 webhooks: Arc::new(sqlite::SqliteWebhookStore::new(handle.clone())),
+                relays: Arc::new(sqlite::SqliteRelayCursors::new(handle.clone())),
             },
             Backend::Postgres(pool) => Stores {
                 catalogue: Arc::new(postgres::PgCatalogue::new(
@@ -162,6 +163,7 @@ impl Database {
                 idempotency: Arc::new(postgres::PgIdempotencyStore::new(pool.clone(), instance)),
                 events: Arc::new(postgres::PgEventLog::new(pool.clone())),
                 webhooks: Arc::new(postgres::PgWebhookStore::new(pool.clone())),
+                relays: Arc::new(postgres::PgRelayCursors::new(pool.clone())),
             },
         }
     }
@@ -271,6 +273,9 @@ pub struct Stores {
     pub events: Arc<dyn EventLog>,
     /// Webhook endpoints, their deliveries and attempts (`crate::events::webhooks`).
     pub webhooks: Arc<dyn WebhookStore>,
+    /// How far each relay of the event log has got, and which instance holds it
+    /// (`crate::events::RelayCursors`).
+    pub relays: Arc<dyn RelayCursors>,
 }
 
 impl fmt::Debug for Stores {

@@ -16,7 +16,9 @@ use bookstore_sales::{
 };
 
 use crate::Stores;
-use crate::events::{Fact, InMemoryEventLog, InMemoryWebhookStore, Outbox, PaymentRecord};
+use crate::events::{
+    Fact, InMemoryEventLog, InMemoryRelayCursors, InMemoryWebhookStore, Outbox, PaymentRecord,
+};
 use crate::idempotency::InMemoryIdempotencyStore;
 
 /// In-memory stores around `catalogue` (its books already there are not announced), each
@@ -81,6 +83,7 @@ pub fn stores_and_processor(
         idempotency: Arc::new(InMemoryIdempotencyStore::new()),
         events: log,
         webhooks: Arc::new(InMemoryWebhookStore::new()),
+        relays: Arc::new(InMemoryRelayCursors::new()),
     };
     (stores, processor)
 }

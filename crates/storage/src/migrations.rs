@@ -55,6 +55,11 @@ pub(crate) const SQLITE: &[MigrationFile] = &[
         description: "webhooks",
         sql: include_str!("../migrations/sqlite/0005_webhooks.sql"),
     },
+    MigrationFile {
+        version: 6,
+        description: "relays",
+        sql: include_str!("../migrations/sqlite/0006_relays.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first (`migrations/postgres/<version>_<description>.sql`).
@@ -83,6 +88,11 @@ const POSTGRES: &[MigrationFile] = &[
         version: 5,
         description: "webhooks",
         sql: include_str!("../migrations/postgres/0005_webhooks.sql"),
+    },
+    MigrationFile {
+        version: 6,
+        description: "relays",
+        sql: include_str!("../migrations/postgres/0006_relays.sql"),
     },
 ];
 

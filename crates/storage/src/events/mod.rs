@@ -39,10 +39,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 mod memory;
+mod relays;
 mod stock;
 pub mod webhooks;
 
 pub use memory::InMemoryEventLog;
+pub(crate) use relays::lease_millis;
+pub use relays::{InMemoryRelayCursors, RelayCursors};
 pub(crate) use stock::update_events;
 pub use webhooks::{
     AttemptOutcome, AttemptPage, ClaimedDelivery, DeliveryAttempt, DeliveryState, EndpointChanges,

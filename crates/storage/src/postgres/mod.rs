@@ -22,6 +22,7 @@ pub(crate) mod events;
 mod idempotency;
 mod orders;
 mod payments;
+mod relays;
 mod webhooks;
 
 pub(crate) use catalogue::PgCatalogue;
@@ -30,6 +31,7 @@ pub(crate) use events::PgEventLog;
 pub(crate) use idempotency::PgIdempotencyStore;
 pub(crate) use orders::PgOrderStore;
 pub(crate) use payments::PgPaymentGateway;
+pub(crate) use relays::PgRelayCursors;
 pub(crate) use webhooks::PgWebhookStore;
 
 /// The pool of a PostgreSQL database.

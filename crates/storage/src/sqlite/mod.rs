@@ -39,6 +39,7 @@ mod idempotency;
 pub(crate) mod migrate;
 mod orders;
 mod payments;
+mod relays;
 mod webhooks;
 
 pub(crate) use catalogue::SqliteCatalogue;
@@ -47,6 +48,7 @@ pub(crate) use events::{SqliteEventLog, record as record_events};
 pub(crate) use idempotency::SqliteIdempotencyStore;
 pub(crate) use orders::SqliteOrderStore;
 pub(crate) use payments::SqlitePaymentGateway;
+pub(crate) use relays::SqliteRelayCursors;
 pub(crate) use webhooks::SqliteWebhookStore;
 
 use engine::{Engine, EngineOptions, EnginePath, WriteError};

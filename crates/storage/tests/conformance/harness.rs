@@ -173,6 +173,8 @@ pub(crate) struct Stores {
     pub(crate) events: Arc<dyn bookstore_storage::events::EventLog>,
     /// Webhook endpoints and deliveries.
     pub(crate) webhooks: Arc<dyn bookstore_storage::events::WebhookStore>,
+    /// The relays' cursors and leases.
+    pub(crate) relays: Arc<dyn bookstore_storage::events::RelayCursors>,
     pub(crate) ledger: Ledger,
     /// The database behind the SQL stores (`None` in memory).
     pub(crate) database: Option<Database>,
@@ -208,6 +210,7 @@ impl Backend {
                     idempotency: stores.idempotency,
                     events: stores.events,
                     webhooks: stores.webhooks,
+                    relays: stores.relays,
                     ledger: Ledger::InMemory(gateway),
                     database: None,
                     location: None,
@@ -262,6 +265,7 @@ async fn sql_stores(location: Location) -> Stores {
         idempotency: stores.idempotency,
         events: stores.events,
         webhooks: stores.webhooks,
+        relays: stores.relays,
         ledger: Ledger::Sql(database.clone()),
         database: Some(database),
         location: Some(location),

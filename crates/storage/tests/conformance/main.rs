@@ -19,6 +19,7 @@ mod idempotency;
 mod instances;
 mod orders;
 mod payments;
+mod relays;
 mod webhooks;
 
 /// Declares, for each check named, a test per backend (`in_memory::check`,
