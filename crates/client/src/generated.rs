@@ -1395,6 +1395,209 @@ not delivered (nor cancelled) when that day has ended.*/
                 })
         }
     }
+    ///One event of the feed.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Event {
+        ///When it was recorded (RFC 3339, UTC).
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///The resource as the API returned it at that moment (the body of `GET` on it).
+        pub data: ::serde_json::Value,
+        /**The event's id: a UUID v7, so ids sort roughly by time. Equal in the feed, in
+webhook deliveries (`webhook-id`) and on NATS (`Nats-Msg-Id`).*/
+        pub id: ::uuid::Uuid,
+        /**The resource it is about: an ISBN (books), an order id, a payment's transaction id or
+a delivery id.*/
+        pub resource_id: ::std::string::String,
+        /**1 for the resource's first event, then 2, 3, …: drop an event whose `sequence` is
+lower than one you already have for the same `resource_id`.*/
+        pub sequence: u64,
+        ///What happened, `resource.change` (e.g. `order.placed`).
+        #[serde(rename = "type")]
+        pub type_: EventType,
+    }
+    ///Which end of the feed a page starts from.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum EventOrder {
+        #[serde(rename = "newest")]
+        Newest,
+        #[serde(rename = "oldest")]
+        Oldest,
+    }
+    impl ::std::fmt::Display for EventOrder {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Newest => f.write_str("newest"),
+                Self::Oldest => f.write_str("oldest"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for EventOrder {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "newest" => Ok(Self::Newest),
+                "oldest" => Ok(Self::Oldest),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for EventOrder {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for EventOrder {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///One page of the feed.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct EventPage {
+        ///The events, newest first (the default) or oldest first (`order=oldest`, `after`).
+        pub items: ::std::vec::Vec<Event>,
+        ///Pass as `cursor` to get the next page in the same direction; `null` on the last page.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    ///What happened, `resource.change` (e.g. `order.placed`).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum EventType {
+        #[serde(rename = "book.created")]
+        BookCreated,
+        #[serde(rename = "book.updated")]
+        BookUpdated,
+        #[serde(rename = "book.out_of_stock")]
+        BookOutOfStock,
+        #[serde(rename = "book.back_in_stock")]
+        BookBackInStock,
+        #[serde(rename = "order.placed")]
+        OrderPlaced,
+        #[serde(rename = "order.cancelled")]
+        OrderCancelled,
+        #[serde(rename = "payment.captured")]
+        PaymentCaptured,
+        #[serde(rename = "payment.refunded")]
+        PaymentRefunded,
+        #[serde(rename = "delivery.scheduled")]
+        DeliveryScheduled,
+        #[serde(rename = "delivery.dispatched")]
+        DeliveryDispatched,
+        #[serde(rename = "delivery.in_transit")]
+        DeliveryInTransit,
+        #[serde(rename = "delivery.out_for_delivery")]
+        DeliveryOutForDelivery,
+        #[serde(rename = "delivery.attempted_delivery")]
+        DeliveryAttemptedDelivery,
+        #[serde(rename = "delivery.delivered")]
+        DeliveryDelivered,
+        #[serde(rename = "delivery.failed")]
+        DeliveryFailed,
+        #[serde(rename = "delivery.returned_to_sender")]
+        DeliveryReturnedToSender,
+        #[serde(rename = "delivery.cancelled")]
+        DeliveryCancelled,
+    }
+    impl ::std::fmt::Display for EventType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::BookCreated => f.write_str("book.created"),
+                Self::BookUpdated => f.write_str("book.updated"),
+                Self::BookOutOfStock => f.write_str("book.out_of_stock"),
+                Self::BookBackInStock => f.write_str("book.back_in_stock"),
+                Self::OrderPlaced => f.write_str("order.placed"),
+                Self::OrderCancelled => f.write_str("order.cancelled"),
+                Self::PaymentCaptured => f.write_str("payment.captured"),
+                Self::PaymentRefunded => f.write_str("payment.refunded"),
+                Self::DeliveryScheduled => f.write_str("delivery.scheduled"),
+                Self::DeliveryDispatched => f.write_str("delivery.dispatched"),
+                Self::DeliveryInTransit => f.write_str("delivery.in_transit"),
+                Self::DeliveryOutForDelivery => f.write_str("delivery.out_for_delivery"),
+                Self::DeliveryAttemptedDelivery => {
+                    f.write_str("delivery.attempted_delivery")
+                }
+                Self::DeliveryDelivered => f.write_str("delivery.delivered"),
+                Self::DeliveryFailed => f.write_str("delivery.failed"),
+                Self::DeliveryReturnedToSender => {
+                    f.write_str("delivery.returned_to_sender")
+                }
+                Self::DeliveryCancelled => f.write_str("delivery.cancelled"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for EventType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "book.created" => Ok(Self::BookCreated),
+                "book.updated" => Ok(Self::BookUpdated),
+                "book.out_of_stock" => Ok(Self::BookOutOfStock),
+                "book.back_in_stock" => Ok(Self::BookBackInStock),
+                "order.placed" => Ok(Self::OrderPlaced),
+                "order.cancelled" => Ok(Self::OrderCancelled),
+                "payment.captured" => Ok(Self::PaymentCaptured),
+                "payment.refunded" => Ok(Self::PaymentRefunded),
+                "delivery.scheduled" => Ok(Self::DeliveryScheduled),
+                "delivery.dispatched" => Ok(Self::DeliveryDispatched),
+                "delivery.in_transit" => Ok(Self::DeliveryInTransit),
+                "delivery.out_for_delivery" => Ok(Self::DeliveryOutForDelivery),
+                "delivery.attempted_delivery" => Ok(Self::DeliveryAttemptedDelivery),
+                "delivery.delivered" => Ok(Self::DeliveryDelivered),
+                "delivery.failed" => Ok(Self::DeliveryFailed),
+                "delivery.returned_to_sender" => Ok(Self::DeliveryReturnedToSender),
+                "delivery.cancelled" => Ok(Self::DeliveryCancelled),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for EventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for EventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///ISBN-13 or ISBN-10; hyphens and spaces allowed.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -3809,6 +4012,120 @@ Sends a `POST` request to `/api/events/{id}/redeliver`
             413u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
             415u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
             422u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            429u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            503u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**List events
+
+For admin keys (a customer key is 403). Newest first by default, paging with `next_cursor`; `order=oldest` reads oldest first, and `after=<event id>` the events recorded after that one, oldest first (a consumer catching up; an id the feed does not hold, never recorded or purged by retention, is 422). Filters: `type`, a comma-separated list of types (`order.placed`), resource wildcards (`order.*`) or `*`; `resource_id`. Pages never skip or repeat an event, also while events are being recorded: an event enters the feed once it has its place in the log's one order. Events are kept for `--event-retention-days` (30 by default).
+
+Sends a `GET` request to `/api/events`
+
+Arguments:
+- `after`: An event id: the events recorded after it, oldest first (a consumer's catch-up from
+the last event it handled). Not with `order=newest` nor with `cursor`.
+- `cursor`: `next_cursor` of the previous page, passed back as it came (an opaque value).
+- `limit`: Page size, 1 to 100 (default 20).
+- `order`: `newest` (the default) or `oldest` first.
+- `resource_id`: Only events about this resource (an ISBN, an order, transaction or delivery id).
+- `type_`: Only events of these types: a comma-separated list of types (`order.placed`),
+resource wildcards (`order.*`) or `*`, e.g. `order.*,book.out_of_stock`.
+*/
+    pub async fn list_events<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        cursor: Option<&'a str>,
+        limit: Option<::std::num::NonZeroU32>,
+        order: Option<types::EventOrder>,
+        resource_id: Option<&'a str>,
+        type_: Option<&'a str>,
+    ) -> Result<ResponseValue<types::EventPage>, Error<ByteStream>> {
+        let url = format!("{}/api/events", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("after", &after))
+            .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+            .query(&progenitor_client::QueryParam::new("limit", &limit))
+            .query(&progenitor_client::QueryParam::new("order", &order))
+            .query(&progenitor_client::QueryParam::new("resource_id", &resource_id))
+            .query(&progenitor_client::QueryParam::new("type", &type_))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_events",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            401u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            403u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            422u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            429u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            503u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Get an event
+
+For admin keys (a customer key is 403). An event not in the feed (unknown, purged by retention, or not yet given its place in the log) is 404.
+
+Sends a `GET` request to `/api/events/{id}`
+
+*/
+    pub async fn get_event<'a>(
+        &'a self,
+        id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::Event>, Error<ByteStream>> {
+        let url = format!(
+            "{}/api/events/{}", self.baseurl, encode_path(& id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_event",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            401u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            403u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
+            404u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
             429u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
             503u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
             _ => Err(Error::UnexpectedResponse(response)),

@@ -25,7 +25,7 @@ use crate::http::middleware::request_context;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimits;
 use crate::idempotency::IdempotencyStore;
-use crate::routes::{books, deliveries, health, orders, webhooks};
+use crate::routes::{books, deliveries, events, health, orders, webhooks};
 use crate::{metrics, openapi};
 use bookstore_storage::Stores;
 use bookstore_storage::events::{EventLog, Outbox, RelayCursors, WebhookStore};
@@ -178,6 +178,7 @@ fn spec() -> Spec {
             tag("orders", "Orders and payment"),
             tag("deliveries", "Delivery scheduling"),
             tag("webhooks", "Webhook endpoints and their deliveries (admin)"),
+            tag("events", "The event feed: what happened, for admin keys"),
             tag("health", "Probes for load balancers (no API key)"),
             tag("metrics", "Prometheus metrics (no API key)"),
         ],
@@ -270,7 +271,9 @@ pub fn build_app(
                 )
                 .service(
                     resource("/events/{id}/redeliver").route(post().to(webhooks::redeliver_event)),
-                ),
+                )
+                .service(resource("/events").route(get().to(events::list_events)))
+                .service(resource("/events/{id}").route(get().to(events::get_event))),
         )
         .service(
             scope("/health")

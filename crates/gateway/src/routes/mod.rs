@@ -3,6 +3,7 @@
 
 pub mod books;
 pub mod deliveries;
+pub mod events;
 pub mod health;
 pub mod orders;
 pub mod webhooks;

@@ -2,6 +2,7 @@
 //! position (the last item seen), never an offset.
 
 use bookstore_delivery::DeliveryId;
+use bookstore_storage::events::EventDirection;
 use bookstore_types::{Isbn, OrderId};
 
 use crate::http::problem::ApiError;
@@ -104,6 +105,33 @@ fn uuid_position(tag: u8, cursor: &str) -> Result<uuid::Uuid, ApiError> {
         .ok_or_else(|| ApiError::malformed("the cursor is not one this server issued"))
 }
 
+/// The cursor of the newest-first page of events before `position`.
+pub fn for_events_before(position: u64) -> String {
+    encode(b'e', &position.to_string())
+}
+
+/// The cursor of the oldest-first page of events after `position`.
+pub fn for_events_after(position: u64) -> String {
+    encode(b'f', &position.to_string())
+}
+
+/// The direction and position an events cursor holds (400 if it is not an events cursor
+/// as [`for_events_before`] or [`for_events_after`] writes it).
+pub fn events_position(cursor: &str) -> Result<EventDirection, ApiError> {
+    let invalid = || ApiError::malformed("the cursor is not one this server issued");
+    let (text, direction): (String, fn(u64) -> EventDirection) = match decode(b'e', cursor) {
+        Ok(text) => (text, |position| {
+            EventDirection::NewestBefore(Some(position))
+        }),
+        Err(_) => (decode(b'f', cursor)?, EventDirection::OldestAfter),
+    };
+    text.parse::<u64>()
+        .ok()
+        .filter(|position| position.to_string() == text)
+        .map(direction)
+        .ok_or_else(invalid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +206,26 @@ mod tests {
             assert!(cursor::book_position(bad).is_err(), "{bad:?}");
         }
         assert!(cursor::order_position(&cursor::for_book(&isbn)).is_err());
+    }
+
+    #[test]
+    fn events_cursors_keep_their_direction_and_only_plain_positions() {
+        assert_eq!(
+            cursor::events_position(&cursor::for_events_before(42)).unwrap(),
+            EventDirection::NewestBefore(Some(42))
+        );
+        assert_eq!(
+            cursor::events_position(&cursor::for_events_after(42)).unwrap(),
+            EventDirection::OldestAfter(42)
+        );
+        for bad in [
+            hex("e+42"),
+            hex("f042"),
+            hex("e"),
+            hex("f-1"),
+            cursor::for_order(&OrderId::generate()),
+        ] {
+            assert!(cursor::events_position(&bad).is_err(), "{bad:?}");
+        }
     }
 }

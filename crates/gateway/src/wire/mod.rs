@@ -11,6 +11,7 @@ pub mod books;
 pub mod cursor;
 pub mod deliveries;
 pub mod event_data;
+pub mod events;
 pub mod orders;
 pub mod tracking;
 pub mod webhooks;

@@ -32,7 +32,7 @@ use bookstore_sales::{
     Capture, CustomerId, Order, OrderPage, OrderStore, PaymentError, PaymentGateway, PaymentToken,
     SalesError, TransactionId,
 };
-use bookstore_storage::events::Event;
+use bookstore_storage::events::{Event, EventLog};
 use bookstore_types::{Currency, Isbn, Money, OrderId};
 use clap::Parser;
 use futures_util::future::{LocalBoxFuture, try_join_all};
@@ -142,6 +142,8 @@ pub(crate) struct AppConfig {
     pub(crate) delivery_policy: DeliveryPolicy,
     /// Rate limits as `(per_second, burst)`; none when `None`.
     pub(crate) rate_limit: Option<(u32, u32)>,
+    /// An event log to use instead of the one of the store under test.
+    pub(crate) events: Option<Arc<dyn EventLog>>,
 }
 
 impl Default for AppConfig {
@@ -154,6 +156,7 @@ impl Default for AppConfig {
             hold_payments: false,
             delivery_policy: DeliveryPolicy::default(),
             rate_limit: None,
+            events: None,
         }
     }
 }
@@ -220,6 +223,9 @@ impl Stores {
         state.delivery_policy = config.delivery_policy;
         if let Some(orders) = config.orders {
             state.orders = orders;
+        }
+        if let Some(events) = config.events {
+            state.events = events;
         }
         Self::wrap(state, config.hold_payments, database)
     }

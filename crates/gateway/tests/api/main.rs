@@ -15,6 +15,7 @@ mod concurrency;
 mod deliveries;
 mod errors;
 mod event_types;
+mod events;
 mod fulfilment;
 mod headers;
 mod health;

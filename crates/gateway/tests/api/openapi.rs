@@ -89,6 +89,8 @@ async fn the_document_describes_exactly_the_operations_of_the_contract() {
         ("get", "/api/webhook-endpoints/{id}/deliveries"),
         ("post", "/api/webhook-endpoints/{id}/test"),
         ("post", "/api/events/{id}/redeliver"),
+        ("get", "/api/events"),
+        ("get", "/api/events/{id}"),
         ("get", "/health/live"),
         ("get", "/health/ready"),
         ("get", "/metrics"),
