@@ -15,7 +15,9 @@
 //! counts them as skipped; then, for each service that answers, one more run takes the
 //! ignored tests that need it (`--run-ignored only`, or `-- --ignored`) and moves them from
 //! skipped to passed or failed: those with `redis` in their names need Redis
-//! (`BOOKSTORE_TEST_REDIS_URL`, else 127.0.0.1:6379), all the others PostgreSQL. Without
+//! (`BOOKSTORE_TEST_REDIS_URL`, else 127.0.0.1:6379), those with `nats` in their names NATS
+//! with JetStream (`BOOKSTORE_TEST_NATS_URL`, else 127.0.0.1:4222) and PostgreSQL, all the
+//! others PostgreSQL. Without
 //! PostgreSQL, each test of the API suite's PostgreSQL pass counts as skipped too. So the
 //! last line counts every test that did not run, and `passed + failed + skipped` is the same
 //! with or without the services.
@@ -88,6 +90,11 @@ pub(crate) fn run() -> ExitCode {
     }
     if redis_url().is_none() {
         println!("  Redis tests skipped: {REDIS_SKIPPED}");
+    }
+    if nats_url().is_none() {
+        println!("  NATS tests skipped: {NATS_SKIPPED}");
+    } else if postgres.is_none() {
+        println!("  NATS tests skipped: they also need PostgreSQL");
     }
     let TestCounts {
         passed,
@@ -207,6 +214,49 @@ fn redis_url() -> Option<String> {
         .then(|| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// The variable naming the NATS server the NATS tests use.
+const NATS_URL_VARIABLE: &str = "BOOKSTORE_TEST_NATS_URL";
+
+/// Why the NATS tests are skipped when no server is available.
+const NATS_SKIPPED: &str =
+    "BOOKSTORE_TEST_NATS_URL is not set and no server answers on 127.0.0.1:4222";
+
+/// The NATS server for the tests that need one: the configured one, else a local one that
+/// answers.
+fn nats_url() -> Option<String> {
+    if let Some(url) = std::env::var(NATS_URL_VARIABLE)
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        return Some(url);
+    }
+    let local = SocketAddr::from(([127, 0, 0, 1], 4222));
+    TcpStream::connect_timeout(&local, Duration::from_millis(500))
+        .is_ok()
+        .then(|| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Runs the ignored tests that need NATS (those with `nats` in their names), if a NATS
+/// server and a PostgreSQL server answer (they record events on PostgreSQL).
+fn run_nats_tests(
+    nextest: bool,
+    environment: &[(&'static str, String)],
+    postgres: Option<&str>,
+) -> TestOutcome {
+    let Some(url) = nats_url() else {
+        println!("\n--- NATS tests skipped: {NATS_SKIPPED}");
+        return TestOutcome::nothing_ran();
+    };
+    if postgres.is_none() {
+        println!("\n--- NATS tests skipped: they also need PostgreSQL");
+        return TestOutcome::nothing_ran();
+    }
+    println!("\n--- the tests that need NATS, against {}", redact(&url));
+    let mut environment = environment.to_vec();
+    environment.push((NATS_URL_VARIABLE, url));
+    run_ignored_tests(nextest, &environment, "test(/nats/)", &["nats"])
+}
+
 /// Runs the ignored tests that need Redis (those with `redis` in their names), if a server
 /// answers.
 fn run_redis_tests(nextest: bool, environment: &[(&'static str, String)]) -> TestOutcome {
@@ -220,8 +270,8 @@ fn run_redis_tests(nextest: bool, environment: &[(&'static str, String)]) -> Tes
     run_ignored_tests(nextest, &environment, "test(/redis/)", &["redis"])
 }
 
-/// Runs the ignored tests that need PostgreSQL (every ignored test but the Redis ones), if a
-/// server answers.
+/// Runs the ignored tests that need PostgreSQL (every ignored test but the Redis and NATS
+/// ones), if a server answers.
 fn run_postgres_tests(
     nextest: bool,
     environment: &[(&'static str, String)],
@@ -237,8 +287,8 @@ fn run_postgres_tests(
     run_ignored_tests(
         nextest,
         environment,
-        "not test(/redis/)",
-        &["--skip", "redis"],
+        "not test(/redis/) and not test(/nats/)",
+        &["--skip", "redis", "--skip", "nats"],
     )
 }
 
@@ -335,6 +385,7 @@ fn run_tests(postgres: Option<&str>) -> TestOutcome {
     let ignored_runs = [
         run_postgres_tests(nextest, &environment, postgres),
         run_redis_tests(nextest, &environment),
+        run_nats_tests(nextest, &environment, postgres),
     ];
     for store in stores {
         println!("\n--- the API suite against the {store} store");
@@ -522,9 +573,9 @@ mod tests {
     use crate::workspace_root;
 
     /// The reasons a test may be ignored for: `cargo xtask test` runs the ignored tests of
-    /// each service that answers (the Redis ones by the `redis` in their names, every other
+    /// each service that answers (the Redis and NATS ones by the service in their names, every other
     /// one as a PostgreSQL test), and counts the others as skipped.
-    const SERVICE_IGNORES: [&str; 2] = [
+    const SERVICE_IGNORES: [&str; 3] = [
         concat!(
             "#[",
             "ignore = \"needs PostgreSQL: set BOOKSTORE_TEST_POSTGRES_URL or run a server on 127.0.0.1:5432\"]"
@@ -532,6 +583,10 @@ mod tests {
         concat!(
             "#[",
             "ignore = \"needs Redis at 127.0.0.1:6379 or BOOKSTORE_TEST_REDIS_URL; cargo xtask test runs it when one answers\"]"
+        ),
+        concat!(
+            "#[",
+            "ignore = \"needs NATS with JetStream at 127.0.0.1:4222 or BOOKSTORE_TEST_NATS_URL, and PostgreSQL; cargo xtask test runs it when both answer\"]"
         ),
     ];
 
@@ -552,7 +607,7 @@ mod tests {
     }
 
     #[test]
-    fn every_ignored_test_in_the_workspace_waits_for_postgresql_or_redis() {
+    fn every_ignored_test_in_the_workspace_waits_for_postgresql_redis_or_nats() {
         let mut files = Vec::new();
         for directory in ["crates", "xtask", "bench"] {
             rust_files(&workspace_root().join(directory), &mut files);
@@ -573,15 +628,17 @@ mod tests {
                         file.display()
                     );
                 };
-                // A Redis test is found by the `redis` in its name: look at the next `fn`.
-                if service == 1 {
+                // A Redis or NATS test is found by the service in its name: look at the
+                // next `fn`.
+                if service >= 1 {
+                    let service_name = ["", "redis", "nats"][service];
                     let name = lines[index..]
                         .iter()
                         .find(|line| line.contains("fn "))
                         .unwrap_or_else(|| panic!("{}: no test after {line}", file.display()));
                     assert!(
-                        name.contains("redis"),
-                        "{}: a test that needs Redis has `redis` in its name: {name}",
+                        name.contains(service_name),
+                        "{}: a test that needs {service_name} has `{service_name}` in its name: {name}",
                         file.display()
                     );
                 }
@@ -592,5 +649,6 @@ mod tests {
         // shared rate-limit tests.
         assert!(ignored[0] >= 5, "found {} PostgreSQL tests", ignored[0]);
         assert!(ignored[1] >= 1, "found {} Redis tests", ignored[1]);
+        assert!(ignored[2] >= 1, "found {} NATS tests", ignored[2]);
     }
 }

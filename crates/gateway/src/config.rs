@@ -289,6 +289,49 @@ pub struct Cli {
     )]
     pub delivery_closed_days: Vec<chrono::NaiveDate>,
 
+    /// How long events are kept, in days: older ones are purged every ten minutes (and
+    /// leave the feed). 1 to 3650.
+    #[arg(
+        long,
+        env = "BOOKSTORE_EVENT_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true,
+        value_parser = RangedU64ValueParser::<u64>::new().range(1..=3650)
+    )]
+    pub event_retention_days: u64,
+
+    /// A NATS server with JetStream to publish every event to, e.g. `nats://127.0.0.1:4222`
+    /// (credentials may be in the URL); unset, nothing is published.
+    #[arg(
+        long,
+        env = "BOOKSTORE_EVENTS_NATS_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub events_nats_url: Option<SecretString>,
+
+    /// The JetStream stream events are published to, created when absent.
+    #[arg(
+        long,
+        env = "BOOKSTORE_EVENTS_NATS_STREAM",
+        default_value = "BOOKSTORE_EVENTS",
+        value_parser = parse_stream_name,
+        global = true
+    )]
+    pub events_nats_stream: String,
+
+    /// The subjects' prefix: an event goes to `<PREFIX>.<type>`, and a stream created here
+    /// captures `<PREFIX>.>`.
+    #[arg(
+        long,
+        env = "BOOKSTORE_EVENTS_NATS_SUBJECT_PREFIX",
+        default_value = "bookstore.events",
+        value_parser = parse_subject_prefix,
+        global = true
+    )]
+    pub events_nats_subject_prefix: String,
+
     /// Worker threads serving requests (default: one per CPU core); 1 to 512.
     #[arg(
         long,
@@ -360,6 +403,31 @@ fn parse_schedule_scale(text: &str) -> Result<f64, String> {
 fn parse_closed_day(text: &str) -> Result<chrono::NaiveDate, String> {
     crate::wire::parse_date(text.trim())
         .map_err(|_| format!("{text:?} is not a date written YYYY-MM-DD"))
+}
+
+/// A JetStream stream name: 1 to 64 letters, digits, `-` or `_`.
+fn parse_stream_name(text: &str) -> Result<String, String> {
+    let valid = (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    valid
+        .then(|| text.to_owned())
+        .ok_or_else(|| format!("{text:?} is not a stream name: 1 to 64 letters, digits, - or _"))
+}
+
+/// A subject prefix: dot-separated tokens of letters, digits, `-` or `_`, no wildcard.
+fn parse_subject_prefix(text: &str) -> Result<String, String> {
+    let valid = text.len() <= 200
+        && text.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+        });
+    valid.then(|| text.to_owned()).ok_or_else(|| {
+        format!("{text:?} is not a subject prefix: dot-separated tokens of letters, digits, - or _")
+    })
 }
 
 /// What replaces a password in a redacted URL.

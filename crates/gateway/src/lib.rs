@@ -5,6 +5,8 @@
 //! - [`routes`] holds the thin handlers, [`workflow`] the steps that span domains;
 //! - [`wire`] the JSON bodies, [`http`] errors, auth, extraction and middleware;
 //! - [`idempotency`] makes POSTs safe to retry;
+//! - [`events`] runs the event log's background work (numbering, retention, relays to the
+//!   events counter and NATS JetStream);
 //! - [`role`] says what an API key may do;
 //! - [`webhooks`] delivers the events to the endpoints admins register;
 //! - [`config`] and [`server`] run the `bookstore` binary; [`probe`] is its health check.
@@ -12,6 +14,7 @@
 pub mod app;
 pub mod config;
 pub mod docs_ui;
+pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;

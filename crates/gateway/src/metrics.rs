@@ -116,6 +116,65 @@ impl BusinessEvent {
     }
 }
 
+/// Events of the log, by `type`, counted once each by the instance holding the counter's
+/// relay (see `crate::events::EventCounter` and docs/EVENTS.md).
+pub const EVENTS_RECORDED_TOTAL: &str = "bookstore_events_recorded_total";
+/// Events published to NATS JetStream, by `outcome`.
+pub const NATS_PUBLISHES_TOTAL: &str = "bookstore_events_nats_publishes_total";
+/// The age in seconds of the oldest event not yet published to NATS (0 when none waits).
+pub const NATS_BACKLOG_AGE_SECONDS: &str = "bookstore_events_nats_oldest_unpublished_age_seconds";
+
+/// Counts one event of the log.
+pub fn record_event(kind: bookstore_storage::events::EventType) {
+    counter!(EVENTS_RECORDED_TOTAL, "type" => kind.as_str()).increment(1);
+}
+
+/// How a publish to NATS JetStream went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatsOutcome {
+    /// JetStream stored the event.
+    Published,
+    /// JetStream had it already (within its duplicate window) and dropped the repeat.
+    Duplicate,
+    /// No acknowledgement: the server is down, the stream missing, or the wait timed out.
+    Failed,
+}
+
+impl NatsOutcome {
+    const ALL: [NatsOutcome; 3] = [Self::Published, Self::Duplicate, Self::Failed];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Published => "published",
+            Self::Duplicate => "duplicate",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Makes the NATS series present from the start (publishing is configured): zero publishes
+/// of each outcome, no backlog.
+pub fn announce_nats() {
+    for outcome in NatsOutcome::ALL {
+        counter!(NATS_PUBLISHES_TOTAL, "outcome" => outcome.label()).increment(0);
+    }
+    gauge!(NATS_BACKLOG_AGE_SECONDS).set(0.0);
+}
+
+/// Counts one attempt to publish an event to NATS.
+pub fn record_nats_publish(outcome: NatsOutcome) {
+    counter!(NATS_PUBLISHES_TOTAL, "outcome" => outcome.label()).increment(1);
+}
+
+/// Sets the age of the oldest event not yet published to NATS, recorded at `oldest`
+/// (`None`: every event is published).
+pub fn set_nats_backlog_age(oldest: Option<chrono::DateTime<chrono::Utc>>) {
+    let age = oldest.map_or(0.0, |at| {
+        (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    gauge!(NATS_BACKLOG_AGE_SECONDS).set(age);
+}
+
 /// The gauge of overdue deliveries.
 const DELIVERIES_OVERDUE: &str = "bookstore_deliveries_overdue";
 
@@ -193,6 +252,22 @@ fn describe() {
         crate::webhooks::OLDEST_PENDING_SECONDS,
         metrics::Unit::Seconds,
         "Age of the oldest webhook delivery not yet delivered, by endpoint (0 when none)"
+    );
+    describe_counter!(
+        EVENTS_RECORDED_TOTAL,
+        "Events of the event log by type, each counted once by the instance that holds the counting relay"
+    );
+    for kind in bookstore_storage::events::EventType::ALL {
+        counter!(EVENTS_RECORDED_TOTAL, "type" => kind.as_str()).increment(0);
+    }
+    describe_counter!(
+        NATS_PUBLISHES_TOTAL,
+        "Events published to NATS JetStream by outcome (published, duplicate, failed)"
+    );
+    describe_gauge!(
+        NATS_BACKLOG_AGE_SECONDS,
+        metrics::Unit::Seconds,
+        "Age of the oldest event not yet published to NATS JetStream, on the instance publishing (0 when none waits)"
     );
     for event in BusinessEvent::ALL {
         describe_counter!(event.metric_name(), event.description());

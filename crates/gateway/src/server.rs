@@ -16,6 +16,7 @@ use secrecy::ExposeSecret;
 
 use crate::app::{AppState, RequestLimits, build_app};
 use crate::config::Cli;
+use crate::events;
 use crate::http::auth::ApiKeys;
 use crate::http::rate_limit::RateLimits;
 use crate::stores::{self, DatabaseOptions, OpenError, OpenedStores};
@@ -48,10 +49,21 @@ pub enum StartError {
     /// The webhook client could not be built (its TLS configuration).
     #[error("cannot start webhook delivery: {0}")]
     Webhooks(String),
+    /// `--events-nats-url` is not a NATS URL.
+    #[error("cannot use the NATS server {url}: {source}")]
+    Nats {
+        /// The URL, without its password.
+        url: String,
+        /// The cause.
+        source: async_nats::ConnectError,
+    },
     /// The server stopped with an error.
     #[error("the server failed: {0}")]
     Serve(#[source] io::Error),
 }
+
+/// How long the event tasks get at shutdown to finish their step and give their claims up.
+const EVENT_TASKS_GRACE: Duration = Duration::from_secs(10);
 
 /// How often expired idempotency records are deleted.
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -352,6 +364,54 @@ impl Application {
             state.webhook_settings.clone(),
         )
         .map_err(|error| StartError::Webhooks(error.to_string()))?;
+        // The event log's background work: numbering (PostgreSQL), retention, the events
+        // counter and, when configured, the NATS publisher; stopped after the server.
+        let holder = database
+            .as_ref()
+            .map_or_else(uuid::Uuid::now_v7, |database| database.instance().as_uuid());
+        let retention = Duration::from_secs(cli.event_retention_days * 24 * 60 * 60);
+        // A relay's claim lasts as long as the instance's lease: a killed instance's relays
+        // move to another within about that.
+        let relay = events::RelaySettings {
+            lease,
+            ..events::RelaySettings::default()
+        };
+        let mut event_tasks = events::BackgroundTasks::new();
+        event_tasks.spawn(|stop| events::sequence_forever(state.events.clone(), stop));
+        event_tasks.spawn(|stop| events::purge_forever(state.events.clone(), retention, stop));
+        event_tasks.spawn(|stop| {
+            events::relay_forever(
+                Arc::new(events::EventCounter),
+                state.events.clone(),
+                state.relays.clone(),
+                holder,
+                relay,
+                stop,
+            )
+        });
+        if let Some(url) = &cli.events_nats_url {
+            let target = events::nats::NatsTarget {
+                stream: cli.events_nats_stream.clone(),
+                subject_prefix: cli.events_nats_subject_prefix.clone(),
+            };
+            let publisher = events::nats::NatsPublisher::connect(url.expose_secret(), target)
+                .await
+                .map_err(|source| StartError::Nats {
+                    url: redacted_url(url.expose_secret()),
+                    source,
+                })?;
+            tracing::info!(nats = %redacted_url(url.expose_secret()), stream = %cli.events_nats_stream, "events are published to NATS JetStream");
+            event_tasks.spawn(|stop| {
+                events::relay_forever(
+                    Arc::new(publisher),
+                    state.events.clone(),
+                    state.relays.clone(),
+                    holder,
+                    relay,
+                    stop,
+                )
+            });
+        }
 
         let address = (cli.host, cli.port);
         let app_state = state.clone();
@@ -384,13 +444,16 @@ impl Application {
         );
         // After SIGTERM/SIGINT and the drain, actix-web stops accepting and lets in-flight
         // requests finish within the shutdown timeout before `run` returns.
-        server.run().await.map_err(StartError::Serve)?;
+        let served = server.run().await.map_err(StartError::Serve);
         // Let the deliveries being sent finish and be recorded before the stores close.
         let (stop_webhooks, dispatcher) = webhooks;
         let _ = stop_webhooks.send(true);
         if let Err(error) = dispatcher.await {
             tracing::warn!(error = %error, "the webhook dispatcher stopped abnormally");
         }
+        // Relays record their progress and give their claims up before the database closes.
+        event_tasks.stop(EVENT_TASKS_GRACE).await;
+        served?;
         // Stop renewing before giving the lease up: a renewal that found the row gone would
         // take this clean stop for a lost lease and exit with an error.
         if let Some(renewal) = lease_renewal {

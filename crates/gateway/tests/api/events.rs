@@ -1,13 +1,15 @@
 //! The event feed: `GET /api/events` pages in both directions without repeats or gaps while
 //! events are being recorded, filters by type and resource, `after` catches up, `GET
-//! /api/events/{id}`; admin keys only.
+//! /api/events/{id}`; admin keys only; retention purges old events from it.
 //!
 //! Events are recorded straight into an in-memory log the app is given, so these tests
 //! choose every event's type, resource and time.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bookstore_gateway::events::{BackgroundTasks, purge_forever};
 use bookstore_storage::events::{EventLog, EventType, InMemoryEventLog, NewEvent};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -276,4 +278,39 @@ async fn only_admin_keys_read_the_feed() {
             .problem(401);
         app.get(&path, ADMIN).await.success(200);
     }
+}
+
+#[actix_web::test]
+async fn retention_purges_events_older_than_the_retention_from_the_feed() {
+    let log = Arc::new(InMemoryEventLog::new());
+    let app = app_with_log(&log).await;
+    let old = record_at(
+        &log,
+        EventType::BookCreated,
+        "r0",
+        Utc::now() - chrono::Duration::days(31),
+    );
+    let recent = record_at(
+        &log,
+        EventType::BookUpdated,
+        "r0",
+        Utc::now() - chrono::Duration::days(29),
+    );
+    app.get(&format!("/api/events/{old}"), ADMIN)
+        .await
+        .success(200);
+    let mut tasks = BackgroundTasks::new();
+    let feed: Arc<dyn EventLog> = log.clone();
+    tasks.spawn(|stop| purge_forever(feed, Duration::from_secs(30 * 24 * 60 * 60), stop));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.get(&format!("/api/events/{old}"), ADMIN).await.status != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old event was not purged"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    tasks.stop(Duration::from_secs(5)).await;
+    let page = app.get("/api/events", ADMIN).await.success(200);
+    assert_eq!(ids_of(&page), [recent]);
 }

@@ -1,5 +1,5 @@
 //! Durability of the `bookstore` server on a real database: what survives a graceful
-//! restart and a `kill -9`, two instances sharing one PostgreSQL database (and restarted one
+//! restart and a `kill -9` (also of the events published to NATS JetStream), two instances sharing one PostgreSQL database (and restarted one
 //! at a time under load), and a database that cannot be reached or goes away while the
 //! server runs.
 //!
@@ -32,6 +32,7 @@ mod capacity;
 mod crash;
 mod database_failures;
 mod leases;
+mod nats;
 mod receiver;
 mod restart;
 mod rolling_restart;

@@ -1,0 +1,166 @@
+//! NATS JetStream: every event of the log reaches the stream once, in the log's order, also
+//! when the server is killed (`kill -9`) while it publishes and started again.
+//!
+//! Events are inserted straight into the `events` table of a PostgreSQL database, as a
+//! store's transaction records them (without a position): the server's sequencer numbers
+//! them and its relay publishes them. Each run uses a stream and subjects of its own.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::harness::{
+    Backend, PROCESS_LIMIT, kill_hard, poll_until, start_server, stop_gracefully,
+};
+
+/// The variable naming the NATS server the NATS tests use.
+const NATS_URL_VARIABLE: &str = "BOOKSTORE_TEST_NATS_URL";
+
+/// The NATS server to test against: `BOOKSTORE_TEST_NATS_URL`, or the local one.
+fn nats_url() -> String {
+    std::env::var(NATS_URL_VARIABLE)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Inserts `count` events without a position, as a store's transaction would.
+async fn record_events(database_url: &str, count: usize) -> Vec<Uuid> {
+    let mut connection = PgConnection::connect(database_url)
+        .await
+        .expect("the test database answers");
+    let mut ids = Vec::with_capacity(count);
+    for index in 0..count {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO events (id, type, resource_id, sequence, created_at, data)
+             VALUES ($1, 'book.updated', $2, 1, now(), $3::json)",
+        )
+        .bind(id)
+        .bind(format!("resource-{index}"))
+        .bind(format!(r#"{{"index": {index}}}"#))
+        .execute(&mut connection)
+        .await
+        .expect("an event is recorded");
+        ids.push(id);
+    }
+    connection.close().await.ok();
+    ids
+}
+
+/// The ids of the events in the log, in position order, once all are numbered.
+async fn log_order(database_url: &str, expected: usize) -> Vec<Uuid> {
+    poll_until("every event is numbered", PROCESS_LIMIT, || async {
+        let mut connection = PgConnection::connect(database_url).await.ok()?;
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM events WHERE position IS NOT NULL ORDER BY position",
+        )
+        .fetch_all(&mut connection)
+        .await
+        .ok()?;
+        (ids.len() == expected).then_some(ids)
+    })
+    .await
+}
+
+/// The `Nats-Msg-Id` of every message of `stream`, in stream order, once it holds `expected`.
+async fn stream_ids(stream: &jetstream::stream::Stream, expected: u64) -> Vec<Uuid> {
+    poll_until("the stream holds every event", PROCESS_LIMIT, || async {
+        let messages = stream.get_info().await.ok()?.state.messages;
+        (messages >= expected).then_some(())
+    })
+    .await;
+    let info = stream.get_info().await.expect("the stream answers");
+    let mut ids = Vec::new();
+    for sequence in info.state.first_sequence..=info.state.last_sequence {
+        let message = stream
+            .get_raw_message(sequence)
+            .await
+            .expect("every message of the stream can be read");
+        let id = message
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .expect("every message carries Nats-Msg-Id")
+            .as_str()
+            .parse()
+            .expect("Nats-Msg-Id is an event id");
+        ids.push(id);
+    }
+    ids
+}
+
+#[ignore = "needs NATS with JetStream at 127.0.0.1:4222 or BOOKSTORE_TEST_NATS_URL, and PostgreSQL; cargo xtask test runs it when both answer"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_gets_every_event_once_in_order_across_a_kill_and_a_restart() {
+    let client = async_nats::connect(nats_url())
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "a NATS test needs a server with JetStream: none answers at {} ({error})",
+                nats_url()
+            )
+        });
+    let context = jetstream::new(client);
+    let run = Uuid::new_v4().simple().to_string();
+    let stream_name = format!("BOOKSTORE_TEST_{run}");
+    let prefix = format!("bookstore-test.{run}");
+    let database = Backend::Postgres.fresh_database().await;
+    let nats_flags = [
+        "--events-nats-url",
+        &nats_url(),
+        "--events-nats-stream",
+        &stream_name,
+        "--events-nats-subject-prefix",
+        &prefix,
+        "--instance-lease-seconds",
+        "2",
+    ];
+    let args = database.server_args(&nats_flags);
+
+    let server = start_server(args.clone()).await;
+    let mut recorded = record_events(&database.url, 150).await;
+    let stream = poll_until("the relay creates the stream", PROCESS_LIMIT, || async {
+        context.get_stream(&stream_name).await.ok()
+    })
+    .await;
+    assert_eq!(
+        stream.get_info().await.unwrap().config.duplicate_window,
+        Duration::from_secs(120)
+    );
+    poll_until("some events are published", PROCESS_LIMIT, || async {
+        let messages = stream.get_info().await.ok()?.state.messages;
+        (messages >= 20).then_some(())
+    })
+    .await;
+    // Killed while it may be publishing: the events it published but had not recorded as
+    // published are published again, and JetStream drops the repeats.
+    kill_hard(server).await;
+    recorded.extend(record_events(&database.url, 50).await);
+    let server = start_server(args).await;
+    recorded.extend(record_events(&database.url, 50).await);
+
+    let order = log_order(&database.url, recorded.len()).await;
+    let published = stream_ids(&stream, recorded.len() as u64).await;
+    stop_gracefully(server).await;
+    let mut unique = published.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        published.len(),
+        "no event is in the stream twice"
+    );
+    assert_eq!(
+        published, order,
+        "the stream holds every event, in the log's order"
+    );
+    let subjects_ok = stream
+        .get_raw_message(1)
+        .await
+        .map(|message| message.subject.to_string() == format!("{prefix}.book.updated"))
+        .unwrap_or(false);
+    assert!(subjects_ok, "events go to <prefix>.<type>");
+    context.delete_stream(&stream_name).await.ok();
+}
