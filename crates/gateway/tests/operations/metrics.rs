@@ -140,8 +140,9 @@ fn ten_thousand_random_paths_add_no_series() {
     }
     let text = scrape(&server);
     let series = series_count(&text);
+    // The fixed series (one per event type among them) and a few for these requests.
     assert!(
-        series < 50,
+        series < 70,
         "{series} series after 10,000 random paths:\n{text}"
     );
     assert_eq!(
