@@ -314,3 +314,27 @@ async fn retention_purges_events_older_than_the_retention_from_the_feed() {
     let page = app.get("/api/events", ADMIN).await.success(200);
     assert_eq!(ids_of(&page), [recent]);
 }
+
+#[actix_web::test]
+async fn an_order_placed_through_the_api_is_in_the_feed_with_the_order_as_answered() {
+    let app = crate::helpers::spawn_app().await;
+    let order = app
+        .place_order(CUSTOMER, &[(crate::helpers::RUST_BOOK, 1)])
+        .await;
+    let id = order["id"].as_str().unwrap();
+    let page = app
+        .get(&format!("/api/events?type=order.*&resource_id={id}"), ADMIN)
+        .await
+        .success(200);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["type"], "order.placed");
+    assert_eq!(items[0]["sequence"], 1);
+    assert_eq!(items[0]["data"], order);
+    let event_id = items[0]["id"].as_str().unwrap();
+    let one = app
+        .get(&format!("/api/events/{event_id}"), ADMIN)
+        .await
+        .success(200);
+    assert_eq!(one, items[0]);
+}

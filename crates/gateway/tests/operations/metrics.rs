@@ -154,3 +154,58 @@ fn ten_thousand_random_paths_add_no_series() {
     );
     server.stop();
 }
+
+#[test]
+fn each_event_of_the_log_is_counted_once_by_type() {
+    let server = Server::start(&["--no-seed"], &[]);
+    let client = blocking_client();
+    let book = serde_json::json!({
+        "isbn": "9780134685991", "title": "Effective Java", "author": "Joshua Bloch",
+        "price_cents": 4499, "stock": 3
+    });
+    let created = client
+        .post(&format!("{}/api/books", server.base_url))
+        .header("X-API-Key", "admin123")
+        .json(&book)
+        .send()
+        .expect("create book");
+    assert_eq!(created.status(), 201);
+    let order = serde_json::json!({ "items": [{ "isbn": "9780134685991", "quantity": 1 }], "payment": { "token": "tok_visa" } });
+    let placed = client
+        .post(&format!("{}/api/orders", server.base_url))
+        .header("X-API-Key", "secret123")
+        .json(&order)
+        .send()
+        .expect("place order");
+    assert_eq!(placed.status(), 201);
+    let counted = |text: &str, kind: &str| {
+        sample(
+            text,
+            &format!(r#"bookstore_events_recorded_total{{type="{kind}"}}"#),
+        )
+    };
+    // The counting relay polls the log: wait for it, with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = scrape(&server);
+        if counted(&text, "order.placed") == Some(1.0) {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "order.placed was not counted:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(counted(&text, "book.created"), Some(1.0), "{text}");
+    assert_eq!(counted(&text, "payment.captured"), Some(1.0), "{text}");
+    // Every type is present from the start.
+    assert_eq!(
+        counted(&text, "delivery.returned_to_sender"),
+        Some(0.0),
+        "{text}"
+    );
+    // No NATS configured: no NATS series.
+    assert!(!text.contains("bookstore_events_nats"), "{text}");
+    server.stop();
+}
