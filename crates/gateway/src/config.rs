@@ -659,10 +659,12 @@ mod tests {
             "k3y-for-the-shop:customer,k3y-for-the-office:admin",
             "--database-url",
             "postgres://shop:pa%40ss@db.internal:5432/shop",
+            "--events-nats-url",
+            "nats://relay:n4ts-s3cret@nats.internal:4222",
         ])
         .unwrap();
         let printed = format!("{cli:?}");
-        for secret in ["k3y-for-the", "pa%40ss", "pa@ss"] {
+        for secret in ["k3y-for-the", "pa%40ss", "pa@ss", "n4ts-s3cret"] {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }
         assert!(
@@ -723,11 +725,32 @@ mod tests {
         ("--recovery-grace-seconds", 0, 86_400),
         ("--instance-lease-seconds", 2, 3_600),
         ("--delivery-capacity-per-day", 1, 1_000_000),
+        ("--event-retention-days", 1, 3_650),
         ("--workers", 1, 512),
         ("--webhook-timeout-ms", 100, 60_000),
         ("--webhook-tick-ms", 10, 60_000),
         ("--webhook-concurrency", 1, 1_024),
     ];
+
+    #[test]
+    fn the_nats_stream_and_subject_prefix_are_checked_before_anything_starts() {
+        for (flag, value) in [
+            ("--events-nats-stream", ""),
+            ("--events-nats-stream", "BOOKSTORE.EVENTS"),
+            ("--events-nats-stream", "has space"),
+            ("--events-nats-subject-prefix", "bookstore.*"),
+            ("--events-nats-subject-prefix", "bookstore..events"),
+            ("--events-nats-subject-prefix", "bookstore.>"),
+            ("--events-nats-subject-prefix", ""),
+        ] {
+            assert!(parse(flag, value).is_err(), "{flag}={value:?}");
+        }
+        let cli = parse("--events-nats-subject-prefix", "shop-1.events").unwrap();
+        assert_eq!(cli.events_nats_subject_prefix, "shop-1.events");
+        assert_eq!(cli.events_nats_stream, "BOOKSTORE_EVENTS");
+        assert!(cli.events_nats_url.is_none(), "off by default");
+        assert_eq!(cli.event_retention_days, 30);
+    }
 
     #[test]
     fn every_numeric_flag_is_bounded_and_listed_here_and_in_the_readme() {
