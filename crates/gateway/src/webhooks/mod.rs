@@ -15,6 +15,10 @@
 //! 4. records each attempt, and what follows from it ([`schedule`]): delivered, retried
 //!    later, failed, or the endpoint disabled (`410 Gone`, or failing for 5 days).
 //!
+//! A round that left work behind (a whole fan-out batch, or as many due deliveries as free
+//! slots) is followed by the next one as soon as a send frees a slot, not a tick later, so
+//! a backlog drains at the speed of sending; an idle dispatcher looks once a tick.
+//!
 //! A delivery is in the database from fan-out to its last attempt, so a restart or a
 //! killed instance loses none: an instance's claims run out and another takes them over.
 //! Delivery is at least once: an instance killed after sending and before recording
@@ -33,7 +37,7 @@ use bookstore_storage::events::{
     WebhookStore,
 };
 use chrono::Utc;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use uuid::Uuid;
 
 use self::schedule::{MAX_ATTEMPTS, RetryPolicy, unit_random};
@@ -119,6 +123,9 @@ pub struct Dispatcher {
     settings: WebhookSettings,
     sender: Sender,
     slots: Arc<Semaphore>,
+    /// Woken when a send finishes, so that a freed slot is used at once rather than at the
+    /// next tick.
+    slot_freed: Arc<Notify>,
     instance: Uuid,
 }
 
@@ -134,6 +141,7 @@ impl Dispatcher {
             events,
             webhooks,
             slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            slot_freed: Arc::new(Notify::new()),
             settings,
             sender,
             instance: Uuid::now_v7(),
@@ -143,24 +151,39 @@ impl Dispatcher {
     /// Runs until `stop` turns true, then waits for the deliveries being sent (at most the
     /// delivery timeout) so that their attempts are recorded.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut interval = tokio::time::interval(self.settings.tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut gauges_at = Instant::now();
         let mut reported = std::collections::HashSet::new();
+        // Whether the last round left work behind (a full fan-out batch, or as many due
+        // deliveries claimed as there were free slots): then the next round starts as soon
+        // as a slot is free, not a tick later, so a backlog drains at the speed of sending.
+        let mut behind = false;
         loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = stop.changed() => break,
+            // Slots free after a full round: no wait at all.
+            if !(behind && self.slots.available_permits() > 0) {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.tick) => {}
+                    _ = self.slot_freed.notified(), if behind => {}
+                    _ = stop.changed() => break,
+                }
             }
             if *stop.borrow() {
                 break;
             }
-            if let Err(error) = self.fan_out().await {
-                tracing::warn!(error = %error, "webhooks: could not fan events out; will retry");
-            }
-            if let Err(error) = self.claim_and_send().await {
-                tracing::warn!(error = %error, "webhooks: could not claim deliveries; will retry");
-            }
+            let fanned_out_fully = match self.fan_out().await {
+                Ok(full) => full,
+                Err(error) => {
+                    tracing::warn!(error = %error, "webhooks: could not fan events out; will retry");
+                    false
+                }
+            };
+            let claimed_fully = match self.claim_and_send().await {
+                Ok(full) => full,
+                Err(error) => {
+                    tracing::warn!(error = %error, "webhooks: could not claim deliveries; will retry");
+                    false
+                }
+            };
+            behind = fanned_out_fully || claimed_fully;
             if gauges_at.elapsed() >= GAUGE_INTERVAL {
                 gauges_at = Instant::now();
                 self.report_ages(&mut reported).await;
@@ -179,12 +202,15 @@ impl Dispatcher {
         }
     }
 
-    /// Fans out the events after each endpoint's cursor (see the module documentation).
-    pub async fn fan_out(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// Fans out the events after each endpoint's cursor (see the module documentation);
+    /// answers whether an endpoint had a whole batch (and may have more).
+    pub async fn fan_out(&self) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
         self.events.sequence().await?;
         let last = self.events.last_position().await?;
+        let mut full = false;
         for endpoint in self.webhooks.endpoints_behind(last).await? {
             let events = self.events.after(endpoint.cursor, FAN_OUT_BATCH).await?;
+            full |= events.len() == FAN_OUT_BATCH;
             let Some(to) = events.last().and_then(|event| event.position) else {
                 continue;
             };
@@ -203,13 +229,15 @@ impl Dispatcher {
                 .fan_out(endpoint.id, endpoint.cursor, to, &deliveries)
                 .await?;
         }
-        Ok(())
+        Ok(full)
     }
 
-    async fn claim_and_send(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// Claims as many due deliveries as there are free slots and starts sending them;
+    /// answers whether it claimed that many (more may be due).
+    async fn claim_and_send(&self) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
         let free = self.slots.available_permits();
         if free == 0 {
-            return Ok(());
+            return Ok(true);
         }
         let now = Utc::now();
         let until = now
@@ -219,6 +247,7 @@ impl Dispatcher {
             .webhooks
             .claim_due(self.instance, now, until, free)
             .await?;
+        let full = claimed.len() >= free;
         for delivery in claimed {
             let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
                 break;
@@ -226,13 +255,15 @@ impl Dispatcher {
             let sender = self.sender.clone();
             let webhooks = Arc::clone(&self.webhooks);
             let retry = self.settings.retry;
+            let slot_freed = Arc::clone(&self.slot_freed);
             tokio::spawn(async move {
                 let sent = sender.send(&delivery).await;
                 settle(webhooks.as_ref(), retry, &delivery, &sent).await;
                 drop(permit);
+                slot_freed.notify_one();
             });
         }
-        Ok(())
+        Ok(full)
     }
 
     async fn report_ages(&self, reported: &mut std::collections::HashSet<Uuid>) {

@@ -20,7 +20,7 @@ use crate::harness::{
     per_backend, start_server, stop_gracefully,
 };
 use crate::helpers::Server;
-use crate::receiver::{Receiver, WEBHOOK_FLAGS};
+use crate::receiver::{AFTER_A_KILL, Receiver, WEBHOOK_FLAGS, subscribe};
 
 per_backend!(
     every_order_confirmed_before_a_kill_9_survives_and_nothing_half_done_remains,
@@ -135,7 +135,7 @@ async fn burst_cut_off_by_a_kill_9(
     let server = start_server(database.server_args(flags)).await;
     let api = Api::new(&server.base_url);
     if let Some(receiver) = receiver {
-        receiver.subscribe(&api, &["order.*"]).await;
+        subscribe(receiver, &api, &["order.*"]).await;
     }
     for isbn in [RUST_BOOK, EFFECTIVE_JAVA] {
         api.set_stock(isbn, STOCK_BEFORE).await;
@@ -464,7 +464,7 @@ async fn every_order_answered_201_before_a_kill_9_reaches_a_subscribed_receiver_
     backend: Backend,
 ) {
     let database = backend.fresh_database().await;
-    let receiver = Receiver::start();
+    let receiver = Receiver::start(vec![]);
     let attempts = burst_cut_off_by_a_kill_9(&database, false, Some(&receiver)).await;
     let answered = answered_201(&attempts);
     let (server, api) = restart_with_and_wait_until_ready(&database, WEBHOOK_FLAGS).await;
@@ -474,17 +474,18 @@ async fn every_order_answered_201_before_a_kill_9_reaches_a_subscribed_receiver_
         .map(|order| order["id"].as_str().expect("an id").to_owned())
         .collect();
     // The restarted server delivers what the killed one had not: every order recorded
-    // (answered 201 or cut off after recording) reaches the receiver at least once.
+    // (answered 201 or cut off after recording) reaches the receiver at least once; what
+    // the killed process had claimed, once its claims have run out.
     let delivered = crate::harness::poll_until(
         "every recorded order's order.placed is delivered",
-        PROCESS_LIMIT,
+        AFTER_A_KILL,
         || async {
             let placed: BTreeSet<String> = receiver
-                .deliveries()
+                .received()
                 .iter()
-                .filter(|delivery| delivery.body["type"] == "order.placed")
+                .filter(|delivery| delivery.json()["type"] == "order.placed")
                 .map(|delivery| {
-                    delivery.body["data"]["id"]
+                    delivery.json()["data"]["id"]
                         .as_str()
                         .unwrap_or("")
                         .to_owned()
@@ -502,11 +503,11 @@ async fn every_order_answered_201_before_a_kill_9_reaches_a_subscribed_receiver_
         delivered, recorded,
         "no order.placed was delivered for an order that is not recorded"
     );
-    let deliveries = receiver.deliveries();
+    let deliveries = receiver.received();
     let repeats = deliveries.len()
         - deliveries
             .iter()
-            .map(|delivery| delivery.event_id.as_str())
+            .map(|delivery| delivery.header("webhook-id"))
             .collect::<BTreeSet<_>>()
             .len();
     eprintln!(

@@ -37,3 +37,9 @@ mod receiver;
 mod restart;
 mod rolling_restart;
 mod two_instances;
+#[path = "../support/webhook_receiver.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the webhook tests; this binary uses only part of it"
+)]
+mod webhook_receiver;

@@ -13,7 +13,7 @@ use crate::harness::{
     Api, Backend, PROCESS_LIMIT, RUST_BOOK, order_request, poll_until, start_server,
     stop_gracefully,
 };
-use crate::receiver::{Receiver, WEBHOOK_FLAGS};
+use crate::receiver::{Receiver, WEBHOOK_FLAGS, subscribe};
 
 /// Rust in Action: not in the demo catalogue.
 const SCARCE_BOOK: &str = "9781617294556";
@@ -161,7 +161,7 @@ async fn succeeded_deliveries(api: &Api) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_deliver_every_event_to_one_receiver_and_never_one_event_twice() {
     let database = Backend::Postgres.fresh_database().await;
-    let receiver = Receiver::start();
+    let receiver = Receiver::start(vec![]);
     let (first, second) = tokio::join!(
         start_server(database.server_args(WEBHOOK_FLAGS)),
         start_server(database.server_args(WEBHOOK_FLAGS))
@@ -170,7 +170,7 @@ async fn two_instances_deliver_every_event_to_one_receiver_and_never_one_event_t
     a.wait_until_ready().await;
     b.wait_until_ready().await;
     // One endpoint in the shared database: both instances' dispatchers see it.
-    receiver.subscribe(&a, &["order.placed"]).await;
+    subscribe(&receiver, &a, &["order.placed"]).await;
 
     let buyers: Vec<_> = (0..WEBHOOK_ORDERS)
         .map(|buyer| {
@@ -198,10 +198,10 @@ async fn two_instances_deliver_every_event_to_one_receiver_and_never_one_event_t
         PROCESS_LIMIT,
         || async {
             let delivered: std::collections::BTreeSet<String> = receiver
-                .deliveries()
+                .received()
                 .iter()
                 .map(|delivery| {
-                    delivery.body["data"]["id"]
+                    delivery.json()["data"]["id"]
                         .as_str()
                         .unwrap_or("")
                         .to_owned()
@@ -214,10 +214,10 @@ async fn two_instances_deliver_every_event_to_one_receiver_and_never_one_event_t
     // Both dispatchers keep claiming for a few ticks more: a second delivery of any event
     // would show up here.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let deliveries = receiver.deliveries();
+    let deliveries = receiver.received();
     let mut by_event: std::collections::BTreeMap<&str, usize> = Default::default();
     for delivery in &deliveries {
-        *by_event.entry(delivery.event_id.as_str()).or_default() += 1;
+        *by_event.entry(delivery.header("webhook-id")).or_default() += 1;
     }
     let twice: Vec<_> = by_event.iter().filter(|(_, count)| **count > 1).collect();
     assert!(

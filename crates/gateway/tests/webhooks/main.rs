@@ -10,6 +10,8 @@
 mod postgres_support;
 
 mod harness;
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;
 
 use std::time::Duration;
 
