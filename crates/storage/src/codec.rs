@@ -14,6 +14,18 @@ use uuid::Uuid;
 
 use crate::failure::CorruptRow;
 
+/// A count or position (an event's position or sequence, a cursor, a duration in
+/// milliseconds) as both backends store it: a 64-bit signed integer, saturating at
+/// `i64::MAX`, which none comes near.
+pub(crate) fn to_db_count(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A stored count or position back; a negative one, which no store writes, reads as 0.
+pub(crate) fn from_db_count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
 /// A book's stored columns, as read from a row.
 pub(crate) struct BookColumns {
     pub(crate) isbn: String,

@@ -44,7 +44,6 @@ mod stock;
 pub mod webhooks;
 
 pub use memory::InMemoryEventLog;
-pub(crate) use relays::lease_millis;
 pub use relays::{InMemoryRelayCursors, RelayCursors};
 pub(crate) use stock::update_events;
 pub use webhooks::{

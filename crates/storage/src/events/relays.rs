@@ -54,11 +54,6 @@ pub trait RelayCursors: Send + Sync + 'static {
     async fn release(&self, name: &str, holder: Uuid) -> Result<(), EventsUnavailable>;
 }
 
-/// A lease's length in milliseconds, as the SQL stores bind it.
-pub(crate) fn lease_millis(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// The relay cursors of a process that keeps everything in memory.
 #[derive(Debug, Default)]
 pub struct InMemoryRelayCursors {

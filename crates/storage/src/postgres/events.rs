@@ -8,6 +8,7 @@ use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Postgres, Row as _};
 use uuid::Uuid;
 
+use crate::codec::{from_db_count, to_db_count};
 use crate::events::{
     Event, EventDirection, EventLog, EventPage, EventQuery, EventType, EventsUnavailable, NewEvent,
 };
@@ -81,23 +82,18 @@ fn event_from_row(row: &PgRow) -> Result<Event, EventsUnavailable> {
         let sequence: i64 = row.try_get("sequence")?;
         Ok(Event {
             id: row.try_get("id")?,
-            position: position.map(|position| u64::try_from(position).unwrap_or_default()),
+            position: position.map(from_db_count),
             event_type: EventType::parse(&kind).ok_or_else(|| sqlx::Error::ColumnDecode {
                 index: "type".to_owned(),
                 source: Box::new(CorruptRow { what: "event type" }),
             })?,
             resource_id: row.try_get("resource_id")?,
-            sequence: u64::try_from(sequence).unwrap_or_default(),
+            sequence: from_db_count(sequence),
             created_at: row.try_get("created_at")?,
             data: row.try_get("data")?,
         })
     };
     read().map_err(unavailable)
-}
-
-/// A position as PostgreSQL stores it (saturating: positions never come near `i64::MAX`).
-fn position_parameter(position: u64) -> i64 {
-    i64::try_from(position).unwrap_or(i64::MAX)
 }
 
 /// The [`EventLog`] of a PostgreSQL database.
@@ -126,9 +122,9 @@ impl EventLog for PgEventLog {
         let limit = query.limit.get() as usize;
         let (comparison, order, start) = match query.direction {
             EventDirection::NewestBefore(before) => {
-                ("<", "DESC", before.map_or(i64::MAX, position_parameter))
+                ("<", "DESC", before.map_or(i64::MAX, to_db_count))
             }
-            EventDirection::OldestAfter(after) => (">", "ASC", position_parameter(after)),
+            EventDirection::OldestAfter(after) => (">", "ASC", to_db_count(after)),
         };
         let sql = format!(
             "SELECT {COLUMNS} FROM events
@@ -170,7 +166,7 @@ impl EventLog for PgEventLog {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2"
         )))
-        .bind(position_parameter(position))
+        .bind(to_db_count(position))
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await
@@ -210,7 +206,7 @@ impl EventLog for PgEventLog {
             .fetch_one(&self.pool)
             .await
             .map_err(unavailable::<EventsUnavailable>)?;
-        Ok(last.map_or(0, |last| u64::try_from(last).unwrap_or_default()))
+        Ok(last.map_or(0, from_db_count))
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, EventsUnavailable> {

@@ -7,8 +7,10 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::events::{EventsUnavailable, RelayCursors, lease_millis};
+use crate::codec::{from_db_count, to_db_count};
+use crate::events::{EventsUnavailable, RelayCursors};
 use crate::failure::unavailable;
+use crate::instances::lease_millis;
 
 /// $1 the relay, $2 the holder, $3 the lease in milliseconds: takes or renews the relay when
 /// it is free, held by $2, expired, or held by an instance that has no row (stopped cleanly
@@ -58,7 +60,7 @@ impl RelayCursors for PgRelayCursors {
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable::<EventsUnavailable>)?;
-        Ok(position.map(|position| u64::try_from(position).unwrap_or_default()))
+        Ok(position.map(from_db_count))
     }
 
     async fn advance(
@@ -71,7 +73,7 @@ impl RelayCursors for PgRelayCursors {
         let updated = sqlx::query(ADVANCE)
             .bind(name)
             .bind(holder)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(to_db_count(position))
             .bind(lease_millis(lease))
             .execute(&self.pool)
             .await

@@ -15,7 +15,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row as _};
 use uuid::Uuid;
 
-use crate::codec::{ClaimRow, event_types, event_types_text, outcome_columns};
+use crate::codec::{
+    ClaimRow, event_types, event_types_text, from_db_count, outcome_columns, to_db_count,
+};
 use crate::events::webhooks::{
     AttemptOutcome, AttemptPage, ClaimedDelivery, DeliveryAttempt, EndpointChanges, NewDelivery,
     PendingAge, WebhookEndpoint, WebhookSecret, WebhookStore, WebhooksUnavailable,
@@ -46,10 +48,6 @@ fn failed(error: sqlx::Error) -> WebhooksUnavailable {
     unavailable(error)
 }
 
-fn position(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 fn endpoint_from_row(row: &PgRow) -> Result<WebhookEndpoint> {
     let read = || -> std::result::Result<WebhookEndpoint, sqlx::Error> {
         let types: String = row.try_get("event_types")?;
@@ -71,7 +69,7 @@ fn endpoint_from_row(row: &PgRow) -> Result<WebhookEndpoint> {
                 .zip(previous_until)
                 .map(|(secret, until)| (WebhookSecret::new(secret), until)),
             created_at: row.try_get("created_at")?,
-            cursor: u64::try_from(cursor).unwrap_or_default(),
+            cursor: from_db_count(cursor),
             failing_since: row.try_get("failing_since")?,
         })
     };
@@ -91,7 +89,7 @@ fn attempt_from_row(row: &PgRow) -> Result<DeliveryAttempt> {
             attempted_at: row.try_get("attempted_at")?,
             status_code: status.and_then(|status| u16::try_from(status).ok()),
             error: row.try_get("error")?,
-            duration_ms: u64::try_from(duration).unwrap_or_default(),
+            duration_ms: from_db_count(duration),
         })
     };
     read().map_err(failed)
@@ -145,7 +143,7 @@ impl WebhookStore for PgWebhookStore {
             .bind(previous)
             .bind(until)
             .bind(endpoint.created_at)
-            .bind(position(endpoint.cursor))
+            .bind(to_db_count(endpoint.cursor))
             .bind(endpoint.failing_since)
             .execute(&self.pool)
             .await
@@ -234,7 +232,7 @@ impl WebhookStore for PgWebhookStore {
 
     async fn endpoints_behind(&self, last_position: u64) -> Result<Vec<WebhookEndpoint>> {
         let rows = sqlx::query(ENDPOINTS_BEHIND)
-            .bind(position(last_position))
+            .bind(to_db_count(last_position))
             .fetch_all(&self.pool)
             .await
             .map_err(failed)?;
@@ -259,13 +257,13 @@ impl WebhookStore for PgWebhookStore {
             .fetch_optional(&mut *transaction)
             .await
             .map_err(failed)?;
-            if held != Some(position(from)) {
+            if held != Some(to_db_count(from)) {
                 return Ok(false);
             }
             sqlx::query(ADVANCE_CURSOR)
-                .bind(position(to))
+                .bind(to_db_count(to))
                 .bind(endpoint_id)
-                .bind(position(from))
+                .bind(to_db_count(from))
                 .execute(&mut *transaction)
                 .await
                 .map_err(failed)?;
@@ -351,7 +349,7 @@ impl WebhookStore for PgWebhookStore {
                 .bind(attempt.attempted_at)
                 .bind(attempt.status_code.map(i32::from))
                 .bind(&attempt.error)
-                .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+                .bind(to_db_count(attempt.duration_ms))
                 .execute(&mut *transaction)
                 .await
                 .map_err(failed)?;
@@ -421,7 +419,7 @@ impl WebhookStore for PgWebhookStore {
                 Ok((
                     row.try_get("endpoint_id").map_err(failed)?,
                     PendingAge {
-                        pending: u64::try_from(pending).unwrap_or_default(),
+                        pending: from_db_count(pending),
                         oldest: row.try_get("oldest").map_err(failed)?,
                     },
                 ))

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::{Handle, corrupt, time_at, to_db_time, uuid_at};
+use crate::codec::{from_db_count, to_db_count};
 use crate::events::{
     Event, EventDirection, EventLog, EventPage, EventQuery, EventType, EventsUnavailable, NewEvent,
 };
@@ -48,10 +49,10 @@ pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     let sequence: i64 = row.get("sequence")?;
     Ok(Event {
         id: uuid_at(row, "id")?,
-        position: Some(u64::try_from(position).unwrap_or_default()),
+        position: Some(from_db_count(position)),
         event_type: EventType::parse(&kind).ok_or(corrupt(CorruptRow { what: "event type" }))?,
         resource_id: row.get("resource_id")?,
-        sequence: u64::try_from(sequence).unwrap_or_default(),
+        sequence: from_db_count(sequence),
         created_at: time_at(row, "created_at")?,
         data: row.get("data")?,
     })
@@ -67,11 +68,6 @@ impl SqliteEventLog {
     pub(crate) fn new(handle: Handle) -> Self {
         Self { handle }
     }
-}
-
-/// A position as SQLite stores it (saturating: positions never come near `i64::MAX`).
-fn position_parameter(position: u64) -> i64 {
-    i64::try_from(position).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
@@ -90,9 +86,9 @@ impl EventLog for SqliteEventLog {
         let limit = query.limit.get() as usize;
         let (comparison, order, start) = match query.direction {
             EventDirection::NewestBefore(before) => {
-                ("<", "DESC", before.map_or(i64::MAX, position_parameter))
+                ("<", "DESC", before.map_or(i64::MAX, to_db_count))
             }
-            EventDirection::OldestAfter(after) => (">", "ASC", position_parameter(after)),
+            EventDirection::OldestAfter(after) => (">", "ASC", to_db_count(after)),
         };
         let sql = format!(
             "SELECT {COLUMNS} FROM events
@@ -130,10 +126,7 @@ impl EventLog for SqliteEventLog {
                 .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
                 ))?
-                .query_map(
-                    params![position_parameter(position), limit as i64],
-                    event_from_row,
-                )?
+                .query_map(params![to_db_count(position), limit as i64], event_from_row)?
                 .collect()
         })
     }
@@ -150,7 +143,7 @@ impl EventLog for SqliteEventLog {
                 .prepare_cached("SELECT max(position) FROM events")?
                 .query_row([], |row| row.get(0))
         })?;
-        Ok(last.map_or(0, |last| u64::try_from(last).unwrap_or_default()))
+        Ok(last.map_or(0, from_db_count))
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, EventsUnavailable> {

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use super::{Handle, lease_end, to_db_time};
+use crate::codec::{from_db_count, to_db_count};
 use crate::events::{EventsUnavailable, RelayCursors};
 use crate::failure::unavailable;
 
@@ -41,10 +42,6 @@ impl SqliteRelayCursors {
     }
 }
 
-fn position_from(stored: i64) -> u64 {
-    u64::try_from(stored).unwrap_or_default()
-}
-
 #[async_trait]
 impl RelayCursors for SqliteRelayCursors {
     async fn claim(
@@ -67,7 +64,7 @@ impl RelayCursors for SqliteRelayCursors {
                             })
                             .optional()
                     })
-                    .map(|position| position.map(position_from))
+                    .map(|position| position.map(from_db_count))
                     .map_err(unavailable::<EventsUnavailable>)
             })
             .await
@@ -82,7 +79,7 @@ impl RelayCursors for SqliteRelayCursors {
     ) -> Result<bool, EventsUnavailable> {
         let name = name.to_owned();
         let expires = to_db_time(lease_end(Utc::now(), lease));
-        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        let position = to_db_count(position);
         self.handle
             .write(move |connection| {
                 connection

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::{Handle, corrupt, optional_time_at, time_at, to_db_time, uuid_at};
-use crate::codec::{ClaimRow, outcome_columns};
+use crate::codec::{ClaimRow, from_db_count, outcome_columns, to_db_count};
 use crate::events::webhooks::{
     AttemptOutcome, AttemptPage, ClaimedDelivery, DeliveryAttempt, EndpointChanges, NewDelivery,
     PendingAge, WebhookEndpoint, WebhookSecret, WebhookStore, WebhooksUnavailable,
@@ -38,10 +38,6 @@ impl SqliteWebhookStore {
 
 type Result<T> = std::result::Result<T, WebhooksUnavailable>;
 
-fn position(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookEndpoint> {
     let event_types: String = row.get("event_types")?;
     let previous: Option<String> = row.get("previous_secret")?;
@@ -59,7 +55,7 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookEndpoint> {
             .zip(previous_until)
             .map(|(secret, until)| (WebhookSecret::new(secret), until)),
         created_at: time_at(row, "created_at")?,
-        cursor: u64::try_from(cursor).unwrap_or_default(),
+        cursor: from_db_count(cursor),
         failing_since: optional_time_at(row, "failing_since")?,
     })
 }
@@ -76,7 +72,7 @@ fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<DeliveryAttempt> {
         attempted_at: time_at(row, "attempted_at")?,
         status_code: status.and_then(|status| u16::try_from(status).ok()),
         error: row.get("error")?,
-        duration_ms: u64::try_from(duration).unwrap_or_default(),
+        duration_ms: from_db_count(duration),
     })
 }
 
@@ -134,7 +130,7 @@ impl WebhookStore for SqliteWebhookStore {
                     previous,
                     until.map(to_db_time),
                     to_db_time(endpoint.created_at),
-                    position(endpoint.cursor),
+                    to_db_count(endpoint.cursor),
                     endpoint.failing_since.map(to_db_time),
                 ])?;
             Ok(())
@@ -232,7 +228,7 @@ impl WebhookStore for SqliteWebhookStore {
         self.handle.read(|connection| {
             connection
                 .prepare_cached(ENDPOINTS_BEHIND)?
-                .query_map([position(last_position)], endpoint_from_row)?
+                .query_map([to_db_count(last_position)], endpoint_from_row)?
                 .collect()
         })
     }
@@ -247,9 +243,9 @@ impl WebhookStore for SqliteWebhookStore {
         let deliveries = deliveries.to_vec();
         write(&self.handle, move |connection| {
             let moved = connection.prepare_cached(ADVANCE_CURSOR)?.execute(params![
-                position(to),
+                to_db_count(to),
                 endpoint_id.as_bytes(),
-                position(from),
+                to_db_count(from),
             ])?;
             if moved == 0 {
                 return Ok(false);
@@ -337,7 +333,7 @@ impl WebhookStore for SqliteWebhookStore {
                 to_db_time(attempt.attempted_at),
                 attempt.status_code,
                 attempt.error,
-                i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
+                to_db_count(attempt.duration_ms),
             ])?;
             let (state, next) = outcome_columns(outcome, attempt.attempted_at);
             connection.prepare_cached(FINISH_ATTEMPT)?.execute(params![
@@ -400,7 +396,7 @@ impl WebhookStore for SqliteWebhookStore {
                     Ok((
                         uuid_at(row, "endpoint_id")?,
                         PendingAge {
-                            pending: u64::try_from(pending).unwrap_or_default(),
+                            pending: from_db_count(pending),
                             oldest: optional_time_at(row, "oldest")?,
                         },
                     ))
