@@ -28,6 +28,33 @@ fn nats_url() -> String {
         .unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned())
 }
 
+/// A JetStream context, and a stream name and subject prefix of this run's own.
+struct TestStream {
+    context: jetstream::Context,
+    stream_name: String,
+    prefix: String,
+}
+
+impl TestStream {
+    /// Connects to [`nats_url`]; a test that gets here without a server fails.
+    async fn new() -> TestStream {
+        let client = async_nats::connect(nats_url())
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "a NATS test needs a server with JetStream: none answers at {} ({error})",
+                    nats_url()
+                )
+            });
+        let run = Uuid::new_v4().simple().to_string();
+        TestStream {
+            context: jetstream::new(client),
+            stream_name: format!("BOOKSTORE_TEST_{run}"),
+            prefix: format!("bookstore-test.{run}"),
+        }
+    }
+}
+
 /// Inserts `count` events without a position, as a store's transaction would.
 async fn record_events(database_url: &str, count: usize) -> Vec<Uuid> {
     let mut connection = PgConnection::connect(database_url)
@@ -96,18 +123,11 @@ async fn stream_ids(stream: &jetstream::stream::Stream, expected: u64) -> Vec<Uu
 #[ignore = "needs NATS with JetStream at 127.0.0.1:4222 or BOOKSTORE_TEST_NATS_URL, and PostgreSQL; cargo xtask test runs it when both answer"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_gets_every_event_once_in_order_across_a_kill_and_a_restart() {
-    let client = async_nats::connect(nats_url())
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "a NATS test needs a server with JetStream: none answers at {} ({error})",
-                nats_url()
-            )
-        });
-    let context = jetstream::new(client);
-    let run = Uuid::new_v4().simple().to_string();
-    let stream_name = format!("BOOKSTORE_TEST_{run}");
-    let prefix = format!("bookstore-test.{run}");
+    let TestStream {
+        context,
+        stream_name,
+        prefix,
+    } = TestStream::new().await;
     let database = Backend::Postgres.fresh_database().await;
     let nats_flags = [
         "--events-nats-url",
@@ -192,18 +212,11 @@ async fn feed_ids(api: &Api) -> Vec<Uuid> {
 #[ignore = "needs NATS with JetStream at 127.0.0.1:4222 or BOOKSTORE_TEST_NATS_URL, and PostgreSQL; cargo xtask test runs it when both answer"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_gets_every_event_of_api_calls_on_sqlite_once_in_feed_order_across_a_kill() {
-    let client = async_nats::connect(nats_url())
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "a NATS test needs a server with JetStream: none answers at {} ({error})",
-                nats_url()
-            )
-        });
-    let context = jetstream::new(client);
-    let run = Uuid::new_v4().simple().to_string();
-    let stream_name = format!("BOOKSTORE_TEST_{run}");
-    let prefix = format!("bookstore-test.{run}");
+    let TestStream {
+        context,
+        stream_name,
+        prefix,
+    } = TestStream::new().await;
     let database = Backend::Sqlite.fresh_database().await;
     let args = database.server_args(&[
         "--events-nats-url",
