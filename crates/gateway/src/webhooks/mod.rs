@@ -15,9 +15,10 @@
 //! 4. records each attempt, and what follows from it ([`schedule`]): delivered, retried
 //!    later, failed, or the endpoint disabled (`410 Gone`, or failing for 5 days).
 //!
-//! A round that left work behind (a whole fan-out batch, or as many due deliveries as free
-//! slots) is followed by the next one as soon as a send frees a slot, not a tick later, so
-//! a backlog drains at the speed of sending; an idle dispatcher looks once a tick.
+//! A round that left work behind is followed by the next at once (a whole fan-out batch)
+//! or as soon as a send frees a slot (as many due deliveries as free slots), not a tick
+//! later, so a backlog drains at the speed of sending; otherwise the fan-out runs once a
+//! tick, and an idle dispatcher looks once a tick.
 //!
 //! A delivery is in the database from fan-out to its last attempt, so a restart or a
 //! killed instance loses none: an instance's claims run out and another takes them over.
@@ -153,37 +154,43 @@ impl Dispatcher {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut gauges_at = Instant::now();
         let mut reported = std::collections::HashSet::new();
-        // Whether the last round left work behind (a full fan-out batch, or as many due
-        // deliveries claimed as there were free slots): then the next round starts as soon
-        // as a slot is free, not a tick later, so a backlog drains at the speed of sending.
-        let mut behind = false;
+        // What the last round left behind: a whole fan-out batch (fan out again at once), or
+        // as many due deliveries claimed as there were free slots (claim again as soon as a
+        // send frees a slot, not a tick later), so a backlog drains at the speed of sending.
+        // Otherwise the fan-out (numbering the log, reading the endpoints) runs once a tick,
+        // not for every slot freed.
+        let mut fan_out_behind = false;
+        let mut claims_behind = false;
+        let mut next_fan_out = Instant::now();
         loop {
-            // Slots free after a full round: no wait at all.
-            if !(behind && self.slots.available_permits() > 0) {
+            let claim_at_once = claims_behind && self.slots.available_permits() > 0;
+            if !fan_out_behind && !claim_at_once {
                 tokio::select! {
-                    _ = tokio::time::sleep(self.settings.tick) => {}
-                    _ = self.slot_freed.notified(), if behind => {}
+                    _ = tokio::time::sleep_until(next_fan_out.max(Instant::now()).into()) => {}
+                    _ = self.slot_freed.notified(), if claims_behind => {}
                     _ = stop.changed() => break,
                 }
             }
             if *stop.borrow() {
                 break;
             }
-            let fanned_out_fully = match self.fan_out().await {
-                Ok(full) => full,
-                Err(error) => {
-                    tracing::warn!(error = %error, "webhooks: could not fan events out; will retry");
-                    false
-                }
-            };
-            let claimed_fully = match self.claim_and_send().await {
+            if fan_out_behind || Instant::now() >= next_fan_out {
+                next_fan_out = Instant::now() + self.settings.tick;
+                fan_out_behind = match self.fan_out().await {
+                    Ok(full) => full,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "webhooks: could not fan events out; will retry");
+                        false
+                    }
+                };
+            }
+            claims_behind = match self.claim_and_send().await {
                 Ok(full) => full,
                 Err(error) => {
                     tracing::warn!(error = %error, "webhooks: could not claim deliveries; will retry");
                     false
                 }
             };
-            behind = fanned_out_fully || claimed_fully;
             if gauges_at.elapsed() >= GAUGE_INTERVAL {
                 gauges_at = Instant::now();
                 self.report_ages(&mut reported).await;
