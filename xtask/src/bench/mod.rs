@@ -57,6 +57,8 @@ PostgreSQL when BOOKSTORE_TEST_POSTGRES_URL is set) and a bare actix-web baselin
   --before PATH      also measure this `bookstore` binary (built from an earlier commit)
                      on every store with the same flat-out workloads, in the same run:
                      its rows are labelled `STORE (before)`
+  --stores LIST      only these stores, comma-separated: memory, sqlite, postgres
+                     (default: all; postgres only when BOOKSTORE_TEST_POSTGRES_URL is set)
   --no-default-profile
                      skip building and measuring cargo's default release profile
 
@@ -92,6 +94,8 @@ pub(crate) struct Options {
     before: Option<PathBuf>,
     /// Whether to build and measure the `release-default` profile too.
     default_profile: bool,
+    /// The stores measured, by [`Store::key`] (all when `None`).
+    stores: Option<Vec<String>>,
 }
 
 impl Options {
@@ -104,6 +108,7 @@ impl Options {
             connections: 32,
             before: None,
             default_profile: true,
+            stores: None,
         };
         let mut rest = args.iter();
         while let Some(&flag) = rest.next() {
@@ -131,6 +136,19 @@ impl Options {
                         return Err(format!("`--before {value}`: no such file"));
                     }
                     options.before = Some(binary);
+                }
+                "--stores" => {
+                    let stores: Vec<String> =
+                        value.split(',').map(|s| s.trim().to_lowercase()).collect();
+                    if let Some(unknown) =
+                        stores.iter().find(|s| !Store::KEYS.contains(&s.as_str()))
+                    {
+                        return Err(format!(
+                            "`--stores {value}`: unknown store `{unknown}` (expected {})",
+                            Store::KEYS.join(", ")
+                        ));
+                    }
+                    options.stores = Some(stores);
                 }
                 _ => return Err(format!("unknown option `{flag}`")),
             }
@@ -237,6 +255,9 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
         _ => report
             .notes
             .push("PostgreSQL not measured: BOOKSTORE_TEST_POSTGRES_URL is not set.".into()),
+    }
+    if let Some(only) = &report.options().stores {
+        stores.retain(|store| only.iter().any(|key| key == store.key()));
     }
 
     for store in &stores {
@@ -643,6 +664,12 @@ mod tests {
         assert!(Options::parse(&["--books", "0"]).is_err());
         assert!(Options::parse(&["--connections", "1"]).is_err());
         assert!(Options::parse(&["--speed", "1"]).is_err());
+        assert!(Options::parse(&["--stores", "memory,mongo"]).is_err());
+        let some = Options::parse(&["--stores", "SQLite,postgres"]).unwrap();
+        assert_eq!(
+            some.stores,
+            Some(vec!["sqlite".to_owned(), "postgres".to_owned()])
+        );
         assert!(Options::parse(&["--before", "/no/such/bookstore"]).is_err());
         assert!(defaults.default_profile);
         let quick = Options::parse(&["--no-default-profile", "--duration", "5"]).unwrap();

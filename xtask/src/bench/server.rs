@@ -286,6 +286,18 @@ pub(super) enum Store {
 }
 
 impl Store {
+    /// The names `--stores` accepts.
+    pub(super) const KEYS: [&'static str; 3] = ["memory", "sqlite", "postgres"];
+
+    /// This store's name in `--stores`.
+    pub(super) fn key(&self) -> &'static str {
+        match self {
+            Store::Memory => "memory",
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
     pub(super) fn name(&self) -> &'static str {
         match self {
             Store::Memory => "memory",
