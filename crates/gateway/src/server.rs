@@ -378,7 +378,14 @@ impl Application {
         };
         let mut event_tasks = events::BackgroundTasks::new();
         event_tasks.spawn(|stop| events::sequence_forever(state.events.clone(), stop));
-        event_tasks.spawn(|stop| events::purge_forever(state.events.clone(), retention, stop));
+        event_tasks.spawn(|stop| {
+            events::purge_forever(
+                state.events.clone(),
+                state.webhooks.clone(),
+                retention,
+                stop,
+            )
+        });
         event_tasks.spawn(|stop| {
             events::relay_forever(
                 Arc::new(events::EventCounter),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bookstore_storage::events::{Event, EventLog, RelayCursors};
+use bookstore_storage::events::{Event, EventLog, RelayCursors, WebhookStore};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -111,13 +111,32 @@ pub async fn sequence_forever(events: Arc<dyn EventLog>, mut stop: Stop) {
     }
 }
 
-/// Deletes the events older than `retention`, now and every [`PURGE_INTERVAL`].
-pub async fn purge_forever(events: Arc<dyn EventLog>, retention: Duration, mut stop: Stop) {
+/// Deletes the events older than `retention`, and the finished webhook deliveries (with
+/// their attempts) created before then, now and every [`PURGE_INTERVAL`]. Pending
+/// deliveries are kept whatever their age.
+pub async fn purge_forever(
+    events: Arc<dyn EventLog>,
+    webhooks: Arc<dyn WebhookStore>,
+    retention: Duration,
+    mut stop: Stop,
+) {
     let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
     loop {
-        match events.purge(Utc::now() - retention).await {
+        let before = Utc::now() - retention;
+        match events.purge(before).await {
             Ok(purged) => tracing::debug!(purged, "purged events past their retention"),
             Err(error) => tracing::warn!(error = %error, "could not purge old events; will retry"),
+        }
+        match webhooks.purge_finished(before).await {
+            Ok(purged) => {
+                tracing::debug!(
+                    purged,
+                    "purged finished webhook deliveries past the retention"
+                )
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "could not purge old webhook deliveries; will retry")
+            }
         }
         if !stop.sleep(PURGE_INTERVAL).await {
             return;

@@ -301,7 +301,9 @@ async fn retention_purges_events_older_than_the_retention_from_the_feed() {
         .success(200);
     let mut tasks = BackgroundTasks::new();
     let feed: Arc<dyn EventLog> = log.clone();
-    tasks.spawn(|stop| purge_forever(feed, Duration::from_secs(30 * 24 * 60 * 60), stop));
+    let webhooks: Arc<dyn bookstore_storage::events::WebhookStore> =
+        Arc::new(bookstore_storage::events::InMemoryWebhookStore::new());
+    tasks.spawn(|stop| purge_forever(feed, webhooks, Duration::from_secs(30 * 24 * 60 * 60), stop));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while app.get(&format!("/api/events/{old}"), ADMIN).await.status != 404 {
         assert!(

@@ -21,7 +21,7 @@
 //! Secrets are kept in the database in clear (they sign, so they must be read back); they
 //! are [`WebhookSecret`]s in memory, whose `Debug` shows nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
@@ -370,9 +370,22 @@ pub trait WebhookStore: Send + Sync + 'static {
 
     /// Per endpoint with pending deliveries: how many, and the oldest's creation time.
     async fn pending_ages(&self) -> Result<HashMap<Uuid, PendingAge>, WebhooksUnavailable>;
+
+    /// Deletes the finished (delivered or failed) deliveries created before `before`, with
+    /// their attempts, in batches; answers how many deliveries. Pending deliveries stay,
+    /// however old: a retry is never dropped.
+    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, WebhooksUnavailable>;
 }
 
+/// Finished deliveries deleted per statement by [`WebhookStore::purge_finished`], so that
+/// no purge holds the database for long.
+pub const PURGE_BATCH: u64 = 5_000;
+
 /// The webhook store of a process that keeps everything in memory.
+///
+/// Indexed so that the dispatcher's calls cost what they touch, not what the store has
+/// accumulated: deliveries by id, each endpoint's pending deliveries by next attempt time,
+/// attempts by endpoint.
 #[derive(Debug, Default)]
 pub struct InMemoryWebhookStore {
     state: Mutex<MemoryState>,
@@ -381,8 +394,13 @@ pub struct InMemoryWebhookStore {
 #[derive(Debug, Default)]
 struct MemoryState {
     endpoints: Vec<WebhookEndpoint>,
-    deliveries: Vec<MemoryDelivery>,
-    attempts: Vec<DeliveryAttempt>,
+    deliveries: HashMap<Uuid, MemoryDelivery>,
+    /// Per endpoint, `(next attempt time, delivery id)` of each of its pending deliveries
+    /// (claimed or not), in the order they fall due.
+    pending: HashMap<Uuid, BTreeSet<(DateTime<Utc>, Uuid)>>,
+    /// Every attempt, by `(endpoint id, attempt id)`: attempt ids are UUID v7, so an
+    /// endpoint's attempts are a range in time order.
+    attempts: BTreeMap<(Uuid, Uuid), DeliveryAttempt>,
 }
 
 #[derive(Debug, Clone)]
@@ -414,13 +432,20 @@ impl MemoryState {
 
     fn insert(&mut self, deliveries: &[NewDelivery]) {
         for delivery in deliveries {
-            self.deliveries.push(MemoryDelivery {
-                new: delivery.clone(),
-                attempts: 0,
-                next_attempt_at: delivery.created_at,
-                state: DeliveryState::Pending,
-                claim: None,
-            });
+            self.pending
+                .entry(delivery.endpoint_id)
+                .or_default()
+                .insert((delivery.created_at, delivery.id));
+            self.deliveries.insert(
+                delivery.id,
+                MemoryDelivery {
+                    new: delivery.clone(),
+                    attempts: 0,
+                    next_attempt_at: delivery.created_at,
+                    state: DeliveryState::Pending,
+                    claim: None,
+                },
+            );
         }
     }
 }
@@ -491,8 +516,11 @@ impl WebhookStore for InMemoryWebhookStore {
         state.endpoints.retain(|endpoint| endpoint.id != id);
         state
             .deliveries
-            .retain(|delivery| delivery.new.endpoint_id != id);
-        state.attempts.retain(|attempt| attempt.endpoint_id != id);
+            .retain(|_, delivery| delivery.new.endpoint_id != id);
+        state.pending.remove(&id);
+        state
+            .attempts
+            .retain(|(endpoint_id, _), _| *endpoint_id != id);
         Ok(state.endpoints.len() < before)
     }
 
@@ -561,37 +589,46 @@ impl WebhookStore for InMemoryWebhookStore {
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>, WebhooksUnavailable> {
         let mut state = self.lock();
-        let enabled: HashMap<Uuid, WebhookEndpoint> = state
-            .endpoints
-            .iter()
-            .filter(|endpoint| endpoint.enabled)
-            .map(|endpoint| (endpoint.id, endpoint.clone()))
-            .collect();
-        let mut due: Vec<&mut MemoryDelivery> = state
-            .deliveries
-            .iter_mut()
-            .filter(|delivery| {
-                delivery.state == DeliveryState::Pending
-                    && delivery.next_attempt_at <= now
-                    && delivery.claim.is_none_or(|(_, until)| until < now)
-                    && enabled.contains_key(&delivery.new.endpoint_id)
-            })
-            .collect();
-        due.sort_by_key(|delivery| (delivery.next_attempt_at, delivery.new.id));
+        let state = &mut *state;
+        // The first `limit` claimable deliveries of each enabled endpoint, then the first
+        // `limit` of those in due order: the same as the first `limit` of all.
+        let mut due: Vec<(DateTime<Utc>, Uuid, usize)> = Vec::new();
+        for (index, endpoint) in state.endpoints.iter().enumerate() {
+            if !endpoint.enabled {
+                continue;
+            }
+            let Some(pending) = state.pending.get(&endpoint.id) else {
+                continue;
+            };
+            due.extend(
+                pending
+                    .iter()
+                    .take_while(|(at, _)| *at <= now)
+                    .filter(|(_, id)| {
+                        state.deliveries.get(id).is_some_and(|delivery| {
+                            delivery.claim.is_none_or(|(_, until)| until < now)
+                        })
+                    })
+                    .take(limit)
+                    .map(|&(at, id)| (at, id, index)),
+            );
+        }
+        due.sort_unstable();
+        due.truncate(limit);
         Ok(due
             .into_iter()
-            .take(limit)
-            .map(|delivery| {
+            .filter_map(|(_, id, index)| {
+                let delivery = state.deliveries.get_mut(&id)?;
                 delivery.claim = Some((claimer, until));
-                ClaimedDelivery {
+                Some(ClaimedDelivery {
                     id: delivery.new.id,
                     event_id: delivery.new.event_id,
                     event_type: delivery.new.event_type.clone(),
                     body: delivery.new.body.clone(),
                     attempts: delivery.attempts,
                     created_at: delivery.new.created_at,
-                    endpoint: enabled[&delivery.new.endpoint_id].clone(),
-                }
+                    endpoint: state.endpoints[index].clone(),
+                })
             })
             .collect())
     }
@@ -602,20 +639,26 @@ impl WebhookStore for InMemoryWebhookStore {
         outcome: AttemptOutcome,
     ) -> Result<Option<DateTime<Utc>>, WebhooksUnavailable> {
         let mut state = self.lock();
-        if let Some(delivery) = state
-            .deliveries
-            .iter_mut()
-            .find(|delivery| delivery.new.id == attempt.delivery_id)
+        let state = &mut *state;
+        if let Some(delivery) = state.deliveries.get_mut(&attempt.delivery_id)
+            && delivery.state == DeliveryState::Pending
         {
+            let pending = state.pending.entry(delivery.new.endpoint_id).or_default();
+            pending.remove(&(delivery.next_attempt_at, delivery.new.id));
             delivery.attempts += 1;
             delivery.claim = None;
             match outcome {
                 AttemptOutcome::Succeeded => delivery.state = DeliveryState::Succeeded,
                 AttemptOutcome::Failed => delivery.state = DeliveryState::Failed,
-                AttemptOutcome::RetryAt(at) => delivery.next_attempt_at = at,
+                AttemptOutcome::RetryAt(at) => {
+                    delivery.next_attempt_at = at;
+                    pending.insert((at, delivery.new.id));
+                }
             }
         }
-        state.attempts.push(attempt.clone());
+        state
+            .attempts
+            .insert((attempt.endpoint_id, attempt.id), attempt.clone());
         let Some(endpoint) = state.endpoint_mut(attempt.endpoint_id) else {
             return Ok(None);
         };
@@ -633,16 +676,14 @@ impl WebhookStore for InMemoryWebhookStore {
         limit: usize,
     ) -> Result<AttemptPage, WebhooksUnavailable> {
         let state = self.lock();
+        let end = before.unwrap_or(Uuid::max());
         let mut attempts: Vec<DeliveryAttempt> = state
             .attempts
-            .iter()
-            .filter(|attempt| {
-                attempt.endpoint_id == endpoint_id
-                    && before.is_none_or(|before| attempt.id < before)
-            })
-            .cloned()
+            .range((endpoint_id, Uuid::nil())..(endpoint_id, end))
+            .rev()
+            .take(limit + 1)
+            .map(|(_, attempt)| attempt.clone())
             .collect();
-        attempts.sort_by_key(|attempt| std::cmp::Reverse(attempt.id));
         let has_more = attempts.len() > limit;
         attempts.truncate(limit);
         Ok(AttemptPage { attempts, has_more })
@@ -651,17 +692,44 @@ impl WebhookStore for InMemoryWebhookStore {
     async fn pending_ages(&self) -> Result<HashMap<Uuid, PendingAge>, WebhooksUnavailable> {
         let state = self.lock();
         let mut ages: HashMap<Uuid, PendingAge> = HashMap::new();
-        for delivery in &state.deliveries {
-            if delivery.state != DeliveryState::Pending {
+        for (endpoint_id, pending) in &state.pending {
+            if pending.is_empty() {
                 continue;
             }
-            let age = ages.entry(delivery.new.endpoint_id).or_default();
-            age.pending += 1;
-            age.oldest = Some(age.oldest.map_or(delivery.new.created_at, |oldest| {
-                oldest.min(delivery.new.created_at)
-            }));
+            let oldest = pending
+                .iter()
+                .filter_map(|(_, id)| state.deliveries.get(id))
+                .map(|delivery| delivery.new.created_at)
+                .min();
+            ages.insert(
+                *endpoint_id,
+                PendingAge {
+                    pending: u64::try_from(pending.len()).unwrap_or(u64::MAX),
+                    oldest,
+                },
+            );
         }
         Ok(ages)
+    }
+
+    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, WebhooksUnavailable> {
+        let mut state = self.lock();
+        let gone: HashSet<Uuid> = state
+            .deliveries
+            .values()
+            .filter(|delivery| {
+                delivery.state != DeliveryState::Pending && delivery.new.created_at < before
+            })
+            .map(|delivery| delivery.new.id)
+            .collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        state.deliveries.retain(|id, _| !gone.contains(id));
+        state
+            .attempts
+            .retain(|_, attempt| !gone.contains(&attempt.delivery_id));
+        Ok(u64::try_from(gone.len()).unwrap_or(u64::MAX))
     }
 }
 

@@ -20,14 +20,14 @@ use crate::codec::{
 };
 use crate::events::webhooks::{
     AttemptOutcome, AttemptPage, ClaimedDelivery, DeliveryAttempt, EndpointChanges, NewDelivery,
-    PendingAge, WebhookEndpoint, WebhookSecret, WebhookStore, WebhooksUnavailable,
+    PURGE_BATCH, PendingAge, WebhookEndpoint, WebhookSecret, WebhookStore, WebhooksUnavailable,
 };
 use crate::failure::{CorruptRow, finish, unavailable};
 use crate::sql::webhooks::{
     ADVANCE_CURSOR, CLEAR_FAILING, DELETE_ENDPOINT, DISABLE_ENDPOINT, ENDPOINTS_BEHIND,
     FAILING_SINCE, FINISH_ATTEMPT, GET_ENDPOINT, INSERT_ATTEMPT, INSERT_DELIVERY, INSERT_ENDPOINT,
-    LIST_ATTEMPTS, LIST_ENDPOINTS, PENDING_AGES, ROTATE_SECRET, START_FAILING, UPDATE_ENDPOINT,
-    claim_due,
+    LIST_ATTEMPTS, LIST_ENDPOINTS, PENDING_AGES, PURGE_FINISHED, ROTATE_SECRET, START_FAILING,
+    UPDATE_ENDPOINT, claim_due,
 };
 
 /// A [`WebhookStore`] in PostgreSQL.
@@ -425,5 +425,22 @@ impl WebhookStore for PgWebhookStore {
                 ))
             })
             .collect()
+    }
+
+    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut purged = 0;
+        loop {
+            let deleted = sqlx::query(PURGE_FINISHED)
+                .bind(before)
+                .bind(to_db_count(PURGE_BATCH))
+                .execute(&self.pool)
+                .await
+                .map_err(failed)?
+                .rows_affected();
+            purged += deleted;
+            if deleted < PURGE_BATCH {
+                return Ok(purged);
+            }
+        }
     }
 }

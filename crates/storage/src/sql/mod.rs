@@ -50,6 +50,7 @@ pub(crate) const ALL: &[&str] = &[
     webhooks::INSERT_DELIVERY,
     webhooks::INSERT_ATTEMPT,
     webhooks::FINISH_ATTEMPT,
+    webhooks::PURGE_FINISHED,
     webhooks::CLEAR_FAILING,
     webhooks::START_FAILING,
     webhooks::FAILING_SINCE,

@@ -67,12 +67,22 @@ pub(crate) const INSERT_ATTEMPT: &str = "
          duration_ms)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-/// $1 the new state, $2 the next attempt time, $3 the delivery. Releases the claim.
+/// $1 the new state, $2 the next attempt time, $3 the delivery. Releases the claim. A
+/// delivery already finished (another instance's attempt after its claim ran out) stays
+/// as it is: a late failure never sends a delivered event again.
 pub(crate) const FINISH_ATTEMPT: &str = "
     UPDATE webhook_deliveries
     SET attempts = attempts + 1, state = $1, next_attempt_at = $2,
         claimed_by = NULL, claimed_until = NULL
-    WHERE id = $3";
+    WHERE id = $3 AND state = 'pending'";
+
+/// $1 the creation time before which finished deliveries go, $2 the most deleted at once.
+/// Their attempts go with them (`ON DELETE CASCADE`); pending deliveries stay.
+pub(crate) const PURGE_FINISHED: &str = "
+    DELETE FROM webhook_deliveries WHERE id IN (
+        SELECT id FROM webhook_deliveries
+        WHERE state <> 'pending' AND created_at < $1
+        LIMIT $2)";
 
 /// $1 the endpoint.
 pub(crate) const CLEAR_FAILING: &str =

@@ -14,14 +14,14 @@ use super::{Handle, corrupt, optional_time_at, time_at, to_db_time, uuid_at};
 use crate::codec::{ClaimRow, from_db_count, outcome_columns, to_db_count};
 use crate::events::webhooks::{
     AttemptOutcome, AttemptPage, ClaimedDelivery, DeliveryAttempt, EndpointChanges, NewDelivery,
-    PendingAge, WebhookEndpoint, WebhookSecret, WebhookStore, WebhooksUnavailable,
+    PURGE_BATCH, PendingAge, WebhookEndpoint, WebhookSecret, WebhookStore, WebhooksUnavailable,
 };
 use crate::failure::{CorruptRow, unavailable};
 use crate::sql::webhooks::{
     ADVANCE_CURSOR, CLEAR_FAILING, DELETE_ENDPOINT, DISABLE_ENDPOINT, ENDPOINTS_BEHIND,
     FAILING_SINCE, FINISH_ATTEMPT, GET_ENDPOINT, INSERT_ATTEMPT, INSERT_DELIVERY, INSERT_ENDPOINT,
-    LIST_ATTEMPTS, LIST_ENDPOINTS, PENDING_AGES, ROTATE_SECRET, START_FAILING, UPDATE_ENDPOINT,
-    claim_due,
+    LIST_ATTEMPTS, LIST_ENDPOINTS, PENDING_AGES, PURGE_FINISHED, ROTATE_SECRET, START_FAILING,
+    UPDATE_ENDPOINT, claim_due,
 };
 
 /// A [`WebhookStore`] in SQLite.
@@ -403,5 +403,23 @@ impl WebhookStore for SqliteWebhookStore {
                 })?
                 .collect()
         })
+    }
+
+    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64> {
+        let before = to_db_time(before);
+        let mut purged = 0;
+        loop {
+            let before = before.clone();
+            let deleted = write(&self.handle, move |connection| {
+                Ok(connection
+                    .prepare_cached(PURGE_FINISHED)?
+                    .execute(params![before, to_db_count(PURGE_BATCH)])? as u64)
+            })
+            .await?;
+            purged += deleted;
+            if deleted < PURGE_BATCH {
+                return Ok(purged);
+            }
+        }
     }
 }

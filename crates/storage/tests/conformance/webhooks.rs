@@ -23,6 +23,9 @@ crate::conformance!(
     a_retried_delivery_is_due_again_only_at_its_next_attempt,
     the_delivery_log_pages_newest_first_and_tracks_the_failure_streak,
     deleting_an_endpoint_removes_its_deliveries,
+    a_late_failed_attempt_never_reopens_a_delivered_delivery,
+    claims_follow_the_due_order_across_endpoints_and_skip_disabled_ones,
+    purging_removes_old_finished_deliveries_and_their_attempts_and_keeps_pending_ones,
 );
 
 /// Times as the stores keep them (microseconds).
@@ -426,4 +429,185 @@ async fn deleting_an_endpoint_removes_its_deliveries(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn a_late_failed_attempt_never_reopens_a_delivered_delivery(backend: Backend) {
+    let (stores, created) = with_endpoint(backend).await;
+    let at = now();
+    stores
+        .webhooks
+        .enqueue(&[delivery(&created, at)])
+        .await
+        .unwrap();
+    let lease = Duration::seconds(30);
+    // The first claimer's lease runs out while it is still sending; another takes over
+    // and delivers; then the first one's failure arrives.
+    let slow = stores
+        .webhooks
+        .claim_due(Uuid::now_v7(), at, at + lease, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let after = at + lease + Duration::seconds(1);
+    let fast = stores
+        .webhooks
+        .claim_due(Uuid::now_v7(), after, after + lease, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(fast.id, slow.id);
+    stores
+        .webhooks
+        .record_attempt(
+            &attempt_for(&fast, after, Some(204)),
+            AttemptOutcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    let retry_at = after + Duration::seconds(5);
+    stores
+        .webhooks
+        .record_attempt(
+            &attempt_for(&slow, after, None),
+            AttemptOutcome::RetryAt(retry_at),
+        )
+        .await
+        .unwrap();
+    let later = retry_at + Duration::hours(1);
+    assert!(
+        stores
+            .webhooks
+            .claim_due(Uuid::now_v7(), later, later + lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a delivered event was queued to be sent again"
+    );
+    assert!(stores.webhooks.pending_ages().await.unwrap().is_empty());
+    let log = stores
+        .webhooks
+        .attempts(created.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.attempts.len(), 2, "both attempts are in the log");
+}
+
+async fn claims_follow_the_due_order_across_endpoints_and_skip_disabled_ones(backend: Backend) {
+    let (stores, first) = with_endpoint(backend).await;
+    let second = endpoint();
+    let third = endpoint();
+    for endpoint in [&second, &third] {
+        stores.webhooks.create_endpoint(endpoint).await.unwrap();
+    }
+    let at = now();
+    // Interleaved in time between the first two endpoints; the third is disabled.
+    let mut expected = Vec::new();
+    for step in 0..6 {
+        let owner = if step % 2 == 0 { &first } else { &second };
+        let new = delivery(owner, at + Duration::seconds(step));
+        expected.push(new.id);
+        stores.webhooks.enqueue(&[new]).await.unwrap();
+        stores
+            .webhooks
+            .enqueue(&[delivery(&third, at + Duration::seconds(step))])
+            .await
+            .unwrap();
+    }
+    stores
+        .webhooks
+        .disable_endpoint(third.id, "answered 410 Gone")
+        .await
+        .unwrap();
+    let now = at + Duration::seconds(10);
+    let lease = Duration::seconds(30);
+    let claimer = Uuid::now_v7();
+    // The earliest due first (in any order within a claim).
+    let one: HashSet<Uuid> = stores
+        .webhooks
+        .claim_due(claimer, now, now + lease, 4)
+        .await
+        .unwrap()
+        .iter()
+        .map(|claimed| claimed.id)
+        .collect();
+    assert_eq!(one, expected[..4].iter().copied().collect());
+    let two: HashSet<Uuid> = stores
+        .webhooks
+        .claim_due(claimer, now, now + lease, 4)
+        .await
+        .unwrap()
+        .iter()
+        .map(|claimed| claimed.id)
+        .collect();
+    assert_eq!(
+        two,
+        expected[4..].iter().copied().collect(),
+        "the claimed ones are skipped"
+    );
+}
+
+async fn purging_removes_old_finished_deliveries_and_their_attempts_and_keeps_pending_ones(
+    backend: Backend,
+) {
+    let (stores, created) = with_endpoint(backend).await;
+    let old = now() - Duration::days(40);
+    let recent = now() - Duration::days(1);
+    let lease = Duration::seconds(30);
+    // Three old deliveries: one delivered, one failed for good, one still being retried;
+    // one recent delivered one.
+    let outcomes = [
+        (old, AttemptOutcome::Succeeded),
+        (old + Duration::seconds(1), AttemptOutcome::Failed),
+        (
+            old + Duration::seconds(2),
+            AttemptOutcome::RetryAt(now() + Duration::hours(1)),
+        ),
+        (recent, AttemptOutcome::Succeeded),
+    ];
+    for (at, outcome) in outcomes {
+        stores
+            .webhooks
+            .enqueue(&[delivery(&created, at)])
+            .await
+            .unwrap();
+        let claimed = stores
+            .webhooks
+            .claim_due(Uuid::now_v7(), at, at + lease, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(claimed.created_at, at);
+        stores
+            .webhooks
+            .record_attempt(&attempt_for(&claimed, at, Some(200)), outcome)
+            .await
+            .unwrap();
+    }
+    let cut = now() - Duration::days(30);
+    assert_eq!(stores.webhooks.purge_finished(cut).await.unwrap(), 2);
+    assert_eq!(stores.webhooks.purge_finished(cut).await.unwrap(), 0);
+    let log = stores
+        .webhooks
+        .attempts(created.id, None, 10)
+        .await
+        .unwrap();
+    let kept: Vec<DateTime<Utc>> = log
+        .attempts
+        .iter()
+        .map(|attempt| attempt.attempted_at)
+        .collect();
+    assert_eq!(
+        kept,
+        vec![recent, old + Duration::seconds(2)],
+        "the pending delivery's attempt and the recent one's stay"
+    );
+    let ages = stores.webhooks.pending_ages().await.unwrap();
+    assert_eq!(ages[&created.id].pending, 1);
+    let due = now() + Duration::hours(2);
+    let retried = stores
+        .webhooks
+        .claim_due(Uuid::now_v7(), due, due + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1, "the pending delivery is still retried");
 }
