@@ -385,6 +385,18 @@ pub struct Cli {
     )]
     pub webhook_retry_schedule_scale: f64,
 
+    /// How many nice levels below the API's threads the thread that sends webhooks runs
+    /// (0 to 19): under a load that saturates the machine, the API keeps the CPU and
+    /// deliveries catch up when it eases. 0 sends at the API's priority.
+    #[arg(
+        long,
+        env = "BOOKSTORE_WEBHOOK_NICE",
+        default_value_t = crate::webhooks::DEFAULT_NICE,
+        global = true,
+        value_parser = clap::value_parser!(i32).range(0..=19)
+    )]
+    pub webhook_nice: i32,
+
     /// Let webhook endpoints be `http://` and reach loopback, private and link-local
     /// addresses: for local development and tests only.
     #[arg(long, env = "BOOKSTORE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", global = true)]
@@ -531,6 +543,7 @@ impl Cli {
                 scale: self.webhook_retry_schedule_scale,
             },
             allow_private_addresses: self.webhook_allow_private_addresses,
+            nice: self.webhook_nice,
         }
     }
 
@@ -730,6 +743,7 @@ mod tests {
         ("--webhook-timeout-ms", 100, 60_000),
         ("--webhook-tick-ms", 10, 60_000),
         ("--webhook-concurrency", 1, 1_024),
+        ("--webhook-nice", 0, 19),
     ];
 
     #[test]
@@ -756,6 +770,7 @@ mod tests {
     fn every_numeric_flag_is_bounded_and_listed_here_and_in_the_readme() {
         let readme = include_str!("../../../README.md");
         let numeric = [
+            std::any::TypeId::of::<i32>(),
             std::any::TypeId::of::<u16>(),
             std::any::TypeId::of::<u32>(),
             std::any::TypeId::of::<u64>(),

@@ -53,6 +53,9 @@ const CLAIM_MARGIN: Duration = Duration::from_secs(30);
 /// How often the per-endpoint gauge of the oldest pending delivery is refreshed.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The default of `--webhook-nice`.
+pub const DEFAULT_NICE: i32 = 10;
+
 /// How the dispatcher behaves (from the `--webhook-*` flags).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookSettings {
@@ -66,6 +69,8 @@ pub struct WebhookSettings {
     pub retry: RetryPolicy,
     /// Whether `http://` and inside addresses are allowed (development and tests).
     pub allow_private_addresses: bool,
+    /// How many nice levels below the process the sending thread runs ([`send`]).
+    pub nice: i32,
 }
 
 impl Default for WebhookSettings {
@@ -76,6 +81,7 @@ impl Default for WebhookSettings {
             concurrency: 16,
             retry: RetryPolicy::default(),
             allow_private_addresses: false,
+            nice: DEFAULT_NICE,
         }
     }
 }
@@ -136,8 +142,12 @@ impl Dispatcher {
         events: Arc<dyn EventLog>,
         webhooks: Arc<dyn WebhookStore>,
         settings: WebhookSettings,
-    ) -> Result<Self, reqwest::Error> {
-        let sender = Sender::new(settings.timeout, settings.allow_private_addresses)?;
+    ) -> Result<Self, send::SenderError> {
+        let sender = Sender::new(
+            settings.timeout,
+            settings.allow_private_addresses,
+            settings.nice,
+        )?;
         Ok(Self {
             events,
             webhooks,
@@ -264,7 +274,8 @@ impl Dispatcher {
             let retry = self.settings.retry;
             let slot_freed = Arc::clone(&self.slot_freed);
             tokio::spawn(async move {
-                let sent = sender.send(&delivery).await;
+                let delivery = Arc::new(delivery);
+                let sent = sender.send(Arc::clone(&delivery)).await;
                 settle(webhooks.as_ref(), retry, &delivery, &sent).await;
                 drop(permit);
                 slot_freed.notify_one();
@@ -392,7 +403,7 @@ pub fn spawn(
     events: Arc<dyn EventLog>,
     webhooks: Arc<dyn WebhookStore>,
     settings: WebhookSettings,
-) -> Result<(watch::Sender<bool>, tokio::task::JoinHandle<()>), reqwest::Error> {
+) -> Result<(watch::Sender<bool>, tokio::task::JoinHandle<()>), send::SenderError> {
     let dispatcher = Dispatcher::new(events, webhooks, settings)?;
     let (stop, stopped) = watch::channel(false);
     Ok((stop, tokio::spawn(dispatcher.run(stopped))))

@@ -1,5 +1,15 @@
 //! Sending one delivery: the signed POST, and what its answer means.
+//!
+//! Every send runs on a thread of its own (`webhook-sender`, a single-threaded runtime)
+//! whose scheduling priority is lowered by `--webhook-nice` (10 by default) below the
+//! process's: signing, the HTTP client and its connections yield the CPU to the API's
+//! threads when both want it, and use it all when the API is idle. Under a load that
+//! saturates the machine, orders keep their speed and deliveries fall behind, to catch
+//! up when the load eases (docs/EVENTS.md); the database work of the dispatcher (claims
+//! and recorded attempts) stays at the API's priority, so a delivery never holds a lock
+//! or a connection the API waits for at the lower priority.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bookstore_storage::events::ClaimedDelivery;
@@ -35,11 +45,12 @@ impl Sent {
     }
 }
 
-/// The HTTP client of the dispatcher and its rules.
+/// The HTTP client of the dispatcher, its rules, and the thread its sends run on.
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
     allow_private: bool,
+    thread: Arc<SendingThread>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -48,6 +59,81 @@ impl std::fmt::Debug for Sender {
             .field("allow_private", &self.allow_private)
             .finish_non_exhaustive()
     }
+}
+
+/// Why the sender could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    /// The HTTP client could not be built.
+    #[error("could not build the webhook HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// The sending thread or its runtime could not start.
+    #[error("could not start the webhook sending thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// The `webhook-sender` thread: a single-threaded runtime at a lower priority, running
+/// until the last [`Sender`] is dropped.
+struct SendingThread {
+    runtime: tokio::runtime::Handle,
+    /// Dropped with the last sender, which ends the thread.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl SendingThread {
+    fn start(nice: i32) -> Result<Self, std::io::Error> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (started, handle) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("webhook-sender".to_owned())
+            .spawn(move || {
+                lower_priority(nice);
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = started.send(Err(error));
+                        return;
+                    }
+                };
+                let _ = started.send(Ok(runtime.handle().clone()));
+                runtime.block_on(async move {
+                    let _ = stopped.await;
+                });
+            })?;
+        let runtime = handle.recv().map_err(|_| {
+            std::io::Error::other("the webhook sending thread ended before it started")
+        })??;
+        Ok(Self {
+            runtime,
+            _stop: stop,
+        })
+    }
+}
+
+/// Adds `nice` to the calling thread's nice value (at most 19). A failure only costs the
+/// priority, so it is logged and the thread goes on.
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let thread = rustix::thread::gettid();
+        let result = rustix::process::getpriority_process(Some(thread)).and_then(|current| {
+            rustix::process::setpriority_process(Some(thread), (current + nice).min(19))
+        });
+        if let Err(error) = result {
+            tracing::warn!(error = %error, "webhooks: could not lower the sending thread's priority; it runs at the API's");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    tracing::info!(
+        nice,
+        "webhooks: the sending thread's priority is lowered on Linux only; here it runs at the API's"
+    );
 }
 
 /// The signature header for `body` sent as message `id` at `timestamp`: `v1,<base64>`
@@ -71,8 +157,9 @@ pub fn signature(
 
 impl Sender {
     /// A client that follows no redirect, gives up on a request after `timeout` (and on
-    /// connecting after at most 10 s), and connects only to addresses the rules allow.
-    pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
+    /// connecting after at most 10 s), and connects only to addresses the rules allow; its
+    /// sends run on a thread `nice` levels below the process's priority.
+    pub fn new(timeout: Duration, allow_private: bool, nice: i32) -> Result<Self, SenderError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
@@ -83,11 +170,34 @@ impl Sender {
         Ok(Self {
             client,
             allow_private,
+            thread: Arc::new(SendingThread::start(nice)?),
         })
     }
 
-    /// POSTs `delivery` to its endpoint, signed with every secret that signs now.
-    pub async fn send(&self, delivery: &ClaimedDelivery) -> Sent {
+    /// POSTs `delivery` to its endpoint, signed with every secret that signs now, on the
+    /// sending thread.
+    pub async fn send(&self, delivery: Arc<ClaimedDelivery>) -> Sent {
+        let at = Utc::now();
+        let this = self.clone();
+        match self
+            .thread
+            .runtime
+            .spawn(async move { this.send_here(&delivery).await })
+            .await
+        {
+            Ok(sent) => sent,
+            Err(error) => Sent {
+                at,
+                status: None,
+                error: Some(format!("the sending thread stopped: {error}")),
+                retry_after: None,
+                duration: Duration::ZERO,
+            },
+        }
+    }
+
+    /// The send itself, on whichever runtime polls it.
+    async fn send_here(&self, delivery: &ClaimedDelivery) -> Sent {
         let at = Utc::now();
         let started = Instant::now();
         let failed = |error: String| Sent {
