@@ -13,7 +13,10 @@
 //!    (`--webhook-concurrency`), each for the delivery timeout plus 30 s, and sends each in
 //!    a task of its own ([`send`]);
 //! 4. records each attempt, and what follows from it ([`schedule`]): delivered, retried
-//!    later, failed, or the endpoint disabled (`410 Gone`, or failing for 5 days).
+//!    later, failed, or the endpoint disabled (`410 Gone`, or failing for 5 days). The
+//!    attempts that finished while the last write ran are recorded together in one write
+//!    (`WebhookStore::record_attempts`), so a busy dispatcher adds few jobs to SQLite's
+//!    single writer; a sending slot is free again once its attempt is recorded.
 //!
 //! A round that left work behind is followed by the next at once (a whole fan-out batch)
 //! or as soon as a send frees a slot (as many due deliveries as free slots), not a tick
@@ -38,7 +41,7 @@ use bookstore_storage::events::{
     WebhookStore,
 };
 use chrono::Utc;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use uuid::Uuid;
 
 use self::schedule::{MAX_ATTEMPTS, RetryPolicy, unit_random};
@@ -130,11 +133,23 @@ pub struct Dispatcher {
     settings: WebhookSettings,
     sender: Sender,
     slots: Arc<Semaphore>,
-    /// Woken when a send finishes, so that a freed slot is used at once rather than at the
-    /// next tick.
+    /// Woken when a send's attempt is recorded, so that a freed slot is used at once rather
+    /// than at the next tick.
     slot_freed: Arc<Notify>,
+    /// Where finished sends go to be recorded, together ([`record_forever`]).
+    finished: mpsc::UnboundedSender<Finished>,
     instance: Uuid,
 }
+
+/// A send that finished, waiting for its attempt to be recorded; holds its sending slot.
+struct Finished {
+    delivery: Arc<ClaimedDelivery>,
+    sent: Sent,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// Attempts recorded in one write at most.
+const RECORD_BATCH: usize = 256;
 
 impl Dispatcher {
     /// A dispatcher on these stores.
@@ -148,11 +163,20 @@ impl Dispatcher {
             settings.allow_private_addresses,
             settings.nice,
         )?;
+        let slot_freed = Arc::new(Notify::new());
+        let (finished, to_record) = mpsc::unbounded_channel();
+        tokio::spawn(record_forever(
+            Arc::clone(&webhooks),
+            settings.retry,
+            to_record,
+            Arc::clone(&slot_freed),
+        ));
         Ok(Self {
             events,
             webhooks,
             slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
-            slot_freed: Arc::new(Notify::new()),
+            slot_freed,
+            finished,
             settings,
             sender,
             instance: Uuid::now_v7(),
@@ -270,15 +294,16 @@ impl Dispatcher {
                 break;
             };
             let sender = self.sender.clone();
-            let webhooks = Arc::clone(&self.webhooks);
-            let retry = self.settings.retry;
-            let slot_freed = Arc::clone(&self.slot_freed);
+            let finished = self.finished.clone();
             tokio::spawn(async move {
                 let delivery = Arc::new(delivery);
                 let sent = sender.send(Arc::clone(&delivery)).await;
-                settle(webhooks.as_ref(), retry, &delivery, &sent).await;
-                drop(permit);
-                slot_freed.notify_one();
+                // The recorder lives as long as the dispatcher, which waits for every slot.
+                let _ = finished.send(Finished {
+                    delivery,
+                    sent,
+                    _slot: permit,
+                });
             });
         }
         Ok(full)
@@ -311,19 +336,54 @@ impl Dispatcher {
     }
 }
 
-/// Records an attempt and what follows from it; logs a failed attempt (never a secret,
-/// never the URL's query).
-async fn settle(
-    webhooks: &dyn WebhookStore,
+/// Records the attempts of finished sends, all those waiting in one write (at most
+/// [`RECORD_BATCH`]), then what follows from each; frees their sending slots. Runs until
+/// the dispatcher and every send are gone.
+async fn record_forever(
+    webhooks: Arc<dyn WebhookStore>,
+    retry: RetryPolicy,
+    mut finished: mpsc::UnboundedReceiver<Finished>,
+    slot_freed: Arc<Notify>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let attempts: Vec<(DeliveryAttempt, AttemptOutcome)> = batch
+            .iter()
+            .map(|done| judge(retry, &done.delivery, &done.sent))
+            .collect();
+        match webhooks.record_attempts(&attempts).await {
+            Ok(failing_since) => {
+                for ((done, (_, outcome)), since) in batch.iter().zip(&attempts).zip(failing_since)
+                {
+                    count_and_log(&done.delivery, &done.sent, *outcome);
+                    disable_if_due(webhooks.as_ref(), retry, &done.delivery, &done.sent, since)
+                        .await;
+                }
+            }
+            Err(error) => {
+                for (done, (_, outcome)) in batch.iter().zip(&attempts) {
+                    count_and_log(&done.delivery, &done.sent, *outcome);
+                }
+                tracing::warn!(error = %error, attempts = batch.len(), "webhooks: could not record attempts; their claims will run out and they will be sent again");
+            }
+        }
+        // Dropping them frees their slots.
+        batch.clear();
+        slot_freed.notify_one();
+    }
+}
+
+/// The attempt a send made, and what follows from it: delivered, retried at a time, or
+/// failed for good (the schedule is over, or `410 Gone`).
+fn judge(
     retry: RetryPolicy,
     delivery: &ClaimedDelivery,
     sent: &Sent,
-) {
+) -> (DeliveryAttempt, AttemptOutcome) {
     let attempt_number = delivery.attempts + 1;
-    let gone = sent.status == Some(410);
     let outcome = if sent.succeeded() {
         AttemptOutcome::Succeeded
-    } else if gone {
+    } else if sent.status == Some(410) {
         AttemptOutcome::Failed
     } else {
         match retry.next_attempt(attempt_number, sent.at, unit_random(), sent.retry_after) {
@@ -342,6 +402,11 @@ async fn settle(
         error: sent.error.clone(),
         duration_ms: u64::try_from(sent.duration.as_millis()).unwrap_or(u64::MAX),
     };
+    (attempt, outcome)
+}
+
+/// Counts an attempt by outcome; logs a failed one (never a secret, never the URL).
+fn count_and_log(delivery: &ClaimedDelivery, sent: &Sent, outcome: AttemptOutcome) {
     let label = match outcome {
         AttemptOutcome::Succeeded => "succeeded",
         AttemptOutcome::RetryAt(_) => "retrying",
@@ -355,23 +420,27 @@ async fn settle(
             webhook.delivery_id = %delivery.id,
             webhook.event_id = %delivery.event_id,
             webhook.event_type = %delivery.event_type,
-            webhook.attempt = attempt_number,
+            webhook.attempt = delivery.attempts + 1,
             webhook.max_attempts = MAX_ATTEMPTS,
             http.status_code = sent.status,
             error = sent.error.as_deref().unwrap_or(""),
-            duration_ms = attempt.duration_ms,
+            duration_ms = u64::try_from(sent.duration.as_millis()).unwrap_or(u64::MAX),
             next_attempt_at = match outcome { AttemptOutcome::RetryAt(at) => at.to_rfc3339(), _ => String::new() },
             "webhook delivery attempt failed"
         );
     }
-    let failing_since = match webhooks.record_attempt(&attempt, outcome).await {
-        Ok(since) => since,
-        Err(error) => {
-            tracing::warn!(error = %error, webhook.delivery_id = %delivery.id, "webhooks: could not record an attempt; its claim will run out and it will be sent again");
-            return;
-        }
-    };
-    let reason = if gone {
+}
+
+/// Disables the endpoint when the attempt says so: it answered `410 Gone`, or every
+/// attempt since `failing_since` failed for longer than the schedule allows.
+async fn disable_if_due(
+    webhooks: &dyn WebhookStore,
+    retry: RetryPolicy,
+    delivery: &ClaimedDelivery,
+    sent: &Sent,
+    failing_since: Option<chrono::DateTime<Utc>>,
+) {
+    let reason = if sent.status == Some(410) {
         Some(format!(
             "the endpoint answered 410 Gone at {}",
             sent.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -350,14 +350,26 @@ pub trait WebhookStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>, WebhooksUnavailable>;
 
-    /// Records an attempt, releases the claim and moves the delivery on as `outcome` says;
-    /// updates the endpoint's failure streak (cleared on success, started on a failure).
-    /// Answers the endpoint's `failing_since` after the change.
+    /// Records an attempt, releases the claim and moves the delivery on as `outcome` says
+    /// (a delivery no longer pending stays as it is); updates the endpoint's failure streak
+    /// (cleared on success, started on a failure). Answers the endpoint's `failing_since`
+    /// after the change.
     async fn record_attempt(
         &self,
         attempt: &DeliveryAttempt,
         outcome: AttemptOutcome,
-    ) -> Result<Option<DateTime<Utc>>, WebhooksUnavailable>;
+    ) -> Result<Option<DateTime<Utc>>, WebhooksUnavailable> {
+        let batch = [(attempt.clone(), outcome)];
+        Ok(self.record_attempts(&batch).await?.pop().flatten())
+    }
+
+    /// [`WebhookStore::record_attempt`] for each of `attempts`, in order, in one
+    /// transaction (one write): the dispatcher records the attempts that finished together
+    /// at once. Answers each one's `failing_since` after its change.
+    async fn record_attempts(
+        &self,
+        attempts: &[(DeliveryAttempt, AttemptOutcome)],
+    ) -> Result<Vec<Option<DateTime<Utc>>>, WebhooksUnavailable>;
 
     /// Up to `limit` attempts of the endpoint older than attempt `before` (`None`: from
     /// the newest), newest first.
@@ -428,6 +440,38 @@ impl InMemoryWebhookStore {
 impl MemoryState {
     fn endpoint_mut(&mut self, id: Uuid) -> Option<&mut WebhookEndpoint> {
         self.endpoints.iter_mut().find(|endpoint| endpoint.id == id)
+    }
+
+    /// One attempt of [`WebhookStore::record_attempts`].
+    fn record(
+        &mut self,
+        attempt: &DeliveryAttempt,
+        outcome: AttemptOutcome,
+    ) -> Option<DateTime<Utc>> {
+        if let Some(delivery) = self.deliveries.get_mut(&attempt.delivery_id)
+            && delivery.state == DeliveryState::Pending
+        {
+            let pending = self.pending.entry(delivery.new.endpoint_id).or_default();
+            pending.remove(&(delivery.next_attempt_at, delivery.new.id));
+            delivery.attempts += 1;
+            delivery.claim = None;
+            match outcome {
+                AttemptOutcome::Succeeded => delivery.state = DeliveryState::Succeeded,
+                AttemptOutcome::Failed => delivery.state = DeliveryState::Failed,
+                AttemptOutcome::RetryAt(at) => {
+                    delivery.next_attempt_at = at;
+                    pending.insert((at, delivery.new.id));
+                }
+            }
+        }
+        self.attempts
+            .insert((attempt.endpoint_id, attempt.id), attempt.clone());
+        let endpoint = self.endpoint_mut(attempt.endpoint_id)?;
+        endpoint.failing_since = match outcome {
+            AttemptOutcome::Succeeded => None,
+            _ => Some(endpoint.failing_since.unwrap_or(attempt.attempted_at)),
+        };
+        endpoint.failing_since
     }
 
     fn insert(&mut self, deliveries: &[NewDelivery]) {
@@ -633,40 +677,15 @@ impl WebhookStore for InMemoryWebhookStore {
             .collect())
     }
 
-    async fn record_attempt(
+    async fn record_attempts(
         &self,
-        attempt: &DeliveryAttempt,
-        outcome: AttemptOutcome,
-    ) -> Result<Option<DateTime<Utc>>, WebhooksUnavailable> {
+        attempts: &[(DeliveryAttempt, AttemptOutcome)],
+    ) -> Result<Vec<Option<DateTime<Utc>>>, WebhooksUnavailable> {
         let mut state = self.lock();
-        let state = &mut *state;
-        if let Some(delivery) = state.deliveries.get_mut(&attempt.delivery_id)
-            && delivery.state == DeliveryState::Pending
-        {
-            let pending = state.pending.entry(delivery.new.endpoint_id).or_default();
-            pending.remove(&(delivery.next_attempt_at, delivery.new.id));
-            delivery.attempts += 1;
-            delivery.claim = None;
-            match outcome {
-                AttemptOutcome::Succeeded => delivery.state = DeliveryState::Succeeded,
-                AttemptOutcome::Failed => delivery.state = DeliveryState::Failed,
-                AttemptOutcome::RetryAt(at) => {
-                    delivery.next_attempt_at = at;
-                    pending.insert((at, delivery.new.id));
-                }
-            }
-        }
-        state
-            .attempts
-            .insert((attempt.endpoint_id, attempt.id), attempt.clone());
-        let Some(endpoint) = state.endpoint_mut(attempt.endpoint_id) else {
-            return Ok(None);
-        };
-        endpoint.failing_since = match outcome {
-            AttemptOutcome::Succeeded => None,
-            _ => Some(endpoint.failing_since.unwrap_or(attempt.attempted_at)),
-        };
-        Ok(endpoint.failing_since)
+        Ok(attempts
+            .iter()
+            .map(|(attempt, outcome)| state.record(attempt, *outcome))
+            .collect())
     }
 
     async fn attempts(

@@ -333,54 +333,17 @@ impl WebhookStore for PgWebhookStore {
         Ok(claimed)
     }
 
-    async fn record_attempt(
+    async fn record_attempts(
         &self,
-        attempt: &DeliveryAttempt,
-        outcome: AttemptOutcome,
-    ) -> Result<Option<DateTime<Utc>>> {
+        attempts: &[(DeliveryAttempt, AttemptOutcome)],
+    ) -> Result<Vec<Option<DateTime<Utc>>>> {
         let mut transaction = self.pool.begin().await.map_err(failed)?;
         let result = async {
-            sqlx::query(INSERT_ATTEMPT)
-                .bind(attempt.id)
-                .bind(attempt.delivery_id)
-                .bind(attempt.endpoint_id)
-                .bind(attempt.event_id)
-                .bind(&attempt.event_type)
-                .bind(attempt.attempted_at)
-                .bind(attempt.status_code.map(i32::from))
-                .bind(&attempt.error)
-                .bind(to_db_count(attempt.duration_ms))
-                .execute(&mut *transaction)
-                .await
-                .map_err(failed)?;
-            let (state, next) = outcome_columns(outcome, attempt.attempted_at);
-            sqlx::query(FINISH_ATTEMPT)
-                .bind(state.as_str())
-                .bind(next)
-                .bind(attempt.delivery_id)
-                .execute(&mut *transaction)
-                .await
-                .map_err(failed)?;
-            if outcome == AttemptOutcome::Succeeded {
-                sqlx::query(CLEAR_FAILING)
-                    .bind(attempt.endpoint_id)
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(failed)?;
-            } else {
-                sqlx::query(START_FAILING)
-                    .bind(attempt.attempted_at)
-                    .bind(attempt.endpoint_id)
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(failed)?;
+            let mut answers = Vec::with_capacity(attempts.len());
+            for (attempt, outcome) in attempts {
+                answers.push(record_attempt(&mut transaction, attempt, *outcome).await?);
             }
-            let since: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(FAILING_SINCE)
-                .bind(attempt.endpoint_id)
-                .fetch_optional(&mut *transaction)
-                .await
-                .map_err(failed)?;
-            Ok(since.flatten())
+            Ok(answers)
         }
         .await;
         finish(transaction, result).await
@@ -443,4 +406,53 @@ impl WebhookStore for PgWebhookStore {
             }
         }
     }
+}
+
+/// One attempt of [`WebhookStore::record_attempts`], in the caller's transaction.
+async fn record_attempt(
+    connection: &mut PgConnection,
+    attempt: &DeliveryAttempt,
+    outcome: AttemptOutcome,
+) -> Result<Option<DateTime<Utc>>> {
+    sqlx::query(INSERT_ATTEMPT)
+        .bind(attempt.id)
+        .bind(attempt.delivery_id)
+        .bind(attempt.endpoint_id)
+        .bind(attempt.event_id)
+        .bind(&attempt.event_type)
+        .bind(attempt.attempted_at)
+        .bind(attempt.status_code.map(i32::from))
+        .bind(&attempt.error)
+        .bind(to_db_count(attempt.duration_ms))
+        .execute(&mut *connection)
+        .await
+        .map_err(failed)?;
+    let (state, next) = outcome_columns(outcome, attempt.attempted_at);
+    sqlx::query(FINISH_ATTEMPT)
+        .bind(state.as_str())
+        .bind(next)
+        .bind(attempt.delivery_id)
+        .execute(&mut *connection)
+        .await
+        .map_err(failed)?;
+    if outcome == AttemptOutcome::Succeeded {
+        sqlx::query(CLEAR_FAILING)
+            .bind(attempt.endpoint_id)
+            .execute(&mut *connection)
+            .await
+            .map_err(failed)?;
+    } else {
+        sqlx::query(START_FAILING)
+            .bind(attempt.attempted_at)
+            .bind(attempt.endpoint_id)
+            .execute(&mut *connection)
+            .await
+            .map_err(failed)?;
+    }
+    let since: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(FAILING_SINCE)
+        .bind(attempt.endpoint_id)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(failed)?;
+    Ok(since.flatten())
 }

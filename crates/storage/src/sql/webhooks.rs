@@ -84,9 +84,10 @@ pub(crate) const PURGE_FINISHED: &str = "
         WHERE state <> 'pending' AND created_at < $1
         LIMIT $2)";
 
-/// $1 the endpoint.
+/// $1 the endpoint. Writes only an endpoint that was failing: a success of a healthy
+/// endpoint (nearly every attempt) leaves its row alone, so instances do not queue on it.
 pub(crate) const CLEAR_FAILING: &str =
-    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1";
+    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL";
 
 /// $1 the failed attempt's time, $2 the endpoint.
 pub(crate) const START_FAILING: &str =

@@ -317,47 +317,16 @@ impl WebhookStore for SqliteWebhookStore {
         .await
     }
 
-    async fn record_attempt(
+    async fn record_attempts(
         &self,
-        attempt: &DeliveryAttempt,
-        outcome: AttemptOutcome,
-    ) -> Result<Option<DateTime<Utc>>> {
-        let attempt = attempt.clone();
+        attempts: &[(DeliveryAttempt, AttemptOutcome)],
+    ) -> Result<Vec<Option<DateTime<Utc>>>> {
+        let attempts = attempts.to_vec();
         write(&self.handle, move |connection| {
-            connection.prepare_cached(INSERT_ATTEMPT)?.execute(params![
-                attempt.id.as_bytes(),
-                attempt.delivery_id.as_bytes(),
-                attempt.endpoint_id.as_bytes(),
-                attempt.event_id.as_bytes(),
-                attempt.event_type,
-                to_db_time(attempt.attempted_at),
-                attempt.status_code,
-                attempt.error,
-                to_db_count(attempt.duration_ms),
-            ])?;
-            let (state, next) = outcome_columns(outcome, attempt.attempted_at);
-            connection.prepare_cached(FINISH_ATTEMPT)?.execute(params![
-                state.as_str(),
-                to_db_time(next),
-                attempt.delivery_id.as_bytes(),
-            ])?;
-            if outcome == AttemptOutcome::Succeeded {
-                connection
-                    .prepare_cached(CLEAR_FAILING)?
-                    .execute([attempt.endpoint_id.as_bytes()])?;
-            } else {
-                connection.prepare_cached(START_FAILING)?.execute(params![
-                    to_db_time(attempt.attempted_at),
-                    attempt.endpoint_id.as_bytes(),
-                ])?;
-            }
-            let since: Option<Option<DateTime<Utc>>> = connection
-                .prepare_cached(FAILING_SINCE)?
-                .query_row([attempt.endpoint_id.as_bytes()], |row| {
-                    optional_time_at(row, "failing_since")
-                })
-                .optional()?;
-            Ok(since.flatten())
+            attempts
+                .iter()
+                .map(|(attempt, outcome)| record_attempt(connection, attempt, *outcome))
+                .collect()
         })
         .await
     }
@@ -422,4 +391,46 @@ impl WebhookStore for SqliteWebhookStore {
             }
         }
     }
+}
+
+/// One attempt of [`WebhookStore::record_attempts`].
+fn record_attempt(
+    connection: &Connection,
+    attempt: &DeliveryAttempt,
+    outcome: AttemptOutcome,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    connection.prepare_cached(INSERT_ATTEMPT)?.execute(params![
+        attempt.id.as_bytes(),
+        attempt.delivery_id.as_bytes(),
+        attempt.endpoint_id.as_bytes(),
+        attempt.event_id.as_bytes(),
+        attempt.event_type,
+        to_db_time(attempt.attempted_at),
+        attempt.status_code,
+        attempt.error,
+        to_db_count(attempt.duration_ms),
+    ])?;
+    let (state, next) = outcome_columns(outcome, attempt.attempted_at);
+    connection.prepare_cached(FINISH_ATTEMPT)?.execute(params![
+        state.as_str(),
+        to_db_time(next),
+        attempt.delivery_id.as_bytes(),
+    ])?;
+    if outcome == AttemptOutcome::Succeeded {
+        connection
+            .prepare_cached(CLEAR_FAILING)?
+            .execute([attempt.endpoint_id.as_bytes()])?;
+    } else {
+        connection.prepare_cached(START_FAILING)?.execute(params![
+            to_db_time(attempt.attempted_at),
+            attempt.endpoint_id.as_bytes(),
+        ])?;
+    }
+    let since: Option<Option<DateTime<Utc>>> = connection
+        .prepare_cached(FAILING_SINCE)?
+        .query_row([attempt.endpoint_id.as_bytes()], |row| {
+            optional_time_at(row, "failing_since")
+        })
+        .optional()?;
+    Ok(since.flatten())
 }
