@@ -33,6 +33,12 @@
 //! full, [`Engine::write`] waits for room, which pushes back on the callers instead of
 //! letting a backlog grow without limit.
 //!
+//! **Background writes** ([`Engine::write_background`]: the webhook dispatcher's, the
+//! retention purges) have a queue of their own, which the writer takes from only after the
+//! requests' queue: a batch holds at most one background job while requests' writes wait,
+//! and as many as fit when none does. A busy API's commits stay short, background work
+//! uses the writer's idle time, and it still moves by a job per commit under any load.
+//!
 //! Checkpoints (copying the WAL into the database file, with a sync) run on a thread of
 //! their own, not inside the writer's COMMITs; see [`Checkpointer`].
 //!
@@ -224,6 +230,8 @@ pub(crate) struct Engine(Arc<Shared>);
 struct Shared {
     /// The way to the writer thread; `None` once closed.
     queue: RwLock<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
+    /// The way to the writer thread for background work; `None` once closed.
+    background: RwLock<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
     /// The writer thread's connection (`None` once it has stopped); reads of an in-memory
     /// engine use it too.
     writer_connection: Arc<Mutex<Option<Connection>>>,
@@ -297,11 +305,13 @@ impl Engine {
 
         let max_batch = options.max_batch.max(1);
         let (sender, receiver) = mpsc::channel(max_batch * 4);
+        let (background_sender, background_receiver) = mpsc::channel(max_batch * 4);
         let (stopped_sender, stopped) = watch::channel(false);
         let writer_connection = Arc::new(Mutex::new(Some(writer)));
         let counters = Arc::new(Counters::default());
         let writer = Writer {
             queue: receiver,
+            background: background_receiver,
             connection: Arc::clone(&writer_connection),
             counters: Arc::clone(&counters),
             max_batch,
@@ -319,6 +329,7 @@ impl Engine {
             .map_err(|error| StorageError::Unavailable(Box::new(error)))?;
         Ok(Engine(Arc::new(Shared {
             queue: RwLock::new(Some(sender)),
+            background: RwLock::new(Some(background_sender)),
             writer_connection,
             readers,
             next_reader: AtomicUsize::new(0),
@@ -340,7 +351,18 @@ impl Engine {
         T: Send + 'static,
         E: Send + 'static,
     {
-        self.queue(job, Mode::InBatch).await
+        self.queue(job, Mode::InBatch, Lane::Requests).await
+    }
+
+    /// [`Engine::write`] for background work, queued behind the requests' writes (see the
+    /// module documentation).
+    pub(crate) async fn write_background<T, E, F>(&self, job: F) -> Result<T, WriteError<E>>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.queue(job, Mode::InBatch, Lane::Background).await
     }
 
     /// Runs `job` on the writer thread alone and outside any transaction (after committing
@@ -353,22 +375,20 @@ impl Engine {
         T: Send + 'static,
         E: Send + 'static,
     {
-        self.queue(job, Mode::Alone).await
+        self.queue(job, Mode::Alone, Lane::Requests).await
     }
 
-    async fn queue<T, E, F>(&self, job: F, mode: Mode) -> Result<T, WriteError<E>>
+    async fn queue<T, E, F>(&self, job: F, mode: Mode, lane: Lane) -> Result<T, WriteError<E>>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
-        let Some(queue) = self
-            .0
-            .queue
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        else {
+        let queue = match lane {
+            Lane::Requests => &self.0.queue,
+            Lane::Background => &self.0.background,
+        };
+        let Some(queue) = queue.read().unwrap_or_else(PoisonError::into_inner).clone() else {
             return Err(EngineError::Closed.into());
         };
         let (reply, answer) = oneshot::channel();
@@ -416,14 +436,10 @@ impl Engine {
     /// already queued, closes every connection and releases the lock file. Later calls fail
     /// with [`EngineError::Closed`] / [`ReadError::Closed`]. Closing twice is harmless.
     pub(crate) async fn close(&self) {
-        // Dropping the last sender ends the writer thread's loop once the queue is empty.
-        drop(
-            self.0
-                .queue
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        // Dropping the last senders ends the writer thread's loop once the queues are empty.
+        for queue in [&self.0.queue, &self.0.background] {
+            drop(queue.write().unwrap_or_else(PoisonError::into_inner).take());
+        }
         let mut stopped = self.0.writer_stopped.clone();
         // An error means the writer thread is gone, which is what we wait for.
         let _ = stopped.wait_for(|stopped| *stopped).await;
@@ -587,6 +603,15 @@ impl Checkpointer {
     }
 }
 
+/// Which queue a job waits in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lane {
+    /// The requests' writes, taken first.
+    Requests,
+    /// Background work: one job per batch while requests' writes wait.
+    Background,
+}
+
 /// Whether a job joins the batch's transaction or runs alone outside any.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -656,6 +681,7 @@ where
 /// The writer thread's state.
 struct Writer {
     queue: mpsc::Receiver<Box<dyn WriteJob>>,
+    background: mpsc::Receiver<Box<dyn WriteJob>>,
     connection: Arc<Mutex<Option<Connection>>>,
     counters: Arc<Counters>,
     max_batch: usize,
@@ -663,15 +689,39 @@ struct Writer {
 }
 
 impl Writer {
-    /// Takes batches until every sender is gone and the queue is empty, then closes the
+    /// Takes batches until every sender is gone and the queues are empty, then closes the
     /// connection and says so.
     fn run(mut self) {
+        // Only to wait on both queues at once; it runs nothing else.
+        let waiter = match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(waiter) => waiter,
+            Err(error) => {
+                tracing::error!(error = %error, "the SQLite writer thread could not start; writes now fail");
+                return;
+            }
+        };
         let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(self.max_batch);
-        while let Some(first) = self.queue.blocking_recv() {
+        while let Some((first, lane)) = self.next_job(&waiter) {
             batch.push(first);
+            let mut background = usize::from(lane == Lane::Background);
             while batch.len() < self.max_batch {
                 match self.queue.try_recv() {
                     Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            // One background job in a batch with requests' writes; as many as fit otherwise.
+            let background_limit = if batch.len() > background {
+                1
+            } else {
+                self.max_batch
+            };
+            while batch.len() < self.max_batch && background < background_limit {
+                match self.background.try_recv() {
+                    Ok(job) => {
+                        batch.push(job);
+                        background += 1;
+                    }
                     Err(_) => break,
                 }
             }
@@ -689,6 +739,26 @@ impl Writer {
             let _ = connection.close();
         }
         self.stopped.send_replace(true);
+    }
+
+    /// The next job: the requests' queue first; `None` once both queues are closed and
+    /// empty.
+    fn next_job(&mut self, waiter: &tokio::runtime::Runtime) -> Option<(Box<dyn WriteJob>, Lane)> {
+        if let Ok(job) = self.queue.try_recv() {
+            return Some((job, Lane::Requests));
+        }
+        if let Ok(job) = self.background.try_recv() {
+            return Some((job, Lane::Background));
+        }
+        let (queue, background) = (&mut self.queue, &mut self.background);
+        waiter.block_on(async {
+            tokio::select! {
+                biased;
+                Some(job) = queue.recv() => Some((job, Lane::Requests)),
+                Some(job) = background.recv() => Some((job, Lane::Background)),
+                else => None,
+            }
+        })
     }
 
     /// Runs the jobs of `batch` in one transaction (a job that runs alone commits what came

@@ -158,7 +158,7 @@ impl EventLog for SqliteEventLog {
             let before = before.clone();
             let deleted = self
                 .handle
-                .write(move |connection| {
+                .write_background(move |connection| {
                     purge_batch(connection, &before, BATCH)
                         .map_err(unavailable::<EventsUnavailable>)
                 })

@@ -91,6 +91,21 @@ impl Handle {
         }
     }
 
+    /// [`Handle::write`] in the engine's background queue (the webhook dispatcher, the
+    /// purges): behind the requests' writes.
+    pub(crate) async fn write_background<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: StoreFailure + Send + 'static,
+    {
+        match self.engine.write_background(job).await {
+            Ok(value) => Ok(value),
+            Err(WriteError::Job(error)) => Err(error),
+            Err(WriteError::Engine(error)) => Err(unavailable(error)),
+        }
+    }
+
     /// Runs `job` on a reader connection, on this thread; a failure is `E`'s `Unavailable`.
     pub(crate) fn read<T, E: StoreFailure>(
         &self,

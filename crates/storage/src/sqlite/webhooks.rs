@@ -108,6 +108,19 @@ async fn write<T: Send + 'static>(
         .await
 }
 
+/// [`write`] in the background queue: the dispatcher's work (fan-out, claims, attempts)
+/// and the purge wait behind the requests' writes.
+async fn write_background<T: Send + 'static>(
+    handle: &Handle,
+    job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T> {
+    handle
+        .write_background(move |connection| {
+            job(connection).map_err(unavailable::<WebhooksUnavailable>)
+        })
+        .await
+}
+
 #[async_trait]
 impl WebhookStore for SqliteWebhookStore {
     async fn create_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
@@ -241,7 +254,7 @@ impl WebhookStore for SqliteWebhookStore {
         deliveries: &[NewDelivery],
     ) -> Result<bool> {
         let deliveries = deliveries.to_vec();
-        write(&self.handle, move |connection| {
+        write_background(&self.handle, move |connection| {
             let moved = connection.prepare_cached(ADVANCE_CURSOR)?.execute(params![
                 to_db_count(to),
                 endpoint_id.as_bytes(),
@@ -271,7 +284,7 @@ impl WebhookStore for SqliteWebhookStore {
         until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>> {
-        write(&self.handle, move |connection| {
+        write_background(&self.handle, move |connection| {
             let claimed: Vec<ClaimRow> = connection
                 .prepare_cached(&claim_due(""))?
                 .query_map(
@@ -322,7 +335,7 @@ impl WebhookStore for SqliteWebhookStore {
         attempts: &[(DeliveryAttempt, AttemptOutcome)],
     ) -> Result<Vec<Option<DateTime<Utc>>>> {
         let attempts = attempts.to_vec();
-        write(&self.handle, move |connection| {
+        write_background(&self.handle, move |connection| {
             attempts
                 .iter()
                 .map(|(attempt, outcome)| record_attempt(connection, attempt, *outcome))
@@ -379,7 +392,7 @@ impl WebhookStore for SqliteWebhookStore {
         let mut purged = 0;
         loop {
             let before = before.clone();
-            let deleted = write(&self.handle, move |connection| {
+            let deleted = write_background(&self.handle, move |connection| {
                 Ok(connection
                     .prepare_cached(PURGE_FINISHED)?
                     .execute(params![before, to_db_count(PURGE_BATCH)])? as u64)

@@ -546,3 +546,76 @@ async fn committed_pages_reach_the_database_file_without_waiting_for_the_writer(
     }
     engine.close().await;
 }
+
+/// Inserts `name` with its place in the order of the writes (0 for the first).
+fn insert_in_turn(
+    name: &'static str,
+) -> impl FnOnce(&Connection) -> rusqlite::Result<usize> + Send + use<> {
+    move |connection| {
+        connection.execute(
+            "INSERT INTO items (name, value) VALUES (?1, (SELECT count(*) FROM items))",
+            [name],
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_writes_wait_behind_the_requests_writes_one_per_batch_while_they_wait() {
+    let database = TemporaryDatabase::new();
+    let engine = engine_with_items(&database, &EngineOptions::default()).await;
+    let release = hold_writer(&engine).await;
+    let before = engine.statistics();
+    // The background writes are queued first, the requests' after them.
+    let mut background: Vec<_> = ["b1", "b2", "b3"]
+        .into_iter()
+        .map(|name| Box::pin(engine.write_background(insert_in_turn(name))))
+        .collect();
+    let mut requests: Vec<_> = ["r1", "r2", "r3", "r4"]
+        .into_iter()
+        .map(|name| Box::pin(engine.write(insert_in_turn(name))))
+        .collect();
+    queue_all(&mut background).await;
+    queue_all(&mut requests).await;
+    release.send(()).unwrap();
+    for write in requests {
+        assert_eq!(write.await.unwrap(), 1);
+    }
+    for write in background {
+        assert_eq!(write.await.unwrap(), 1);
+    }
+    let order: Vec<String> = engine
+        .read(|connection| {
+            connection
+                .prepare("SELECT name FROM items ORDER BY value")?
+                .query_map([], |row| row.get(0))?
+                .collect()
+        })
+        .unwrap();
+    assert_eq!(order, ["r1", "r2", "r3", "r4", "b1", "b2", "b3"]);
+    let after = engine.statistics();
+    // After the held job: the four requests with one background write, then the two
+    // other background writes together.
+    assert_eq!(
+        (after.jobs - before.jobs, after.batches - before.batches),
+        (7, 2)
+    );
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn close_answers_the_background_writes_already_queued() {
+    let database = TemporaryDatabase::new();
+    let engine = engine_with_items(&database, &EngineOptions::default()).await;
+    let release = hold_writer(&engine).await;
+    let mut queued = vec![Box::pin(engine.write_background(insert_item("late", 1)))];
+    queue_all(&mut queued).await;
+    let closing = engine.clone();
+    let closed = tokio::spawn(async move { closing.close().await });
+    release.send(()).unwrap();
+    assert_eq!(queued.pop().unwrap().await.unwrap(), 1);
+    closed.await.unwrap();
+    assert!(matches!(
+        engine.write_background(insert_item("after", 2)).await,
+        Err(WriteError::Engine(EngineError::Closed))
+    ));
+}
