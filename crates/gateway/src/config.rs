@@ -393,9 +393,9 @@ pub struct Cli {
         env = "BOOKSTORE_WEBHOOK_NICE",
         default_value_t = crate::webhooks::DEFAULT_NICE,
         global = true,
-        value_parser = clap::value_parser!(i32).range(0..=19)
+        value_parser = RangedU64ValueParser::<u8>::new().range(0..=19)
     )]
-    pub webhook_nice: i32,
+    pub webhook_nice: u8,
 
     /// Let webhook endpoints be `http://` and reach loopback, private and link-local
     /// addresses: for local development and tests only.
@@ -770,7 +770,7 @@ mod tests {
     fn every_numeric_flag_is_bounded_and_listed_here_and_in_the_readme() {
         let readme = include_str!("../../../README.md");
         let numeric = [
-            std::any::TypeId::of::<i32>(),
+            std::any::TypeId::of::<u8>(),
             std::any::TypeId::of::<u16>(),
             std::any::TypeId::of::<u32>(),
             std::any::TypeId::of::<u64>(),

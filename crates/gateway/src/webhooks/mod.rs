@@ -57,7 +57,7 @@ const CLAIM_MARGIN: Duration = Duration::from_secs(30);
 const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The default of `--webhook-nice`.
-pub const DEFAULT_NICE: i32 = 10;
+pub const DEFAULT_NICE: u8 = 10;
 
 /// How the dispatcher behaves (from the `--webhook-*` flags).
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +73,7 @@ pub struct WebhookSettings {
     /// Whether `http://` and inside addresses are allowed (development and tests).
     pub allow_private_addresses: bool,
     /// How many nice levels below the process the sending thread runs ([`send`]).
-    pub nice: i32,
+    pub nice: u8,
 }
 
 impl Default for WebhookSettings {

@@ -81,7 +81,7 @@ struct SendingThread {
 }
 
 impl SendingThread {
-    fn start(nice: i32) -> Result<Self, std::io::Error> {
+    fn start(nice: u8) -> Result<Self, std::io::Error> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started, handle) = std::sync::mpsc::channel();
         std::thread::Builder::new()
@@ -115,7 +115,7 @@ impl SendingThread {
 
 /// Adds `nice` to the calling thread's nice value (at most 19). A failure only costs the
 /// priority, so it is logged and the thread goes on.
-fn lower_priority(nice: i32) {
+fn lower_priority(nice: u8) {
     if nice == 0 {
         return;
     }
@@ -123,7 +123,7 @@ fn lower_priority(nice: i32) {
     {
         let thread = rustix::thread::gettid();
         let result = rustix::process::getpriority_process(Some(thread)).and_then(|current| {
-            rustix::process::setpriority_process(Some(thread), (current + nice).min(19))
+            rustix::process::setpriority_process(Some(thread), (current + i32::from(nice)).min(19))
         });
         if let Err(error) = result {
             tracing::warn!(error = %error, "webhooks: could not lower the sending thread's priority; it runs at the API's");
@@ -159,7 +159,7 @@ impl Sender {
     /// A client that follows no redirect, gives up on a request after `timeout` (and on
     /// connecting after at most 10 s), and connects only to addresses the rules allow; its
     /// sends run on a thread `nice` levels below the process's priority.
-    pub fn new(timeout: Duration, allow_private: bool, nice: i32) -> Result<Self, SenderError> {
+    pub fn new(timeout: Duration, allow_private: bool, nice: u8) -> Result<Self, SenderError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
