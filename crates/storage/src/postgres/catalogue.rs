@@ -12,6 +12,7 @@ use sqlx::{PgConnection, PgPool, Row as _};
 use uuid::Uuid;
 
 use super::events::{bind_event, record};
+use super::reservations::Reserver;
 use crate::InstanceId;
 use crate::codec::{self, BookColumns};
 use crate::events::{Fact, NewEvent, Outbox, update_events};
@@ -132,7 +133,8 @@ const RETURNS_BEFORE: &str = "
 /// case folding included. A reservation is one transaction: the journal row, then one
 /// conditional update per merged line in ISBN order (so two reservations lock rows in the
 /// same order and cannot deadlock); the first line that cannot be served rolls it all back.
-/// The database is shared by several instances, so nothing is cached.
+/// Concurrent reservations share a transaction (see [`Reserver`]), each applied as it would
+/// be alone. The database is shared by several instances, so nothing is cached.
 ///
 /// Events are recorded in the change's statement (`book.created`, with the insert) or
 /// transaction: `book.updated`, and `book.out_of_stock` / `book.back_in_stock` whenever a
@@ -144,11 +146,13 @@ pub(crate) struct PgCatalogue {
     pool: PgPool,
     instance: InstanceId,
     outbox: Outbox,
+    reserver: Reserver,
 }
 
 impl PgCatalogue {
     pub(crate) fn new(pool: PgPool, instance: InstanceId, outbox: Outbox) -> Self {
         Self {
+            reserver: Reserver::new(pool.clone(), instance, outbox.clone()),
             pool,
             instance,
             outbox,
@@ -213,7 +217,7 @@ impl PgCatalogue {
     }
 }
 
-fn book_from_row(row: &PgRow) -> Result<Book, BoxError> {
+pub(super) fn book_from_row(row: &PgRow) -> Result<Book, BoxError> {
     Ok(codec::book(BookColumns {
         isbn: row.try_get("isbn")?,
         title: row.try_get("title")?,
@@ -247,7 +251,7 @@ async fn insert_book(connection: &mut PgConnection, book: &Book) -> Result<bool,
 /// Answers the reserved lines, or the error of the first line that could not be taken (the
 /// caller then rolls back). Records `book.out_of_stock` for each book it took the last
 /// copies of.
-async fn reserve_in(
+pub(super) async fn reserve_in(
     connection: &mut PgConnection,
     outbox: &Outbox,
     instance: InstanceId,
@@ -307,7 +311,7 @@ async fn record_in(
     record(connection, events).await.map_err(unavailable)
 }
 
-fn reserved_line(line: &StockLine, row: &PgRow) -> Result<ReservedLine, BoxError> {
+pub(super) fn reserved_line(line: &StockLine, row: &PgRow) -> Result<ReservedLine, BoxError> {
     let title: String = row.try_get("title")?;
     Ok(ReservedLine {
         isbn: line.isbn,
@@ -318,7 +322,7 @@ fn reserved_line(line: &StockLine, row: &PgRow) -> Result<ReservedLine, BoxError
 }
 
 /// The stock of a book, or `None` if there is no such book.
-async fn stock_of(
+pub(super) async fn stock_of(
     connection: &mut PgConnection,
     isbn: &Isbn,
 ) -> Result<Option<u32>, InventoryError> {
@@ -499,16 +503,7 @@ impl CatalogueStore for PgCatalogue {
         lines: &[StockLine],
     ) -> Result<Vec<ReservedLine>, InventoryError> {
         let lines = merge_lines(lines)?;
-        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
-        let result = reserve_in(
-            &mut transaction,
-            &self.outbox,
-            self.instance,
-            reservation,
-            &lines,
-        )
-        .await;
-        finish(transaction, result).await
+        self.reserver.reserve(reservation, lines).await
     }
 
     async fn confirm_reservation(&self, reservation: ReservationId) -> Result<(), InventoryError> {

@@ -23,6 +23,7 @@ mod idempotency;
 mod orders;
 mod payments;
 mod relays;
+mod reservations;
 mod webhooks;
 
 pub(crate) use catalogue::PgCatalogue;
@@ -42,6 +43,9 @@ pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Handl
     PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.connect_timeout)
+        // No round trip to test a connection before each use: a connection the server
+        // ended fails its next statement (that request answers 503) and is then replaced.
+        .test_before_acquire(false)
         .connect_with(connect_options)
         .await
         .map_err(StorageError::Connect)

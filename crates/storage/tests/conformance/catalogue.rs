@@ -28,6 +28,7 @@ crate::conformance!(
     thirty_two_concurrent_reservations_of_a_stock_of_ten_let_exactly_ten_succeed,
     concurrent_cancels_of_one_reservation_give_the_stock_back_exactly_once,
     overlapping_reservations_in_every_order_never_deadlock_and_account_for_all_stock,
+    concurrent_reservations_that_succeed_run_short_name_unknown_books_or_reuse_an_id_each_answer_as_alone,
     a_book_read_before_every_kind_of_write_reads_back_changed_after_it,
     a_write_to_one_book_leaves_the_others_as_they_read,
     loading_a_catalogue_adds_only_the_isbns_not_taken,
@@ -931,4 +932,96 @@ async fn overlapping_reservations_in_every_order_never_deadlock_and_account_for_
         );
     }
     assert_eq!(journaled(&stores).await, vec![]);
+}
+
+/// Concurrent reservations may share a transaction (PostgreSQL commits them together): each
+/// must answer exactly what it would alone, and the refused ones change nothing.
+async fn concurrent_reservations_that_succeed_run_short_name_unknown_books_or_reuse_an_id_each_answer_as_alone(
+    backend: Backend,
+) {
+    let stores = backend.stores().await;
+    stock_catalogue(
+        &stores,
+        [
+            book(1, "Scarce", "Author", 100, 5),
+            book(2, "Plenty", "Author", 250, 100),
+        ],
+    )
+    .await;
+    let reused = fresh_reservation();
+    stores
+        .catalogue
+        .reserve_all(reused, &[line(2, 1)])
+        .await
+        .unwrap();
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Kind {
+        Scarce,
+        UnknownAfterPlenty,
+        ReusedId,
+        Plenty,
+    }
+    let kinds = [
+        Kind::Scarce,
+        Kind::UnknownAfterPlenty,
+        Kind::ReusedId,
+        Kind::Plenty,
+    ];
+    let start = Arc::new(tokio::sync::Barrier::new(40));
+    let tasks = (0..40)
+        .map(|index| {
+            let catalogue: Arc<dyn CatalogueStore> = Arc::clone(&stores.catalogue);
+            let start = Arc::clone(&start);
+            let kind = kinds[index % kinds.len()];
+            tokio::spawn(async move {
+                let (reservation, lines) = match kind {
+                    Kind::Scarce => (fresh_reservation(), vec![line(1, 1)]),
+                    Kind::UnknownAfterPlenty => (fresh_reservation(), vec![line(9, 1), line(2, 3)]),
+                    Kind::ReusedId => (reused, vec![line(2, 1)]),
+                    Kind::Plenty => (fresh_reservation(), vec![line(2, 2)]),
+                };
+                start.wait().await;
+                (kind, catalogue.reserve_all(reservation, &lines).await)
+            })
+        })
+        .collect();
+    let mut scarce_taken = 0;
+    for (kind, result) in join_all(tasks).await {
+        match (kind, result) {
+            (Kind::Scarce, Ok(lines)) => {
+                assert_eq!(lines.len(), 1);
+                assert_eq!(lines[0].quantity.get(), 1);
+                scarce_taken += 1;
+            }
+            (
+                Kind::Scarce,
+                Err(InventoryError::OutOfStock {
+                    isbn: i,
+                    requested: 1,
+                    available: 0,
+                }),
+            ) if i == isbn(1) => {}
+            (Kind::UnknownAfterPlenty, Err(InventoryError::UnknownBook { isbn: i }))
+                if i == isbn(9) => {}
+            (Kind::ReusedId, Err(InventoryError::ReservationExists { reservation }))
+                if reservation == reused => {}
+            (Kind::Plenty, Ok(lines)) => assert_eq!(
+                lines,
+                vec![ReservedLine {
+                    isbn: isbn(2),
+                    title: Title::parse("Plenty").unwrap(),
+                    unit_price: usd(250),
+                    quantity: line(2, 2).quantity,
+                }]
+            ),
+            (kind, other) => panic!("{kind:?} answered {other:?}"),
+        }
+    }
+    assert_eq!(scarce_taken, 5);
+    assert_eq!(stock_of(&stores, 1).await, 0);
+    // 1 for the reused id, 2 for each of the ten plenty reservations; the refused took none.
+    assert_eq!(stock_of(&stores, 2).await, 100 - 1 - 20);
+    // The reused id, five scarce and ten plenty reservations: no journal row of a refusal.
+    assert_eq!(journaled(&stores).await.len(), 16);
 }
