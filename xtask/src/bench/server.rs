@@ -322,7 +322,11 @@ impl Store {
                 })
             }
             Store::Postgres(admin_url) => {
-                let name = format!("bookstore_bench_{}_{label}", std::process::id());
+                let name = format!(
+                    "bookstore_bench_{}_{}",
+                    std::process::id(),
+                    label.replace('-', "_")
+                );
                 psql(admin_url, &format!("DROP DATABASE IF EXISTS {name}"))?;
                 psql(admin_url, &format!("CREATE DATABASE {name}"))?;
                 let (without_query, query) = match admin_url.split_once('?') {
