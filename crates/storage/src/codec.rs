@@ -27,22 +27,22 @@ pub(crate) fn from_db_count(value: i64) -> u64 {
 }
 
 /// A book's stored columns, as read from a row.
-pub(crate) struct BookColumns {
-    pub(crate) isbn: String,
+pub(crate) struct BookColumns<'row> {
+    pub(crate) isbn: &'row str,
     pub(crate) title: String,
     pub(crate) author: String,
     pub(crate) price_cents: i64,
-    pub(crate) currency: String,
+    pub(crate) currency: &'row str,
     pub(crate) stock: i64,
 }
 
 /// The book stored in `columns`.
-pub(crate) fn book(columns: BookColumns) -> Result<Book, CorruptRow> {
+pub(crate) fn book(columns: BookColumns<'_>) -> Result<Book, CorruptRow> {
     Ok(Book {
-        isbn: isbn(&columns.isbn)?,
+        isbn: isbn(columns.isbn)?,
         title: Title::parse(columns.title).map_err(|_| CorruptRow { what: "title" })?,
         author: Author::parse(columns.author).map_err(|_| CorruptRow { what: "author" })?,
-        price: money(columns.price_cents, &columns.currency)?,
+        price: money(columns.price_cents, columns.currency)?,
         stock: stock(columns.stock)?,
     })
 }

@@ -9,6 +9,7 @@ use bookstore_inventory::{
 };
 use bookstore_types::Isbn;
 use chrono::{DateTime, Utc};
+use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::book_cache::{BookCache, Touched};
@@ -235,19 +236,25 @@ impl SqliteCatalogue {
     }
 }
 
-fn book_columns(row: &Row<'_>) -> rusqlite::Result<BookColumns> {
-    Ok(BookColumns {
-        isbn: row.get("isbn")?,
-        title: row.get("title")?,
-        author: row.get("author")?,
-        price_cents: row.get("price_cents")?,
-        currency: row.get("currency")?,
-        stock: row.get("stock")?,
-    })
-}
-
+/// The book of a row of `isbn, title, author, price_cents, currency, stock`, the columns
+/// every statement that reads a book selects or returns, in this order. They are read by
+/// position (a read by name scans the statement's column names for each value) and the
+/// ISBN and currency borrowed from the row.
 fn book_from_row(row: &Row<'_>) -> rusqlite::Result<Book> {
-    codec::book(book_columns(row)?).map_err(corrupt)
+    let text = |index: usize| {
+        row.get_ref(index)?.as_str().map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
+        })
+    };
+    codec::book(BookColumns {
+        isbn: text(0)?,
+        title: row.get(1)?,
+        author: row.get(2)?,
+        price_cents: row.get(3)?,
+        currency: text(4)?,
+        stock: row.get(5)?,
+    })
+    .map_err(corrupt)
 }
 
 /// `INSERT_BOOK` with the columns of `book` bound; it inserts nothing when the ISBN is taken.
