@@ -43,9 +43,10 @@ pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Handl
     PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.connect_timeout)
-        // No round trip to test a connection before each use: a connection the server
-        // ended fails its next statement (that request answers 503) and is then replaced.
-        .test_before_acquire(false)
+        // The pool tests a connection before each use (a round trip). Without the test, GET
+        // book was 1.3x faster, but a connection opened on an actix worker's runtime is dead
+        // once that worker stops, and the last writes of a graceful stop (the dispatcher's
+        // records, giving the lease up) failed on such connections instead of replacing them.
         .connect_with(connect_options)
         .await
         .map_err(StorageError::Connect)
