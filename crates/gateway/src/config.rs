@@ -385,9 +385,9 @@ pub struct Cli {
     )]
     pub webhook_retry_schedule_scale: f64,
 
-    /// How many nice levels below the API's threads the thread that sends webhooks runs
+    /// How many nice levels below the API's threads the webhook dispatcher's thread runs
     /// (0 to 19): under a load that saturates the machine, the API keeps the CPU and
-    /// deliveries catch up when it eases. 0 sends at the API's priority.
+    /// deliveries catch up when it eases. 0 runs it at the API's priority.
     #[arg(
         long,
         env = "BOOKSTORE_WEBHOOK_NICE",

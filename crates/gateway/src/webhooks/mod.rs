@@ -23,6 +23,8 @@
 //! later, so a backlog drains at the speed of sending; otherwise the fan-out runs once a
 //! tick, and an idle dispatcher looks once a tick.
 //!
+//! All of it runs on the `webhook-sender` thread, below the API's priority (see [`send`]).
+//!
 //! A delivery is in the database from fan-out to its last attempt, so a restart or a
 //! killed instance loses none: an instance's claims run out and another takes them over.
 //! Delivery is at least once: an instance killed after sending and before recording
@@ -72,7 +74,7 @@ pub struct WebhookSettings {
     pub retry: RetryPolicy,
     /// Whether `http://` and inside addresses are allowed (development and tests).
     pub allow_private_addresses: bool,
-    /// How many nice levels below the process the sending thread runs ([`send`]).
+    /// How many nice levels below the process the dispatcher's thread runs ([`send`]).
     pub nice: u8,
 }
 
@@ -143,7 +145,7 @@ pub struct Dispatcher {
 
 /// A send that finished, waiting for its attempt to be recorded; holds its sending slot.
 struct Finished {
-    delivery: Arc<ClaimedDelivery>,
+    delivery: ClaimedDelivery,
     sent: Sent,
     _slot: OwnedSemaphorePermit,
 }
@@ -165,11 +167,12 @@ impl Dispatcher {
         )?;
         let slot_freed = Arc::new(Notify::new());
         let (finished, to_record) = mpsc::unbounded_channel();
-        tokio::spawn(record_forever(
+        sender.runtime().spawn(record_forever(
             Arc::clone(&webhooks),
             settings.retry,
             to_record,
             Arc::clone(&slot_freed),
+            sender.clone(),
         ));
         Ok(Self {
             events,
@@ -296,8 +299,7 @@ impl Dispatcher {
             let sender = self.sender.clone();
             let finished = self.finished.clone();
             tokio::spawn(async move {
-                let delivery = Arc::new(delivery);
-                let sent = sender.send(Arc::clone(&delivery)).await;
+                let sent = sender.send(&delivery).await;
                 // The recorder lives as long as the dispatcher, which waits for every slot.
                 let _ = finished.send(Finished {
                     delivery,
@@ -344,6 +346,8 @@ async fn record_forever(
     retry: RetryPolicy,
     mut finished: mpsc::UnboundedReceiver<Finished>,
     slot_freed: Arc<Notify>,
+    // Keeps the sending thread, which runs this task, until the last attempt is recorded.
+    _sending_thread: Sender,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
@@ -466,8 +470,8 @@ async fn disable_if_due(
     }
 }
 
-/// Starts the dispatcher on the current runtime; answers the sender that stops it and its
-/// task.
+/// Starts the dispatcher on its sending thread (see [`send`]); answers the sender that
+/// stops it and its task.
 pub fn spawn(
     events: Arc<dyn EventLog>,
     webhooks: Arc<dyn WebhookStore>,
@@ -475,7 +479,8 @@ pub fn spawn(
 ) -> Result<(watch::Sender<bool>, tokio::task::JoinHandle<()>), send::SenderError> {
     let dispatcher = Dispatcher::new(events, webhooks, settings)?;
     let (stop, stopped) = watch::channel(false);
-    Ok((stop, tokio::spawn(dispatcher.run(stopped))))
+    let runtime = dispatcher.sender.runtime().clone();
+    Ok((stop, runtime.spawn(dispatcher.run(stopped))))
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
-//! Sending one delivery: the signed POST, and what its answer means.
+//! Sending one delivery: the signed POST, and what its answer means; and the thread the
+//! dispatcher runs on.
 //!
-//! Every send runs on a thread of its own (`webhook-sender`, a single-threaded runtime)
-//! whose scheduling priority is lowered by `--webhook-nice` (10 by default) below the
-//! process's: signing, the HTTP client and its connections yield the CPU to the API's
-//! threads when both want it, and use it all when the API is idle. Under a load that
-//! saturates the machine, orders keep their speed and deliveries fall behind, to catch
-//! up when the load eases (docs/EVENTS.md); the database work of the dispatcher (claims
-//! and recorded attempts) stays at the API's priority, so a delivery never holds a lock
-//! or a connection the API waits for at the lower priority.
+//! The whole dispatcher (fan-out, claims, the sends, recording the attempts) runs on a
+//! thread of its own (`webhook-sender`, a single-threaded runtime) whose scheduling priority
+//! is lowered by `--webhook-nice` (10 by default) below the process's: its work yields the
+//! CPU to the API's threads when both want it, and uses it all when the API is idle. Under a
+//! load that saturates the machine, orders keep their speed and deliveries fall behind, to
+//! catch up when the load eases (docs/EVENTS.md). SQLite writes, the dispatcher's included,
+//! run on the engine's writer thread at the API's priority, behind the requests' writes; what
+//! the lower-priority thread itself holds is one in-memory store lock or one PostgreSQL
+//! connection for the length of one call, which a request can wait for while the thread
+//! waits for the CPU. The bench's paced run measures the orders' latency with it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -174,30 +177,14 @@ impl Sender {
         })
     }
 
-    /// POSTs `delivery` to its endpoint, signed with every secret that signs now, on the
-    /// sending thread.
-    pub async fn send(&self, delivery: Arc<ClaimedDelivery>) -> Sent {
-        let at = Utc::now();
-        let this = self.clone();
-        match self
-            .thread
-            .runtime
-            .spawn(async move { this.send_here(&delivery).await })
-            .await
-        {
-            Ok(sent) => sent,
-            Err(error) => Sent {
-                at,
-                status: None,
-                error: Some(format!("the sending thread stopped: {error}")),
-                retry_after: None,
-                duration: Duration::ZERO,
-            },
-        }
+    /// The runtime of the sending thread, on which the dispatcher runs.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.thread.runtime
     }
 
-    /// The send itself, on whichever runtime polls it.
-    async fn send_here(&self, delivery: &ClaimedDelivery) -> Sent {
+    /// POSTs `delivery` to its endpoint, signed with every secret that signs now, on the
+    /// runtime that polls it (the dispatcher's: the sending thread).
+    pub async fn send(&self, delivery: &ClaimedDelivery) -> Sent {
         let at = Utc::now();
         let started = Instant::now();
         let failed = |error: String| Sent {
