@@ -44,30 +44,32 @@ const UPDATE_BOOK: &str = "
     WHERE isbn = ?1
     RETURNING isbn, title, author, price_cents, currency, stock";
 
-/// ?1 the ISBN after which to start, ?2 the number of rows.
-const LIST_BOOKS: &str = "
+/// ?1 the ISBN after which to start. Every list reads at most one row more than the
+/// largest page and stops after the rows it needs: SQLite compiles a statement with a
+/// bound `LIMIT` again on every run that binds it, even to the same value.
+pub(super) const LIST_BOOKS: &str = "
     SELECT isbn, title, author, price_cents, currency, stock FROM books
     WHERE isbn > ?1
-    ORDER BY isbn LIMIT ?2";
+    ORDER BY isbn LIMIT 101";
 
-/// ?3 the author key.
-const LIST_BOOKS_BY_AUTHOR: &str = "
+/// ?2 the author key.
+pub(super) const LIST_BOOKS_BY_AUTHOR: &str = "
     SELECT isbn, title, author, price_cents, currency, stock FROM books
-    WHERE isbn > ?1 AND author_key = ?3
-    ORDER BY isbn LIMIT ?2";
+    WHERE isbn > ?1 AND author_key = ?2
+    ORDER BY isbn LIMIT 101";
 
-/// ?3 the text key; instr() is an exact substring test, whatever the characters.
-const LIST_BOOKS_BY_TEXT: &str = "
+/// ?2 the text key; instr() is an exact substring test, whatever the characters.
+pub(super) const LIST_BOOKS_BY_TEXT: &str = "
     SELECT isbn, title, author, price_cents, currency, stock FROM books
-    WHERE isbn > ?1 AND (instr(title_text_key, ?3) > 0 OR instr(author_text_key, ?3) > 0)
-    ORDER BY isbn LIMIT ?2";
+    WHERE isbn > ?1 AND (instr(title_text_key, ?2) > 0 OR instr(author_text_key, ?2) > 0)
+    ORDER BY isbn LIMIT 101";
 
-/// ?3 the author key, ?4 the text key.
-const LIST_BOOKS_BY_AUTHOR_AND_TEXT: &str = "
+/// ?2 the author key, ?3 the text key.
+pub(super) const LIST_BOOKS_BY_AUTHOR_AND_TEXT: &str = "
     SELECT isbn, title, author, price_cents, currency, stock FROM books
-    WHERE isbn > ?1 AND author_key = ?3
-        AND (instr(title_text_key, ?4) > 0 OR instr(author_text_key, ?4) > 0)
-    ORDER BY isbn LIMIT ?2";
+    WHERE isbn > ?1 AND author_key = ?2
+        AND (instr(title_text_key, ?3) > 0 OR instr(author_text_key, ?3) > 0)
+    ORDER BY isbn LIMIT 101";
 
 /// The journal row; an id in the journal already is a primary-key violation.
 const INSERT_RESERVATION: &str = "
@@ -503,7 +505,7 @@ impl CatalogueStore for SqliteCatalogue {
             .after
             .map(|isbn| isbn.as_str().to_owned())
             .unwrap_or_default();
-        let rows = limit as i64 + 1;
+        let rows = limit + 1;
         let books = self.handle.read(|connection| {
             let (sql, keys): (&str, Vec<&str>) = match (&author_key, &text_key) {
                 (None, None) => (LIST_BOOKS, vec![]),
@@ -512,10 +514,11 @@ impl CatalogueStore for SqliteCatalogue {
                 (Some(author), Some(text)) => (LIST_BOOKS_BY_AUTHOR_AND_TEXT, vec![author, text]),
             };
             let mut statement = connection.prepare_cached(sql)?;
-            let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&after, &rows];
+            let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&after];
             parameters.extend(keys.iter().map(|key| key as &dyn rusqlite::ToSql));
             statement
                 .query_map(parameters.as_slice(), book_from_row)?
+                .take(rows)
                 .collect::<rusqlite::Result<Vec<Book>>>()
         })?;
         Ok(codec::book_page(books, limit))

@@ -322,6 +322,42 @@ mod tests {
         }
     }
 
+    /// The page statements read one row more than the largest page and the caller stops
+    /// early: SQLite compiles a statement with a bound `LIMIT` again on every run.
+    #[test]
+    fn the_page_statements_read_one_row_past_the_largest_page_and_are_never_recompiled() {
+        let page_rows = bookstore_types::PageLimit::MAX + 1;
+        let connection = Connection::open_in_memory().unwrap();
+        migrate::apply_migrations(&connection, crate::migrations::SQLITE).unwrap();
+        for sql in [
+            catalogue::LIST_BOOKS,
+            catalogue::LIST_BOOKS_BY_AUTHOR,
+            catalogue::LIST_BOOKS_BY_TEXT,
+            catalogue::LIST_BOOKS_BY_AUTHOR_AND_TEXT,
+            orders::LIST_ORDERS,
+            orders::LIST_ORDERS_BEFORE,
+        ] {
+            assert!(
+                sql.trim_end().ends_with(&format!("LIMIT {page_rows}")),
+                "{sql}"
+            );
+            let mut statement = connection.prepare(sql).unwrap();
+            let parameters = statement.parameter_count();
+            for run in 0..5 {
+                let values: Vec<String> = (0..parameters).map(|k| format!("{run}-{k}")).collect();
+                let mut rows = statement
+                    .query(rusqlite::params_from_iter(values.iter()))
+                    .unwrap();
+                while rows.next().unwrap().is_some() {}
+            }
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{sql}"
+            );
+        }
+    }
+
     #[test]
     fn every_shared_statement_gives_each_dollar_parameter_its_own_number_on_sqlite() {
         let connection = Connection::open_in_memory().unwrap();

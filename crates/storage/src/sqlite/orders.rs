@@ -30,21 +30,23 @@ const GET_ORDER: &str = "
         created_at
     FROM orders WHERE id = ?1";
 
-/// ?1 the owner, ?2 the number of orders.
-const LIST_ORDERS: &str = "
+/// ?1 the owner. At most one row more than the largest page, of which the caller reads
+/// what it needs: SQLite compiles a statement with a bound `LIMIT` again on every run
+/// that binds it.
+pub(super) const LIST_ORDERS: &str = "
     SELECT id, owner, status, lines, total_cents, currency, transaction_id, payment_status,
         created_at
     FROM orders WHERE owner = ?1
-    ORDER BY seq DESC LIMIT ?2";
+    ORDER BY seq DESC LIMIT 101";
 
-/// ?3 the cursor: only orders inserted before it. A cursor that is not one of the owner's
+/// ?2 the cursor: only orders inserted before it. A cursor that is not one of the owner's
 /// orders compares with NULL, which selects nothing.
-const LIST_ORDERS_BEFORE: &str = "
+pub(super) const LIST_ORDERS_BEFORE: &str = "
     SELECT id, owner, status, lines, total_cents, currency, transaction_id, payment_status,
         created_at
     FROM orders
-    WHERE owner = ?1 AND seq < (SELECT seq FROM orders WHERE id = ?3 AND owner = ?1)
-    ORDER BY seq DESC LIMIT ?2";
+    WHERE owner = ?1 AND seq < (SELECT seq FROM orders WHERE id = ?2 AND owner = ?1)
+    ORDER BY seq DESC LIMIT 101";
 
 /// Only a confirmed order: of concurrent cancels, one updates the row.
 const CANCEL_ORDER: &str = "
@@ -179,18 +181,20 @@ impl OrderStore for SqliteOrderStore {
         // Clamped as the in-memory store does; one more than a page tells whether more
         // orders remain.
         let limit = PageLimit::clamped(u64::from(limit)).get() as usize;
-        let rows = limit as i64 + 1;
+        let rows = limit + 1;
         let orders = self.handle.read(|connection| match before {
             None => connection
                 .prepare_cached(LIST_ORDERS)?
-                .query_map(params![owner.as_str(), rows], order_from_row)?
+                .query_map(params![owner.as_str()], order_from_row)?
+                .take(rows)
                 .collect::<rusqlite::Result<Vec<Order>>>(),
             Some(cursor) => connection
                 .prepare_cached(LIST_ORDERS_BEFORE)?
                 .query_map(
-                    params![owner.as_str(), rows, cursor.as_uuid().as_bytes()],
+                    params![owner.as_str(), cursor.as_uuid().as_bytes()],
                     order_from_row,
                 )?
+                .take(rows)
                 .collect(),
         })?;
         Ok(codec::order_page(orders, limit))
