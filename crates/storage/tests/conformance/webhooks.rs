@@ -70,6 +70,18 @@ async fn with_endpoint(backend: Backend) -> (Stores, WebhookEndpoint) {
     (stores, endpoint)
 }
 
+/// [`with_endpoint`], and one delivery to it enqueued now (the time is returned).
+async fn with_one_delivery(backend: Backend) -> (Stores, WebhookEndpoint, DateTime<Utc>) {
+    let (stores, created) = with_endpoint(backend).await;
+    let at = now();
+    stores
+        .webhooks
+        .enqueue(&[delivery(&created, at)])
+        .await
+        .unwrap();
+    (stores, created, at)
+}
+
 /// A second store on the same database (another pool on PostgreSQL).
 async fn second_instance(backend: Backend, stores: &Stores) -> Arc<dyn WebhookStore> {
     match backend {
@@ -231,13 +243,7 @@ async fn two_claimers_on_two_instances_never_get_the_same_delivery(backend: Back
 }
 
 async fn an_expired_claim_is_taken_over_and_a_running_one_is_not(backend: Backend) {
-    let (stores, created) = with_endpoint(backend).await;
-    let at = now();
-    stores
-        .webhooks
-        .enqueue(&[delivery(&created, at)])
-        .await
-        .unwrap();
+    let (stores, created, at) = with_one_delivery(backend).await;
     let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
     let lease = Duration::seconds(30);
     let claimed = stores
@@ -286,13 +292,7 @@ fn attempt_for(
 }
 
 async fn a_retried_delivery_is_due_again_only_at_its_next_attempt(backend: Backend) {
-    let (stores, created) = with_endpoint(backend).await;
-    let at = now();
-    stores
-        .webhooks
-        .enqueue(&[delivery(&created, at)])
-        .await
-        .unwrap();
+    let (stores, _, at) = with_one_delivery(backend).await;
     let claimer = Uuid::now_v7();
     let lease = Duration::seconds(30);
     let claimed = stores
@@ -350,13 +350,7 @@ async fn a_retried_delivery_is_due_again_only_at_its_next_attempt(backend: Backe
 }
 
 async fn the_delivery_log_pages_newest_first_and_tracks_the_failure_streak(backend: Backend) {
-    let (stores, created) = with_endpoint(backend).await;
-    let at = now();
-    stores
-        .webhooks
-        .enqueue(&[delivery(&created, at)])
-        .await
-        .unwrap();
+    let (stores, created, at) = with_one_delivery(backend).await;
     let claimed = stores
         .webhooks
         .claim_due(Uuid::now_v7(), at, at + Duration::seconds(30), 1)
@@ -403,13 +397,7 @@ async fn the_delivery_log_pages_newest_first_and_tracks_the_failure_streak(backe
 }
 
 async fn deleting_an_endpoint_removes_its_deliveries(backend: Backend) {
-    let (stores, created) = with_endpoint(backend).await;
-    let at = now();
-    stores
-        .webhooks
-        .enqueue(&[delivery(&created, at)])
-        .await
-        .unwrap();
+    let (stores, created, at) = with_one_delivery(backend).await;
     assert!(stores.webhooks.delete_endpoint(created.id).await.unwrap());
     assert!(!stores.webhooks.delete_endpoint(created.id).await.unwrap());
     assert!(
@@ -432,13 +420,7 @@ async fn deleting_an_endpoint_removes_its_deliveries(backend: Backend) {
 }
 
 async fn a_late_failed_attempt_never_reopens_a_delivered_delivery(backend: Backend) {
-    let (stores, created) = with_endpoint(backend).await;
-    let at = now();
-    stores
-        .webhooks
-        .enqueue(&[delivery(&created, at)])
-        .await
-        .unwrap();
+    let (stores, created, at) = with_one_delivery(backend).await;
     let lease = Duration::seconds(30);
     // The first claimer's lease runs out while it is still sending; another takes over
     // and delivers; then the first one's failure arrives.
