@@ -58,6 +58,27 @@ pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
+/// A page of the feed: ?1 the position to start from (`comparison` it), ?2 the types as a
+/// JSON array or NULL, ?3 the resource or NULL, in `order` of position. It reads at most one
+/// row more than the largest page and the caller stops after the rows it needs: SQLite
+/// compiles a statement with a bound `LIMIT` again on every run that binds it.
+pub(super) fn feed_statement(comparison: &str, order: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM events
+         WHERE position {comparison} ?1
+           AND (?2 IS NULL OR type IN (SELECT value FROM json_each(?2)))
+           AND (?3 IS NULL OR resource_id = ?3)
+         ORDER BY position {order} LIMIT 101"
+    )
+}
+
+/// The events after position ?1, oldest first, with no `LIMIT` (see [`feed_statement`]):
+/// `position` is the rowid, so the rows come in its order as they are read and the caller
+/// stops after the ones it needs.
+pub(super) fn after_statement() -> String {
+    format!("SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position")
+}
+
 /// The [`EventLog`] of a SQLite database.
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteEventLog {
@@ -90,20 +111,12 @@ impl EventLog for SqliteEventLog {
             }
             EventDirection::OldestAfter(after) => (">", "ASC", to_db_count(after)),
         };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events
-             WHERE position {comparison} ?1
-               AND (?2 IS NULL OR type IN (SELECT value FROM json_each(?2)))
-               AND (?3 IS NULL OR resource_id = ?3)
-             ORDER BY position {order} LIMIT ?4"
-        );
+        let sql = feed_statement(comparison, order);
         let mut events = self.handle.read(|connection| {
             connection
                 .prepare_cached(&sql)?
-                .query_map(
-                    params![start, types, query.resource_id, (limit + 1) as i64],
-                    event_from_row,
-                )?
+                .query_map(params![start, types, query.resource_id], event_from_row)?
+                .take(limit + 1)
                 .collect::<rusqlite::Result<Vec<Event>>>()
         })?;
         let has_more = events.len() > limit;
@@ -123,10 +136,9 @@ impl EventLog for SqliteEventLog {
     async fn after(&self, position: u64, limit: usize) -> Result<Vec<Event>, EventsUnavailable> {
         self.handle.read(|connection| {
             connection
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
-                ))?
-                .query_map(params![to_db_count(position), limit as i64], event_from_row)?
+                .prepare_cached(&after_statement())?
+                .query_map(params![to_db_count(position)], event_from_row)?
+                .take(limit)
                 .collect()
         })
     }

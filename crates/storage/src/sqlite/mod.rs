@@ -325,22 +325,32 @@ mod tests {
     /// The page statements read one row more than the largest page and the caller stops
     /// early: SQLite compiles a statement with a bound `LIMIT` again on every run.
     #[test]
-    fn the_page_statements_read_one_row_past_the_largest_page_and_are_never_recompiled() {
+    fn the_page_and_feed_statements_bind_no_limit_and_are_never_recompiled() {
         let page_rows = bookstore_types::PageLimit::MAX + 1;
         let connection = Connection::open_in_memory().unwrap();
         migrate::apply_migrations(&connection, crate::migrations::SQLITE).unwrap();
-        for sql in [
+        let feed = [
+            events::feed_statement("<", "DESC"),
+            events::feed_statement(">", "ASC"),
+        ];
+        let pages = [
             catalogue::LIST_BOOKS,
             catalogue::LIST_BOOKS_BY_AUTHOR,
             catalogue::LIST_BOOKS_BY_TEXT,
             catalogue::LIST_BOOKS_BY_AUTHOR_AND_TEXT,
             orders::LIST_ORDERS,
             orders::LIST_ORDERS_BEFORE,
-        ] {
-            assert!(
-                sql.trim_end().ends_with(&format!("LIMIT {page_rows}")),
-                "{sql}"
-            );
+            &feed[0],
+            &feed[1],
+        ];
+        let after = events::after_statement();
+        for sql in pages.into_iter().chain([after.as_str()]) {
+            if sql != after {
+                assert!(
+                    sql.trim_end().ends_with(&format!("LIMIT {page_rows}")),
+                    "{sql}"
+                );
+            }
             let mut statement = connection.prepare(sql).unwrap();
             let parameters = statement.parameter_count();
             for run in 0..5 {
