@@ -88,9 +88,10 @@ const LIST_BOOKS_BY_AUTHOR_AND_TEXT: &str = "
         AND (strpos(title_text_key, $4) > 0 OR strpos(author_text_key, $4) > 0)
     ORDER BY isbn LIMIT $2";
 
-/// The journal row; an id in the journal already is a unique violation.
+/// The journal row, unless the id is in the journal already (no row then).
 const INSERT_RESERVATION: &str = "
-    INSERT INTO reservations (id, lines, created_at, instance_id) VALUES ($1, $2, $3, $4)";
+    INSERT INTO reservations (id, lines, created_at, instance_id) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (id) DO NOTHING";
 
 /// Takes $1 copies of $2 if that many are in stock; no row otherwise. The stock left tells
 /// whether the book just ran out.
@@ -217,7 +218,7 @@ impl PgCatalogue {
     }
 }
 
-pub(super) fn book_from_row(row: &PgRow) -> Result<Book, BoxError> {
+fn book_from_row(row: &PgRow) -> Result<Book, BoxError> {
     Ok(codec::book(BookColumns {
         isbn: row.try_get("isbn")?,
         title: row.try_get("title")?,
@@ -245,12 +246,9 @@ async fn insert_book(connection: &mut PgConnection, book: &Book) -> Result<bool,
     Ok(inserted.rows_affected() == 1)
 }
 
-/// Journals `reservation`, then takes the stock of each line with its own conditional
-/// update, in ISBN order (the order `lines` is merged in), so that two reservations lock
-/// their rows in the same order and never deadlock; stops at the first line it cannot take.
-/// Answers the reserved lines, or the error of the first line that could not be taken (the
-/// caller then rolls back). Records `book.out_of_stock` for each book it took the last
-/// copies of.
+/// Journals `reservation`, then takes the stock of its lines ([`take_lines`]). Answers the
+/// reserved lines, or the error of the first line that could not be taken (the caller then
+/// rolls back). Records `book.out_of_stock` for each book it took the last copies of.
 pub(super) async fn reserve_in(
     connection: &mut PgConnection,
     outbox: &Outbox,
@@ -258,23 +256,73 @@ pub(super) async fn reserve_in(
     reservation: ReservationId,
     lines: &[StockLine],
 ) -> Result<Vec<ReservedLine>, InventoryError> {
+    if !journal(connection, instance, reservation, lines)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(InventoryError::ReservationExists { reservation });
+    }
+    match take_lines(connection, lines).await? {
+        Taken::All { reserved, emptied } => {
+            let now = Utc::now();
+            let events: Vec<NewEvent> = emptied
+                .iter()
+                .map(|book| outbox.event(Fact::BookOutOfStock(book), now))
+                .collect();
+            record_in(connection, &events).await?;
+            Ok(reserved)
+        }
+        Taken::Refused { refusal, .. } => Err(refusal),
+    }
+}
+
+/// Writes the journal row of `reservation`; `false` (and nothing written) if its id is in
+/// the journal already.
+pub(super) async fn journal(
+    connection: &mut PgConnection,
+    instance: InstanceId,
+    reservation: ReservationId,
+    lines: &[StockLine],
+) -> Result<bool, sqlx::Error> {
     let journaled = sqlx::query(INSERT_RESERVATION)
         .bind(reservation.as_uuid())
         .bind(codec::encode_lines(lines))
         .bind(Utc::now())
         .bind(instance.as_uuid())
-        .execute(&mut *connection)
-        .await;
-    match journaled {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            return Err(InventoryError::ReservationExists { reservation });
-        }
-        Err(error) => return Err(unavailable(error)),
-    }
+        .execute(connection)
+        .await?;
+    Ok(journaled.rows_affected() == 1)
+}
+
+/// What [`take_lines`] did.
+pub(super) enum Taken {
+    /// Every line was taken.
+    All {
+        /// The lines, with the title and price they were taken at.
+        reserved: Vec<ReservedLine>,
+        /// The books whose last copies were taken.
+        emptied: Vec<Book>,
+    },
+    /// A line could not be taken; the lines before it were.
+    Refused {
+        /// How many lines were taken before it.
+        taken: usize,
+        /// Why: the book is unknown, or has too few copies.
+        refusal: InventoryError,
+    },
+}
+
+/// Takes the stock of each line with its own conditional update, in ISBN order (the order
+/// `lines` is merged in), so that two reservations lock their rows in the same order and
+/// never deadlock; stops at the first line it cannot take. The error is the database's
+/// (`Unavailable`); a line that cannot be served is a [`Taken::Refused`].
+pub(super) async fn take_lines(
+    connection: &mut PgConnection,
+    lines: &[StockLine],
+) -> Result<Taken, InventoryError> {
     let mut reserved = Vec::with_capacity(lines.len());
-    let mut events = Vec::new();
-    for line in lines {
+    let mut emptied = Vec::new();
+    for (taken, line) in lines.iter().enumerate() {
         let row = sqlx::query(TAKE_STOCK)
             .bind(i64::from(line.quantity.get()))
             .bind(line.isbn.as_str())
@@ -283,24 +331,23 @@ pub(super) async fn reserve_in(
             .map_err(unavailable)?;
         let Some(row) = row else {
             // The first line (in ISBN order) that could not be taken is the answer.
-            return Err(match stock_of(connection, &line.isbn).await? {
+            let refusal = match stock_of(connection, &line.isbn).await? {
                 None => InventoryError::UnknownBook { isbn: line.isbn },
                 Some(available) => InventoryError::OutOfStock {
                     isbn: line.isbn,
                     requested: line.quantity.get(),
                     available,
                 },
-            });
+            };
+            return Ok(Taken::Refused { taken, refusal });
         };
         reserved.push(reserved_line(line, &row).map_err(unavailable)?);
         let stock: i64 = row.try_get("stock").map_err(unavailable)?;
         if stock == 0 {
-            let book = book_from_row(&row).map_err(unavailable)?;
-            events.push(outbox.event(Fact::BookOutOfStock(&book), Utc::now()));
+            emptied.push(book_from_row(&row).map_err(unavailable)?);
         }
     }
-    record_in(connection, &events).await?;
-    Ok(reserved)
+    Ok(Taken::All { reserved, emptied })
 }
 
 /// Records `events` in the transaction of `connection`.
@@ -311,7 +358,7 @@ async fn record_in(
     record(connection, events).await.map_err(unavailable)
 }
 
-pub(super) fn reserved_line(line: &StockLine, row: &PgRow) -> Result<ReservedLine, BoxError> {
+fn reserved_line(line: &StockLine, row: &PgRow) -> Result<ReservedLine, BoxError> {
     let title: String = row.try_get("title")?;
     Ok(ReservedLine {
         isbn: line.isbn,
@@ -322,7 +369,7 @@ pub(super) fn reserved_line(line: &StockLine, row: &PgRow) -> Result<ReservedLin
 }
 
 /// The stock of a book, or `None` if there is no such book.
-pub(super) async fn stock_of(
+async fn stock_of(
     connection: &mut PgConnection,
     isbn: &Isbn,
 ) -> Result<Option<u32>, InventoryError> {

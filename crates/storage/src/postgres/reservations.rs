@@ -37,31 +37,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bookstore_inventory::{InventoryError, ReservationId, ReservedLine, StockLine};
 use bookstore_types::Isbn;
 use chrono::Utc;
-use sqlx::{PgConnection, PgPool, Row as _};
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::oneshot;
 
-use super::catalogue::{book_from_row, reserved_line, stock_of};
+use super::catalogue::{Taken, journal, take_lines};
 use super::events::record;
 use crate::InstanceId;
-use crate::codec;
 use crate::events::{Fact, NewEvent, Outbox};
 use crate::failure::{BoxError, unavailable};
 
 /// The most reservations one transaction applies; the rest wait for the next.
 const MOST_PER_BATCH: usize = 256;
 
-/// The journal row, unless the id is in the journal already (no row then).
-const JOURNAL_IF_NEW: &str = "
-    INSERT INTO reservations (id, lines, created_at, instance_id) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (id) DO NOTHING";
-
-/// Takes $1 copies of $2 if that many are in stock; no row otherwise.
-const TAKE_STOCK: &str = "
-    UPDATE books SET stock = stock - $1
-    WHERE isbn = $2 AND stock >= $1
-    RETURNING isbn, title, author, price_cents, currency, stock";
-
-/// Undoes a `TAKE_STOCK` of this transaction (the row is still locked by it).
+/// Undoes a line that [`take_lines`] took in this transaction (the row is still locked by it).
 const UNDO_TAKE: &str = "UPDATE books SET stock = stock + $1 WHERE isbn = $2";
 
 const UNDO_JOURNAL: &str = "DELETE FROM reservations WHERE id = $1";
@@ -181,35 +169,34 @@ impl Shared {
         }
     }
 
+    /// Applies `batch` in one transaction, or its reservations one by one when it holds
+    /// only one or its transaction failed before the commit.
     async fn apply(&self, batch: Vec<Request>) {
-        if let [_] = batch.as_slice() {
-            for request in batch {
-                let answer = self.alone(&request).await;
-                request.reply.send(answer).ok();
+        if batch.len() > 1 {
+            match self.together(&batch).await {
+                Ok(answers) => {
+                    for (request, answer) in batch.into_iter().zip(answers) {
+                        request.reply.send(answer).ok();
+                    }
+                    return;
+                }
+                Err(Failure::Unavailable(cause)) => {
+                    for request in batch {
+                        let answer = Err(unavailable(format!(
+                            "the reservation's batch failed: {cause}"
+                        )));
+                        request.reply.send(answer).ok();
+                    }
+                    return;
+                }
+                Err(Failure::TryAlone(cause)) => {
+                    tracing::debug!(error = %cause, size = batch.len(), "a batch of reservations failed; applying them one by one");
+                }
             }
-            return;
         }
-        match self.together(&batch).await {
-            Ok(answers) => {
-                for (request, answer) in batch.into_iter().zip(answers) {
-                    request.reply.send(answer).ok();
-                }
-            }
-            Err(Failure::TryAlone(cause)) => {
-                tracing::debug!(error = %cause, size = batch.len(), "a batch of reservations failed; applying them one by one");
-                for request in batch {
-                    let answer = self.alone(&request).await;
-                    request.reply.send(answer).ok();
-                }
-            }
-            Err(Failure::Unavailable(cause)) => {
-                for request in batch {
-                    let answer = Err(unavailable(format!(
-                        "the reservation's batch failed: {cause}"
-                    )));
-                    request.reply.send(answer).ok();
-                }
-            }
+        for request in batch {
+            let answer = self.alone(&request).await;
+            request.reply.send(answer).ok();
         }
     }
 
@@ -268,51 +255,33 @@ impl Shared {
         request: &Request,
         events: &mut Vec<NewEvent>,
     ) -> Result<Answer, BoxError> {
-        let journaled = sqlx::query(JOURNAL_IF_NEW)
-            .bind(request.reservation.as_uuid())
-            .bind(codec::encode_lines(&request.lines))
-            .bind(Utc::now())
-            .bind(self.instance.as_uuid())
-            .execute(&mut *connection)
-            .await?;
-        if journaled.rows_affected() == 0 {
+        if !journal(
+            connection,
+            self.instance,
+            request.reservation,
+            &request.lines,
+        )
+        .await?
+        {
             return Ok(Err(InventoryError::ReservationExists {
                 reservation: request.reservation,
             }));
         }
-        let mut reserved = Vec::with_capacity(request.lines.len());
-        let mut emptied = Vec::new();
-        for (index, line) in request.lines.iter().enumerate() {
-            let row = sqlx::query(TAKE_STOCK)
-                .bind(i64::from(line.quantity.get()))
-                .bind(line.isbn.as_str())
-                .fetch_optional(&mut *connection)
-                .await?;
-            let Some(row) = row else {
-                let refusal = match stock_of(connection, &line.isbn).await? {
-                    None => InventoryError::UnknownBook { isbn: line.isbn },
-                    Some(available) => InventoryError::OutOfStock {
-                        isbn: line.isbn,
-                        requested: line.quantity.get(),
-                        available,
-                    },
-                };
-                undo(connection, request, &request.lines[..index]).await?;
-                return Ok(Err(refusal));
-            };
-            reserved.push(reserved_line(line, &row)?);
-            let stock: i64 = row.try_get("stock")?;
-            if stock == 0 {
-                emptied.push(book_from_row(&row)?);
+        match take_lines(connection, &request.lines).await? {
+            Taken::All { reserved, emptied } => {
+                let now = Utc::now();
+                events.extend(
+                    emptied
+                        .iter()
+                        .map(|book| self.outbox.event(Fact::BookOutOfStock(book), now)),
+                );
+                Ok(Ok(reserved))
+            }
+            Taken::Refused { taken, refusal } => {
+                undo(connection, request, &request.lines[..taken]).await?;
+                Ok(Err(refusal))
             }
         }
-        let now = Utc::now();
-        events.extend(
-            emptied
-                .iter()
-                .map(|book| self.outbox.event(Fact::BookOutOfStock(book), now)),
-        );
-        Ok(Ok(reserved))
     }
 }
 
